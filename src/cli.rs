@@ -1,0 +1,152 @@
+//! Command-line interface definitions (clap). Kept apart from `main.rs` so the parsing rules
+//! are readable in one place.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// llite-tui: train LLaMa-style models from one terminal.
+#[derive(Parser, Debug)]
+#[command(name = "llite-tui", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options shared by the cockpit and `train`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// TOML preset (default: the embedded tiny preset).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Override a config key: --set train.lr=3e-4 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE", global = true)]
+    pub overrides: Vec<String>,
+    /// Shortcut for --set train.max_steps=N.
+    #[arg(long, global = true)]
+    pub max_steps: Option<u64>,
+    /// Where runs live (default: the platform data directory).
+    #[arg(long, global = true)]
+    pub runs_dir: Option<PathBuf>,
+    /// Name of a new run's directory (default: run-<timestamp>).
+    #[arg(long, global = true)]
+    pub run_name: Option<String>,
+    /// Continue a checkpoint exactly (weights, optimizer, schedule, data cursor, RNG).
+    #[arg(long, global = true, conflicts_with = "finetune")]
+    pub resume: Option<PathBuf>,
+    /// Start a new run from a checkpoint's weights.
+    #[arg(long, global = true)]
+    pub finetune: Option<PathBuf>,
+    /// Data for --finetune (text corpus or shard directory).
+    #[arg(long, global = true)]
+    pub data: Option<PathBuf>,
+    /// With --resume: load weights only and start AdamW from zero (for comparison).
+    #[arg(long, global = true)]
+    pub fresh_optimizer: bool,
+    /// Stop with a checkpoint at this step without changing the schedule (time-sliced jobs).
+    #[arg(long, global = true)]
+    pub stop_at_step: Option<u64>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu", global = true)]
+    pub device: String,
+    /// Never draw the TUI; print progress lines (implied when stdout is not a terminal).
+    #[arg(long, global = true)]
+    pub headless: bool,
+    /// Theme name (a file stem in themes/).
+    #[arg(long, global = true)]
+    pub theme: Option<String>,
+}
+
+/// Subcommands; without one, the cockpit opens.
+#[derive(Subcommand, Debug)]
+pub enum Commands {
+    /// Train (headless with --headless or without a terminal).
+    Train,
+    /// Show a run written by another process, following metrics.jsonl and checkpoints/.
+    Watch { run_dir: PathBuf },
+    /// Generate text from a checkpoint.
+    Sample(SampleArgs),
+    /// Tokenize text files into uint16 .npy shards (shard 0 = validation).
+    Prepare(PrepareArgs),
+    /// Write a Hugging Face LlamaForCausalLM directory from a checkpoint.
+    Export {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Turn a Hugging Face LLaMa directory into a checkpoint.
+    Import {
+        #[arg(long)]
+        hf: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checkpoint utilities.
+    Ckpt {
+        #[command(subcommand)]
+        command: CkptCommand,
+    },
+    /// Parameter count, memory floor and FLOPs per token of a config.
+    Info,
+    /// Training and sampling throughput table.
+    Bench(BenchArgs),
+}
+
+/// `ckpt` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CkptCommand {
+    /// List a run's checkpoints with step, tokens, val loss, size, age; flags invalid ones.
+    Ls { run_dir: PathBuf },
+}
+
+/// `sample` options.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// 0 = greedy.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `prepare` options.
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// gpt2, a tokenizer.json path, or train:<vocab>.
+    #[arg(long, default_value = "gpt2")]
+    pub tokenizer: String,
+    #[arg(long, default_value_t = 0.05)]
+    pub val_fraction: f64,
+    #[arg(long, default_value_t = 100_000_000)]
+    pub shard_tokens: usize,
+    /// File name prefix of the shards.
+    #[arg(long, default_value = "corpus")]
+    pub prefix: String,
+}
+
+/// `bench` options.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Timed steps per config (after one warm-up step).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Also bench a larger config (d_model 512, 8 layers, seq 512).
+    #[arg(long)]
+    pub large: bool,
+}

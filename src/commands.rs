@@ -1,0 +1,255 @@
+//! What each CLI command does, in terms of the library.
+
+use crate::cli::{Cli, CkptCommand, Commands, PrepareArgs, RunArgs, SampleArgs};
+use anyhow::{bail, Context, Result};
+use llite_tui::config::RunConfig;
+use llite_tui::data::corpus::read_corpus;
+use llite_tui::data::tokenizer::TextTokenizer;
+use llite_tui::model::stats::{format_bytes, memory_floor, param_count, train_flops_per_token};
+use llite_tui::protocol::{EngineLauncher, EngineLink, StartFrom};
+use llite_tui::train::session::{DeviceSpec, EngineRequest};
+use llite_tui::{bench, headless, interop, run_dir, train};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Run the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let run = cli.run;
+    match cli.command {
+        None => cockpit_or_headless(&run),
+        Some(Commands::Train) => cockpit_or_headless(&run),
+        Some(Commands::Watch { run_dir }) => {
+            let cfg = load_config(&run)?;
+            llite_tui::tui::run_watch(&run_dir, cockpit_options(&run, &cfg)?)
+        }
+        Some(Commands::Sample(args)) => sample(&run, &args),
+        Some(Commands::Prepare(args)) => prepare(&args),
+        Some(Commands::Export { checkpoint, out }) => {
+            interop::export::export_checkpoint(&checkpoint, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Some(Commands::Import { hf, out }) => {
+            interop::export::import_hf(&hf, &out)?;
+            println!("wrote checkpoint {}", out.display());
+            Ok(())
+        }
+        Some(Commands::Ckpt { command: CkptCommand::Ls { run_dir } }) => ckpt_ls(&run_dir),
+        Some(Commands::Info) => info(&run),
+        Some(Commands::Bench(args)) => bench::run_table(args.steps, args.large),
+    }
+}
+
+fn load_config(run: &RunArgs) -> Result<RunConfig> {
+    let mut cfg = RunConfig::load(run.config.as_deref())?;
+    cfg.apply_overrides(&run.overrides)?;
+    if let Some(n) = run.max_steps {
+        cfg.train.max_steps = n;
+    }
+    if let Some(t) = &run.theme {
+        cfg.ui.theme = t.clone();
+    }
+    Ok(cfg)
+}
+
+fn runs_dir(run: &RunArgs) -> Result<PathBuf> {
+    if let Some(d) = &run.runs_dir {
+        return Ok(d.clone());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "llite-tui")
+        .context("cannot find a data directory; pass --runs-dir")?;
+    Ok(dirs.data_dir().join("runs"))
+}
+
+fn start_from(run: &RunArgs) -> StartFrom {
+    match (&run.resume, &run.finetune) {
+        (Some(dir), _) => StartFrom::Resume(dir.clone()),
+        (None, Some(dir)) => StartFrom::FineTune {
+            checkpoint: dir.clone(),
+            data: run.data.clone(),
+        },
+        (None, None) => StartFrom::Fresh,
+    }
+}
+
+fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
+    let config = load_config(run)?;
+    let mut overrides = run.overrides.clone();
+    if let Some(n) = run.max_steps {
+        overrides.push(format!("train.max_steps={n}"));
+    }
+    if let Some(t) = Some(config.train.threads).filter(|t| *t > 0) {
+        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    }
+    Ok(EngineRequest {
+        config,
+        overrides,
+        config_explicit: run.config.is_some(),
+        runs_dir: runs_dir(run)?,
+        run_name: run.run_name.clone(),
+        start,
+        device: DeviceSpec::parse(&run.device)?,
+        fresh_optimizer: run.fresh_optimizer,
+        stop_at: run.stop_at_step,
+    })
+}
+
+/// Starts engines for the cockpit with the command line's settings.
+struct Launcher {
+    run: RunArgs,
+}
+
+impl EngineLauncher for Launcher {
+    fn launch(&self, from: StartFrom) -> Result<EngineLink> {
+        let mut run = self.run.clone();
+        // A run started from the browser gets a fresh name unless resuming.
+        if !matches!(from, StartFrom::Fresh) {
+            run.run_name = None;
+        }
+        Ok(train::engine::spawn(engine_request(&run, from)?))
+    }
+
+    fn export_hf(&self, checkpoint: &Path, out: &Path) -> Result<()> {
+        interop::export::export_checkpoint(checkpoint, out)
+    }
+}
+
+fn cockpit_options(run: &RunArgs, cfg: &RunConfig) -> Result<llite_tui::tui::CockpitOptions> {
+    Ok(llite_tui::tui::CockpitOptions {
+        ui: cfg.ui.clone(),
+        runs_dir: runs_dir(run)?,
+        themes_dir: themes_dir(),
+        sample_defaults: cfg.sample.params(),
+    })
+}
+
+/// `themes/` next to the working directory, else next to the executable's crate.
+fn themes_dir() -> PathBuf {
+    let local = PathBuf::from("themes");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes")
+}
+
+fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
+    let start = start_from(run);
+    let interactive = !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if interactive {
+        let cfg = load_config(run)?;
+        let opts = cockpit_options(run, &cfg)?;
+        return llite_tui::tui::run_cockpit(Box::new(Launcher { run: run.clone() }), start, opts);
+    }
+    let req = engine_request(run, start)?;
+    let summary = headless::run(train::engine::spawn(req), false)?;
+    if let Some(dir) = summary.run_dir {
+        eprintln!("finished at step {}; run directory {dir}", summary.final_step);
+    }
+    Ok(())
+}
+
+fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
+    let ckpt = train::checkpoint::load(&args.checkpoint)?;
+    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    let mut params = cfg.sample.params();
+    if let Some(v) = args.max_tokens {
+        params.max_tokens = v;
+    }
+    if let Some(v) = args.temperature {
+        params.temperature = v;
+    }
+    if let Some(v) = args.top_k {
+        params.top_k = v;
+    }
+    if let Some(v) = args.top_p {
+        params.top_p = v;
+    }
+    if let Some(v) = args.seed {
+        params.seed = v;
+    }
+    if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
+        bail!("`sample` runs on the CPU; drop --device");
+    }
+    let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
+    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    use std::io::Write;
+    print!("{}", args.prompt);
+    let g = llite_tui::sample::generate(&model, &tokenizer, &args.prompt, &params, &cancel, |piece| {
+        print!("{piece}");
+        let _ = std::io::stdout().flush();
+    })?;
+    println!();
+    eprintln!("[{} tokens, {:.1} tokens/s, stop: {:?}]", g.tokens, g.tokens_per_s, g.stop);
+    Ok(())
+}
+
+fn prepare(args: &PrepareArgs) -> Result<()> {
+    let docs = read_corpus(&args.input)?;
+    let tokenizer = TextTokenizer::resolve(&args.tokenizer, &docs)?;
+    let s = llite_tui::data::shards::prepare(&docs, &tokenizer, args.val_fraction, args.shard_tokens, &args.out, &args.prefix)?;
+    println!(
+        "wrote {} shards to {}: {} validation + {} training tokens, vocab {}",
+        s.shards.len(),
+        args.out.display(),
+        s.val_tokens,
+        s.train_tokens,
+        s.vocab_size
+    );
+    Ok(())
+}
+
+fn ckpt_ls(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("{}: no such run directory", dir.display());
+    }
+    let list = run_dir::list_checkpoints(dir);
+    if list.is_empty() {
+        println!("no checkpoints in {}", run_dir::checkpoints_dir(dir).display());
+        return Ok(());
+    }
+    let now = run_dir::unix_now();
+    println!("{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status", "checkpoint", "step", "tokens", "val_loss", "size", "age");
+    for c in list {
+        let name = Path::new(&c.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let val = c.val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        let age = humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(c.written_unix))).to_string();
+        let age = age.split(' ').next().unwrap_or("").to_string();
+        let status = c.error.map(|e| format!("INVALID: {e}")).unwrap_or_else(|| "ok".into());
+        println!("{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}", c.step, c.tokens, format_bytes(c.size_bytes));
+    }
+    Ok(())
+}
+
+fn info(run: &RunArgs) -> Result<()> {
+    let cfg = load_config(run)?;
+    cfg.validate()?;
+    let m = &cfg.model;
+    let p = param_count(m);
+    let mem = memory_floor(m);
+    let flops = train_flops_per_token(m, cfg.train.seq_len);
+    println!("model: {} layers, d_model {}, {} heads / {} kv heads, ff {}, vocab {}, context {}, {}",
+        m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.ff_dim, m.vocab_size, m.max_seq_len,
+        if m.tie_embeddings { "tied embeddings" } else { "untied embeddings" });
+    println!("parameters: {} ({} embedding, {} in matmuls)", group(p.total), group(p.embedding), group(p.matmul));
+    println!("memory floor (f32 AdamW, before activations): weights {} + grads {} + moments {} = {}",
+        format_bytes(mem.weights), format_bytes(mem.grads), format_bytes(mem.adam_moments), format_bytes(mem.total()));
+    println!("training FLOPs per token at seq_len {}: {:.3e} ({:.2} GFLOP)", cfg.train.seq_len, flops, flops / 1e9);
+    println!("tokens per step: {}", cfg.tokens_per_step());
+    Ok(())
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,6 @@
+//! Data pipeline: text corpora, tokenizers, uint16 `.npy` token shards and the batch loader.
+
+pub mod corpus;
+pub mod loader;
+pub mod shards;
+pub mod tokenizer;

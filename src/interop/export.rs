@@ -1,0 +1,114 @@
+//! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
+
+use crate::config::RunConfig;
+use crate::run_dir::{
+    unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION, HF_CONFIG_FILE,
+    MODEL_FILE, TOKENIZER_FILE,
+};
+use crate::train::checkpoint::{self, model_config_hash, CheckpointData};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::Path;
+
+/// Write a directory that `transformers.AutoModelForCausalLM.from_pretrained` and
+/// `AutoTokenizer.from_pretrained` load: weights, config, tokenizer files.
+pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
+    let ckpt = checkpoint::load(ckpt_dir)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
+        std::fs::copy(ckpt_dir.join(f), out.join(f))
+            .with_context(|| format!("cannot copy {} to {}", ckpt_dir.join(f).display(), out.display()))?;
+    }
+    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let eos = tokenizer.eot_token().to_string();
+    let tok_cfg = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": eos,
+        "eos_token": eos,
+        "unk_token": eos,
+        "model_max_length": ckpt.model_config.max_seq_len,
+        "clean_up_tokenization_spaces": false,
+    });
+    std::fs::write(out.join("tokenizer_config.json"), serde_json::to_string_pretty(&tok_cfg)?)?;
+    let gen_cfg = json!({"bos_token_id": tokenizer.eot_id(), "eos_token_id": tokenizer.eot_id()});
+    std::fs::write(out.join("generation_config.json"), serde_json::to_string_pretty(&gen_cfg)?)?;
+    Ok(())
+}
+
+/// Read an HF LLaMa directory (sharded or not, f32/f16/bf16) into a checkpoint at `out`
+/// with zero optimizer moments, ready for `--finetune`, `sample` or `export`.
+pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
+    let (model_config, weights) = super::hf::read_hf_dir(hf_dir)?;
+    let tok_path = hf_dir.join(TOKENIZER_FILE);
+    if !tok_path.is_file() {
+        bail!("{}: missing; an imported model needs its tokenizer.json", tok_path.display());
+    }
+    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&tok_path)?;
+    if tokenizer.vocab_size() > model_config.vocab_size {
+        bail!(
+            "{}: tokenizer has {} tokens, more than the model's vocab_size {}",
+            tok_path.display(),
+            tokenizer.vocab_size(),
+            model_config.vocab_size
+        );
+    }
+    let mut config = RunConfig::default();
+    config.model = model_config.clone();
+    config.train.seq_len = config.train.seq_len.min(model_config.max_seq_len);
+    config.data.tokenizer = "tokenizer.json".into();
+    config.validate()?;
+    let moments: Vec<_> = weights
+        .iter()
+        .flat_map(|w| {
+            ["exp_avg", "exp_avg_sq"].map(|s| crate::model::params::NamedTensor {
+                name: format!("{}.{s}", w.name),
+                shape: w.shape.clone(),
+                data: vec![0.0; w.data.len()],
+            })
+        })
+        .collect();
+    let run_name = hf_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "imported".into());
+    let trainer = TrainerState {
+        format_version: CHECKPOINT_FORMAT_VERSION,
+        run_name,
+        step: 0,
+        tokens_seen: 0,
+        data_cursor: crate::data::loader::DataCursor {
+            epoch: 0,
+            shard: 0,
+            offset: 0,
+        },
+        rng: RngState {
+            init_seed: 0,
+            data_seed: 0,
+            sample_seed: 0,
+        },
+        schedule: ScheduleState {
+            lr: config.train.lr,
+            min_lr: config.train.min_lr,
+            warmup_steps: config.train.warmup_steps,
+            max_steps: config.train.max_steps,
+            last_lr: 0.0,
+        },
+        optimizer_step: 0,
+        last_val_loss: None,
+        parent: Some(hf_dir.display().to_string()),
+        wall_time_s: 0.0,
+        written_unix: unix_now(),
+        model_config_hash: model_config_hash(&model_config),
+        vocab_size: tokenizer.vocab_size(),
+        config_toml: config.to_toml(),
+    };
+    let data = CheckpointData {
+        trainer,
+        model_config,
+        weights,
+        moments,
+        tokenizer_json: tokenizer.to_json_string()?,
+        eos_token_id: tokenizer.eot_id(),
+    };
+    checkpoint::save_to(out, &data)
+}

@@ -1,0 +1,5 @@
+//! Formats shared with the Hugging Face ecosystem.
+
+pub mod export;
+pub mod hf;
+pub mod safetensors_io;

@@ -1,0 +1,16 @@
+//! The `llite-tui` binary: parses the CLI and hands off to the library. Every error ends as
+//! one line on stderr and a non-zero exit code.
+
+mod cli;
+mod commands;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = commands::dispatch(cli) {
+        let msg = format!("{e:#}");
+        eprintln!("error: {}", msg.replace('\n', " "));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,222 @@
+//! The LLaMa decoder: RMSNorm, RoPE (rotate_half), grouped-query causal attention, SwiGLU,
+//! no biases, tied or untied output head. Linear weights are stored `[in, out]` so a forward
+//! pass is a plain `x.matmul(w)`; `interop::hf` transposes to HF's `[out, in]`.
+
+use super::init::InitRng;
+use super::kv_cache::KvCache;
+use super::rope::{apply_rope, rope_tables};
+use crate::config::ModelConfig;
+use burn::module::{Module, Param};
+use burn::tensor::activation::{log_softmax, silu};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::{attention, embedding};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Int, Tensor, TensorData};
+
+/// One transformer block; field names mirror HF's so the name mapping stays obvious.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    pub input_layernorm: Param<Tensor<B, 1>>,
+    pub q_proj: Param<Tensor<B, 2>>,
+    pub k_proj: Param<Tensor<B, 2>>,
+    pub v_proj: Param<Tensor<B, 2>>,
+    pub o_proj: Param<Tensor<B, 2>>,
+    pub post_attention_layernorm: Param<Tensor<B, 1>>,
+    pub gate_proj: Param<Tensor<B, 2>>,
+    pub up_proj: Param<Tensor<B, 2>>,
+    pub down_proj: Param<Tensor<B, 2>>,
+}
+
+/// Shape facts the forward pass needs; kept outside the parameter tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dims {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f64,
+    pub norm_eps: f64,
+    pub max_seq_len: usize,
+    pub vocab_size: usize,
+}
+
+impl Dims {
+    /// Derive from the config (validated beforehand).
+    pub fn from_config(m: &ModelConfig) -> Self {
+        Self {
+            n_heads: m.n_heads,
+            n_kv_heads: m.n_kv_heads,
+            head_dim: m.d_model / m.n_heads,
+            rope_theta: m.rope_theta,
+            norm_eps: m.norm_eps,
+            max_seq_len: m.max_seq_len,
+            vocab_size: m.vocab_size,
+        }
+    }
+}
+
+/// The whole decoder.
+#[derive(Module, Debug)]
+pub struct Llama<B: Backend> {
+    pub embed_tokens: Param<Tensor<B, 2>>,
+    pub layers: Vec<Block<B>>,
+    pub norm: Param<Tensor<B, 1>>,
+    /// `[d_model, vocab]`; `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Param<Tensor<B, 2>>>,
+    #[module(skip)]
+    pub dims: Dims,
+}
+
+fn param<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D], device: &B::Device) -> Param<Tensor<B, D>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+impl<B: Backend> Llama<B> {
+    /// Fresh weights: N(0, 0.02) everywhere, residual projections scaled by 1/sqrt(2 layers)
+    /// (GPT-2), norms at one. Deterministic in `seed` on every backend.
+    pub fn new(m: &ModelConfig, seed: u64, device: &B::Device) -> Self {
+        let dims = Dims::from_config(m);
+        let mut rng = InitRng::new(seed);
+        let d = m.d_model;
+        let kv = dims.head_dim * m.n_kv_heads;
+        let std = 0.02;
+        let resid_std = std / (2.0 * m.n_layers as f64).sqrt();
+        let embed_tokens = param(rng.normal(m.vocab_size * d, std), [m.vocab_size, d], device);
+        let layers = (0..m.n_layers)
+            .map(|_| Block {
+                input_layernorm: param(vec![1.0; d], [d], device),
+                q_proj: param(rng.normal(d * d, std), [d, d], device),
+                k_proj: param(rng.normal(d * kv, std), [d, kv], device),
+                v_proj: param(rng.normal(d * kv, std), [d, kv], device),
+                o_proj: param(rng.normal(d * d, resid_std), [d, d], device),
+                post_attention_layernorm: param(vec![1.0; d], [d], device),
+                gate_proj: param(rng.normal(d * m.ff_dim, std), [d, m.ff_dim], device),
+                up_proj: param(rng.normal(d * m.ff_dim, std), [d, m.ff_dim], device),
+                down_proj: param(rng.normal(m.ff_dim * d, resid_std), [m.ff_dim, d], device),
+            })
+            .collect();
+        let norm = param(vec![1.0; d], [d], device);
+        let lm_head = (!m.tie_embeddings)
+            .then(|| param(rng.normal(d * m.vocab_size, std), [d, m.vocab_size], device));
+        Self {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            dims,
+        }
+    }
+
+    /// Logits `[batch * seq, vocab]` for tokens `[batch, seq]` starting at position `start`.
+    /// With a cache, keys/values are appended and attention covers everything cached.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>, start: usize, mut cache: Option<&mut KvCache<B>>) -> Tensor<B, 2> {
+        let [batch, seq] = tokens.dims();
+        let device = tokens.device();
+        let d_model = self.norm.dims()[0];
+        let dims = self.dims;
+        let (cos, sin) = rope_tables::<B>(dims.head_dim, dims.rope_theta, start, seq, &device);
+        let x = embedding(self.embed_tokens.val(), tokens);
+        let mut x = x.reshape([batch * seq, d_model]);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
+            x = layer.forward(x, batch, seq, &dims, &cos, &sin, layer_cache);
+        }
+        let h = rms_norm(x, &self.norm.val(), dims.norm_eps);
+        match &self.lm_head {
+            Some(head) => h.matmul(head.val()),
+            None => h.matmul(self.embed_tokens.val().transpose()),
+        }
+    }
+
+    /// Mean next-token cross-entropy over a `[batch, seq + 1]` window (inputs are the first
+    /// `seq`, targets the last `seq` tokens of each row).
+    pub fn loss(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+        let [batch, width] = rows.dims();
+        let seq = width - 1;
+        let inputs = rows.clone().narrow(1, 0, seq);
+        let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
+        let logits = self.forward(inputs, 0, None);
+        cross_entropy(logits, targets)
+    }
+}
+
+/// Mean negative log-likelihood of `targets [n, 1]` under `logits [n, vocab]`.
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    let logp = log_softmax(logits, 1);
+    logp.gather(1, targets).mean().neg()
+}
+
+/// RMSNorm over the last dimension of `[n, d]`.
+pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
+    let inv = x.clone().powi_scalar(2).mean_dim(1).add_scalar(eps).sqrt().recip();
+    x * inv * weight.clone().unsqueeze::<2>()
+}
+
+impl<B: Backend> Block<B> {
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        batch: usize,
+        seq: usize,
+        dims: &Dims,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        cache: Option<&mut super::kv_cache::LayerCache<B>>,
+    ) -> Tensor<B, 2> {
+        let h = rms_norm(x.clone(), &self.input_layernorm.val(), dims.norm_eps);
+        let attn = self.attention(h, batch, seq, dims, cos, sin, cache);
+        let x = x + attn;
+        let h = rms_norm(x.clone(), &self.post_attention_layernorm.val(), dims.norm_eps);
+        let gated = silu(h.clone().matmul(self.gate_proj.val())) * h.matmul(self.up_proj.val());
+        x + gated.matmul(self.down_proj.val())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        h: Tensor<B, 2>,
+        batch: usize,
+        seq: usize,
+        dims: &Dims,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        cache: Option<&mut super::kv_cache::LayerCache<B>>,
+    ) -> Tensor<B, 2> {
+        let (hd, nh, nkv) = (dims.head_dim, dims.n_heads, dims.n_kv_heads);
+        let heads = |t: Tensor<B, 2>, n: usize| t.reshape([batch, seq, n, hd]).swap_dims(1, 2);
+        let q = apply_rope(heads(h.clone().matmul(self.q_proj.val()), nh), cos, sin);
+        let k = apply_rope(heads(h.clone().matmul(self.k_proj.val()), nkv), cos, sin);
+        let v = heads(h.matmul(self.v_proj.val()), nkv);
+        let (k, v, causal) = match cache {
+            Some(c) => {
+                let had_past = c.len() > 0;
+                let (k, v) = c.append(k, v);
+                // A single new query may see every cached key; a prefill is causal.
+                (k, v, !had_past && seq > 1)
+            }
+            None => (k, v, true),
+        };
+        let k = repeat_kv(k, nh / nkv);
+        let v = repeat_kv(v, nh / nkv);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: causal && seq > 1,
+        };
+        let out = attention(q, k, v, None, None, options);
+        out.swap_dims(1, 2)
+            .reshape([batch * seq, nh * hd])
+            .matmul(self.o_proj.val())
+    }
+}
+
+/// Expand `[b, kv_heads, t, hd]` to `[b, kv_heads * rep, t, hd]` for grouped-query attention.
+fn repeat_kv<B: Backend>(x: Tensor<B, 4>, rep: usize) -> Tensor<B, 4> {
+    if rep == 1 {
+        return x;
+    }
+    let [b, kv, t, hd] = x.dims();
+    x.unsqueeze_dim::<5>(2)
+        .expand([b, kv, rep, t, hd])
+        .reshape([b, kv * rep, t, hd])
+}

@@ -1,0 +1,171 @@
+//! Named access to the parameter tree. Burn keys parameters by `ParamId`, which does not
+//! survive a save; everything we persist (weights, AdamW moments) is keyed by the module path
+//! instead (`layers.3.q_proj`), which is stable across processes and backends.
+
+use anyhow::{bail, Result};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::collections::HashMap;
+
+/// Tracks the dotted module path while a visitor or mapper walks the tree.
+#[derive(Debug, Default, Clone)]
+pub struct PathStack(Vec<String>);
+
+impl PathStack {
+    /// Descend into a field or list index.
+    pub fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+    /// Leave it again.
+    pub fn exit(&mut self) {
+        self.0.pop();
+    }
+    /// The current dotted path.
+    pub fn path(&self) -> String {
+        self.0.join(".")
+    }
+}
+
+/// A host copy of one parameter (or optimizer moment), in the model's own layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Read a tensor back to the host as f32, whatever its storage dtype.
+pub fn tensor_to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("converted tensor data is f32")
+}
+
+struct Exporter {
+    stack: PathStack,
+    out: Vec<NamedTensor>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Exporter {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.stack.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        self.out.push(NamedTensor {
+            name: self.stack.path(),
+            shape,
+            data: tensor_to_vec(t),
+        });
+    }
+}
+
+/// Every float parameter with its path, in traversal order.
+pub fn export_params<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+    let mut v = Exporter {
+        stack: PathStack::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
+
+struct NameLister {
+    stack: PathStack,
+    out: Vec<(String, Vec<usize>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for NameLister {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.stack.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.out.push((self.stack.path(), param.val().dims().to_vec()));
+    }
+}
+
+/// Paths and shapes of every float parameter, in traversal order (no data copied).
+pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    let mut v = NameLister {
+        stack: PathStack::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
+
+struct Importer<'a> {
+    stack: PathStack,
+    source: &'a mut HashMap<String, NamedTensor>,
+    errors: Vec<String>,
+}
+
+impl<B: Backend> ModuleMapper<B> for Importer<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.stack.exit();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let name = self.stack.path();
+        let expected = tensor.dims().to_vec();
+        let tensor = match self.source.remove(&name) {
+            Some(nt) if nt.shape == expected => {
+                let device = tensor.device();
+                let required = tensor.is_require_grad();
+                let loaded = Tensor::<B, D>::from_data(TensorData::new(nt.data, expected), &device);
+                if required {
+                    loaded.require_grad()
+                } else {
+                    loaded
+                }
+            }
+            Some(nt) => {
+                self.errors.push(format!("{name}: shape {:?}, model expects {:?}", nt.shape, expected));
+                tensor
+            }
+            None => {
+                self.errors.push(format!("{name}: missing"));
+                tensor
+            }
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Replace every parameter with the tensor of the same path. Missing, extra or mis-shaped
+/// tensors are all reported together, so one error explains the whole mismatch.
+pub fn import_params<B: Backend, M: Module<B>>(module: M, tensors: Vec<NamedTensor>) -> Result<M> {
+    let mut source: HashMap<String, NamedTensor> =
+        tensors.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut mapper = Importer {
+        stack: PathStack::default(),
+        source: &mut source,
+        errors: Vec::new(),
+    };
+    let module = module.map(&mut mapper);
+    let mut errors = mapper.errors;
+    let mut extra: Vec<_> = source.keys().cloned().collect();
+    extra.sort();
+    errors.extend(extra.into_iter().map(|n| format!("{n}: not part of this model")));
+    if !errors.is_empty() {
+        let shown = errors.iter().take(4).cloned().collect::<Vec<_>>().join("; ");
+        let more = if errors.len() > 4 {
+            format!(" (+{} more)", errors.len() - 4)
+        } else {
+            String::new()
+        };
+        bail!("tensors do not match the model: {shown}{more}");
+    }
+    Ok(module)
+}

@@ -1,0 +1,115 @@
+//! Closed-form facts about a model config: parameter count, training FLOPs per token and the
+//! memory floor of AdamW training. Used by `info`, MFU and the memory benchmark.
+
+use crate::config::ModelConfig;
+
+/// Parameter counts split the way the FLOP and memory formulas need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamCount {
+    pub total: u64,
+    /// Token embedding table (a lookup: costs no matmul FLOPs unless tied to the head).
+    pub embedding: u64,
+    /// Parameters that take part in a matmul for every token, the output head included.
+    pub matmul: u64,
+}
+
+/// Count parameters exactly as `Llama::new` allocates them.
+pub fn param_count(m: &ModelConfig) -> ParamCount {
+    let d = m.d_model as u64;
+    let head_dim = d / m.n_heads as u64;
+    let kv = head_dim * m.n_kv_heads as u64;
+    let v = m.vocab_size as u64;
+    let f = m.ff_dim as u64;
+    let attn = d * d * 2 + d * kv * 2;
+    let mlp = 3 * d * f;
+    let per_layer = attn + mlp + 2 * d;
+    let embedding = v * d;
+    let head = if m.tie_embeddings { 0 } else { v * d };
+    let total = embedding + head + m.n_layers as u64 * per_layer + d;
+    let matmul = m.n_layers as u64 * (attn + mlp) + v * d;
+    ParamCount {
+        total,
+        embedding,
+        matmul,
+    }
+}
+
+/// Training FLOPs per token (forward + backward): 6 per matmul weight plus the attention
+/// score/value products, 12 * layers * d_model * seq_len (the PaLM appendix B formula).
+pub fn train_flops_per_token(m: &ModelConfig, seq_len: usize) -> f64 {
+    let p = param_count(m);
+    6.0 * p.matmul as f64 + 12.0 * (m.n_layers * m.d_model * seq_len) as f64
+}
+
+/// Bytes of weights, gradients and the two AdamW moments, all f32: the floor below which no
+/// f32 training run can go, before activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryFloor {
+    pub weights: u64,
+    pub grads: u64,
+    pub adam_moments: u64,
+}
+
+impl MemoryFloor {
+    /// Sum of the parts.
+    pub fn total(&self) -> u64 {
+        self.weights + self.grads + self.adam_moments
+    }
+}
+
+/// The f32 AdamW memory floor (16 bytes per parameter).
+pub fn memory_floor(m: &ModelConfig) -> MemoryFloor {
+    let n = param_count(m).total;
+    MemoryFloor {
+        weights: 4 * n,
+        grads: 4 * n,
+        adam_moments: 8 * n,
+    }
+}
+
+/// Human-readable byte count (GiB/MiB/KiB).
+pub fn format_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunConfig;
+
+    fn preset(name: &str) -> RunConfig {
+        let path = format!("{}/configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        RunConfig::load(Some(std::path::Path::new(&path))).unwrap()
+    }
+
+    #[test]
+    fn dmas_preset_has_the_reported_parameter_count() {
+        let cfg = preset("dmas-1.7b");
+        assert_eq!(param_count(&cfg.model).total, 1_716_144_128);
+        assert_eq!(memory_floor(&cfg.model).total(), 16 * 1_716_144_128);
+    }
+
+    #[test]
+    fn gpt2_class_preset_is_about_124m() {
+        let cfg = preset("gpt2-124m");
+        let n = param_count(&cfg.model).total;
+        assert!((120_000_000..130_000_000).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn tiny_preset_is_a_few_million() {
+        let cfg = preset("tiny");
+        let n = param_count(&cfg.model).total;
+        assert_eq!(n, 4096 * 256 + 4 * (256 * 256 * 2 + 256 * 128 * 2 + 3 * 256 * 704 + 512) + 256);
+        assert!((2_000_000..8_000_000).contains(&n), "{n}");
+    }
+}

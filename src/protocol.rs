@@ -1,0 +1,250 @@
+//! The only seam between the engine (which owns every tensor) and its consumers (the TUI,
+//! the headless writer, tests). Everything here is plain data so the UI never needs Burn.
+
+use serde::{Deserialize, Serialize};
+
+/// Sampling knobs sent with a `Sample` command; kept separate from the run config so a user
+/// can change them per prompt without touching the training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleParams {
+    /// 0 means greedy decoding.
+    pub temperature: f32,
+    /// 0 disables top-k filtering.
+    pub top_k: usize,
+    /// 1.0 disables nucleus filtering.
+    pub top_p: f32,
+    pub max_tokens: usize,
+    pub seed: u64,
+}
+
+impl Default for SampleParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            max_tokens: 64,
+            seed: 1234,
+        }
+    }
+}
+
+/// Requests from a consumer to the engine; the engine drains them between optimizer steps,
+/// so none of them can tear a step in half.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Stop before the next step starts; the engine then blocks and uses no CPU.
+    Pause,
+    Resume,
+    /// Write a complete checkpoint at the current step.
+    SaveCheckpoint,
+    /// Generate from a snapshot of the current weights without touching the training RNGs.
+    Sample {
+        id: u64,
+        prompt: String,
+        params: SampleParams,
+    },
+    CancelSample {
+        id: u64,
+    },
+    /// End the run; `save` writes a final checkpoint first.
+    Stop {
+        save: bool,
+    },
+}
+
+/// Static facts about a run, sent once so consumers can label and scale their displays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_name: String,
+    pub run_dir: String,
+    pub device: String,
+    pub params: u64,
+    /// Forward + backward FLOPs per trained token, for MFU.
+    pub flops_per_token: f64,
+    pub tokens_per_step: u64,
+    pub max_steps: u64,
+    /// The step the run starts from (0 for a fresh run).
+    pub start_step: u64,
+    /// The fully resolved config as TOML, so a watcher can show exactly what runs.
+    pub config_toml: String,
+    /// Where the weights came from: "fresh", "resume:<dir>" or "finetune:<dir>".
+    pub origin: String,
+}
+
+/// One completed optimizer update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    /// Tokens trained on so far, this step included.
+    pub tokens: u64,
+    pub step_ms: f64,
+    pub tokens_per_s: f64,
+}
+
+/// What kind of trouble an alert reports, so consumers can decide whether to pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    NonFiniteLoss,
+    LossSpike,
+    GradExplosion,
+    /// A checkpoint could not be written (disk full, permissions); training continues and
+    /// the previous checkpoint stays intact.
+    CheckpointFailed,
+}
+
+/// Why a run ended, so a watcher can tell a finished run from an interrupted one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    MaxSteps,
+    Stopped,
+    Error,
+}
+
+/// Everything the engine reports. Each variant carries the step it refers to; serialised as
+/// one `metrics.jsonl` line with an `"event"` tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        step: u64,
+        #[serde(flatten)]
+        info: RunInfo,
+    },
+    Step(StepStats),
+    Eval {
+        step: u64,
+        val_loss: f64,
+    },
+    #[serde(rename = "checkpoint")]
+    CheckpointSaved {
+        step: u64,
+        path: String,
+    },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
+    SampleToken {
+        step: u64,
+        id: u64,
+        text: String,
+    },
+    #[serde(rename = "sample")]
+    SampleDone {
+        step: u64,
+        id: u64,
+        prompt: String,
+        text: String,
+        tokens: u64,
+        tokens_per_s: f64,
+    },
+    Alert {
+        step: u64,
+        kind: AlertKind,
+        detail: String,
+    },
+    Error {
+        step: u64,
+        message: String,
+    },
+    Finished {
+        step: u64,
+        reason: FinishReason,
+    },
+}
+
+impl Event {
+    /// The optimizer step this event refers to.
+    pub fn step(&self) -> u64 {
+        match self {
+            Event::Step(s) => s.step,
+            Event::Started { step, .. }
+            | Event::Eval { step, .. }
+            | Event::CheckpointSaved { step, .. }
+            | Event::Paused { step }
+            | Event::Resumed { step }
+            | Event::SampleToken { step, .. }
+            | Event::SampleDone { step, .. }
+            | Event::Alert { step, .. }
+            | Event::Error { step, .. }
+            | Event::Finished { step, .. } => *step,
+        }
+    }
+
+    /// Streaming tokens are UI-only; everything else belongs in `metrics.jsonl`.
+    pub fn is_persistent(&self) -> bool {
+        !matches!(self, Event::SampleToken { .. })
+    }
+}
+
+/// One `metrics.jsonl` line: the event plus its wall-clock time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    #[serde(flatten)]
+    pub event: Event,
+    pub time: String,
+}
+
+impl MetricsLine {
+    /// Stamp an event with the current time in RFC 3339.
+    pub fn now(event: Event) -> Self {
+        Self {
+            event,
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        }
+    }
+}
+
+/// How an engine should begin: the cockpit's checkpoint browser and the CLI both speak this.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartFrom {
+    /// New weights from the config's seed.
+    Fresh,
+    /// Continue a checkpoint exactly: weights, optimizer moments, schedule, data cursor, RNGs.
+    Resume(std::path::PathBuf),
+    /// New run (schedule, data, optimizer) starting from a checkpoint's weights.
+    FineTune {
+        checkpoint: std::path::PathBuf,
+        data: Option<std::path::PathBuf>,
+    },
+    /// Load a checkpoint for sampling only; no training steps are taken.
+    Inspect(std::path::PathBuf),
+}
+
+/// A live connection to one engine thread.
+pub struct EngineLink {
+    pub commands: std::sync::mpsc::Sender<Command>,
+    pub events: std::sync::mpsc::Receiver<Event>,
+    pub join: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts engines and runs checkpoint actions on behalf of the UI, which cannot touch tensors.
+pub trait EngineLauncher: Send {
+    /// Spawn an engine thread starting as described.
+    fn launch(&self, from: StartFrom) -> anyhow::Result<EngineLink>;
+    /// Write a Hugging Face directory for a checkpoint.
+    fn export_hf(&self, checkpoint: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()>;
+}
+
+/// What a checkpoint browser shows about one checkpoint directory; `error` marks invalid ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointSummary {
+    pub path: String,
+    pub run_name: String,
+    pub step: u64,
+    pub tokens: u64,
+    pub val_loss: Option<f64>,
+    pub size_bytes: u64,
+    /// Seconds since the Unix epoch when the checkpoint was written.
+    pub written_unix: u64,
+    /// Why the checkpoint cannot be loaded, if it cannot.
+    pub error: Option<String>,
+}

@@ -1,0 +1,199 @@
+//! Writing and reading complete checkpoints. A checkpoint is written into `step-N.partial/`,
+//! every file fsynced, then renamed to `step-N/` and the parent directory fsynced: a crash
+//! leaves the old set or the new one, never a torn one.
+
+use crate::config::ModelConfig;
+use crate::interop::{hf, safetensors_io};
+use crate::model::params::NamedTensor;
+use crate::run_dir::{
+    checkpoint_dir_name, checkpoints_dir, is_final_checkpoint_name, validate_checkpoint_dir,
+    TrainerState, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE,
+};
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Everything a checkpoint holds, in host memory and internal naming.
+pub struct CheckpointData {
+    pub trainer: TrainerState,
+    pub model_config: ModelConfig,
+    pub weights: Vec<NamedTensor>,
+    pub moments: Vec<NamedTensor>,
+    pub tokenizer_json: String,
+    pub eos_token_id: u32,
+}
+
+/// Short stable hash of the `[model]` section: resume refuses a checkpoint whose hash differs.
+pub fn model_config_hash(m: &ModelConfig) -> String {
+    let text = toml::to_string(m).expect("model config serialises");
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Write a checkpoint atomically into the run's `checkpoints/` and return its directory.
+pub fn save(run_dir: &Path, data: &CheckpointData) -> Result<PathBuf> {
+    let final_dir = checkpoints_dir(run_dir).join(checkpoint_dir_name(data.trainer.step));
+    save_to(&final_dir, data)?;
+    Ok(final_dir)
+}
+
+/// Write a checkpoint atomically to `final_dir` (via `<final_dir>.partial` and a rename).
+pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
+    let parent = final_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = final_dir
+        .file_name()
+        .context("checkpoint path has no directory name")?
+        .to_string_lossy()
+        .into_owned();
+    let final_dir = final_dir.to_path_buf();
+    let partial = parent.join(format!("{name}.partial"));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
+    }
+    std::fs::create_dir_all(&partial)?;
+    let result = write_files(&partial, data).and_then(|_| {
+        sync_dir(&partial);
+        if final_dir.exists() {
+            // Re-saving the same step: swap, so there is always one complete copy on disk.
+            let old = parent.join(format!("{name}.old"));
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&final_dir, &old)?;
+            std::fs::rename(&partial, &final_dir)?;
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&partial, &final_dir)?;
+        }
+        sync_dir(&parent);
+        Ok(())
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e.context(format!(
+            "checkpoint {} was not written; earlier checkpoints are intact",
+            final_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
+    let weights = hf::to_hf(data.weights.clone())?;
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    write_synced(&dir.join(MODEL_FILE), &safetensors_io::to_bytes(&weights, Some(meta))?)?;
+    let moments = hf::to_hf(data.moments.clone())?;
+    let meta = std::collections::HashMap::from([(
+        "adamw_step".to_string(),
+        data.trainer.optimizer_step.to_string(),
+    )]);
+    write_synced(&dir.join(OPTIMIZER_FILE), &safetensors_io::to_bytes(&moments, Some(meta))?)?;
+    let config = serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
+    write_synced(&dir.join(HF_CONFIG_FILE), config.as_bytes())?;
+    write_synced(&dir.join(TOKENIZER_FILE), data.tokenizer_json.as_bytes())?;
+    // trainer.json last: its presence marks the set complete even before the rename.
+    write_synced(&dir.join(TRAINER_FILE), serde_json::to_string_pretty(&data.trainer)?.as_bytes())?;
+    Ok(())
+}
+
+/// A validated checkpoint read back into host memory.
+pub struct LoadedCheckpoint {
+    pub dir: PathBuf,
+    pub trainer: TrainerState,
+    pub model_config: ModelConfig,
+    pub weights: Vec<NamedTensor>,
+    pub moments: Vec<NamedTensor>,
+    pub tokenizer_path: PathBuf,
+}
+
+/// Read and validate a checkpoint directory (files complete, shapes consistent).
+pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
+    let trainer = validate_checkpoint_dir(dir)?;
+    let config = crate::config::RunConfig::from_toml_str(&trainer.config_toml, &dir.join(TRAINER_FILE).display().to_string())?;
+    let model_config = config.model;
+    if model_config_hash(&model_config) != trainer.model_config_hash {
+        anyhow::bail!(
+            "{}: model config hash mismatch; the file was edited or corrupted",
+            dir.join(TRAINER_FILE).display()
+        );
+    }
+    let tied = model_config.tie_embeddings;
+    let weights = hf::from_hf(safetensors_io::read_file(&dir.join(MODEL_FILE))?, tied)
+        .with_context(|| format!("{}", dir.join(MODEL_FILE).display()))?;
+    let moments = hf::from_hf(safetensors_io::read_file(&dir.join(OPTIMIZER_FILE))?, tied)
+        .with_context(|| format!("{}", dir.join(OPTIMIZER_FILE).display()))?;
+    Ok(LoadedCheckpoint {
+        dir: dir.to_path_buf(),
+        trainer,
+        model_config,
+        weights,
+        moments,
+        tokenizer_path: dir.join(TOKENIZER_FILE),
+    })
+}
+
+/// Remove `.partial` / `.old` leftovers of a crash; returns one warning per removal.
+pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Ok(rd) = std::fs::read_dir(checkpoints_dir(run_dir)) else {
+        return warnings;
+    };
+    for entry in rd.flatten() {
+        let p = entry.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".partial") || name.ends_with(".old") {
+            if std::fs::remove_dir_all(&p).is_ok() {
+                warnings.push(format!("removed incomplete checkpoint {} left by an interrupted save", p.display()));
+            }
+        }
+    }
+    warnings
+}
+
+/// Delete checkpoints outside the retention policy: keep the newest `keep_last` (0 = all) and
+/// every step divisible by `keep_every`. `protect` (the one just written) is never deleted.
+pub fn apply_retention(run_dir: &Path, keep_last: usize, keep_every: u64, protect: &Path) -> Result<Vec<PathBuf>> {
+    if keep_last == 0 {
+        return Ok(Vec::new());
+    }
+    let mut dirs: Vec<(u64, PathBuf)> = std::fs::read_dir(checkpoints_dir(run_dir))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && is_final_checkpoint_name(p))
+        .filter_map(|p| {
+            let step = p.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()?;
+            Some((step, p))
+        })
+        .collect();
+    dirs.sort();
+    let n = dirs.len();
+    let mut removed = Vec::new();
+    for (i, (step, path)) in dirs.into_iter().enumerate() {
+        let recent = i + keep_last >= n;
+        let milestone = keep_every > 0 && step % keep_every == 0;
+        if !recent && !milestone && path != protect {
+            std::fs::remove_dir_all(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,342 @@
+//! The engine thread: owns the trainer, drains `Command`s between steps, emits `Event`s.
+//! Pausing blocks on the command channel, so a paused engine uses no CPU. A panic or error
+//! in the engine becomes an `Error` + `Finished` event instead of a silent dead thread.
+
+use super::emitter::Emitter;
+use super::metrics::SpikeDetector;
+use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
+use super::trainer::Trainer;
+use crate::data::tokenizer::TextTokenizer;
+use crate::model::params::import_params;
+use crate::model::stats::{param_count, train_flops_per_token};
+use crate::model::Llama;
+use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo, SampleParams};
+use crate::run_dir::MetricsLog;
+use crate::sample::generate;
+use anyhow::{bail, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+/// Start an engine thread for `req`.
+pub fn spawn(req: EngineRequest) -> EngineLink {
+    let (cmd_tx, cmd_rx) = channel();
+    let (ev_tx, ev_rx) = channel();
+    let join = std::thread::Builder::new()
+        .name("llite-engine".into())
+        .spawn(move || {
+            let out = Emitter::new(ev_tx);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&req, &cmd_rx, &out)));
+            let message = match result {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    format!("engine panicked: {what}")
+                }
+            };
+            out.emit(Event::Error { step: 0, message });
+            out.emit(Event::Finished {
+                step: 0,
+                reason: FinishReason::Error,
+            });
+        })
+        .expect("spawning the engine thread");
+    EngineLink {
+        commands: cmd_tx,
+        events: ev_rx,
+        join: Some(join),
+    }
+}
+
+fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
+    let prepared = prepare(req)?;
+    if prepared.shards.is_some() {
+        out.attach_log(MetricsLog::open(&prepared.run_dir)?);
+    }
+    match req.device {
+        DeviceSpec::Cpu => {
+            type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
+            let device = Default::default();
+            dispatch::<Cpu>(req, prepared, device, cpu_name(), cmds, out)
+        }
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => {
+            type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
+            let device = burn::backend::cuda::CudaDevice::new(i);
+            dispatch::<Gpu>(req, prepared, device, format!("cuda:{i}"), cmds, out)
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
+    }
+}
+
+fn cpu_name() -> String {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    format!("cpu (burn-flex, {threads} threads)")
+}
+
+fn dispatch<B: AutodiffBackend>(
+    req: &EngineRequest,
+    prepared: PreparedRun,
+    device: B::Device,
+    device_name: String,
+    cmds: &Receiver<Command>,
+    out: &Emitter,
+) -> Result<()> {
+    if prepared.shards.is_none() {
+        return serve_samples::<B::InnerBackend>(prepared, device, device_name, cmds, out);
+    }
+    for w in &prepared.warnings {
+        out.emit(Event::Alert {
+            step: 0,
+            kind: AlertKind::CheckpointFailed,
+            detail: w.clone(),
+        });
+    }
+    let origin = match &req.start {
+        crate::protocol::StartFrom::Fresh => "fresh".to_string(),
+        crate::protocol::StartFrom::Resume(d) => format!("resume:{}", d.display()),
+        crate::protocol::StartFrom::FineTune { checkpoint, .. } => format!("finetune:{}", checkpoint.display()),
+        crate::protocol::StartFrom::Inspect(d) => format!("inspect:{}", d.display()),
+    };
+    let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
+    train_loop(trainer, device_name, origin, req.stop_at, cmds, out)
+}
+
+fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) -> RunInfo {
+    let cfg = &run.config;
+    RunInfo {
+        run_name: run.run_name.clone(),
+        run_dir: run.run_dir.display().to_string(),
+        device,
+        params: param_count(&cfg.model).total,
+        flops_per_token: train_flops_per_token(&cfg.model, cfg.train.seq_len),
+        tokens_per_step: cfg.tokens_per_step(),
+        max_steps: cfg.train.max_steps,
+        start_step,
+        config_toml: cfg.to_toml(),
+        origin,
+    }
+}
+
+/// Sampler threads in flight, by request id, with their cancel flags.
+#[derive(Default)]
+struct Samplers(HashMap<u64, Arc<AtomicBool>>);
+
+impl Samplers {
+    fn start<B: Backend>(&mut self, id: u64, prompt: String, params: SampleParams, model: Llama<B>, tokenizer: TextTokenizer, step: u64, out: &Emitter) {
+        self.0.retain(|_, flag| Arc::strong_count(flag) > 1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.0.insert(id, cancel.clone());
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let stream = out.clone();
+            let result = generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
+                stream.emit(Event::SampleToken { step, id, text: piece.to_string() });
+            });
+            match result {
+                Ok(g) => out.emit(Event::SampleDone {
+                    step,
+                    id,
+                    prompt,
+                    text: g.text,
+                    tokens: g.tokens as u64,
+                    tokens_per_s: g.tokens_per_s,
+                }),
+                Err(e) => out.emit(Event::SampleDone {
+                    step,
+                    id,
+                    prompt,
+                    text: format!("[sampling failed: {e:#}]"),
+                    tokens: 0,
+                    tokens_per_s: 0.0,
+                }),
+            };
+            drop(cancel);
+        });
+    }
+
+    fn cancel(&mut self, id: u64) {
+        if let Some(flag) = self.0.remove(&id) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        for (_, flag) in self.0.drain() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter) -> bool {
+    match trainer.save_checkpoint() {
+        Ok(path) => out.emit(Event::CheckpointSaved {
+            step: trainer.step,
+            path: path.display().to_string(),
+        }),
+        Err(e) => out.emit(Event::Alert {
+            step: trainer.step,
+            kind: AlertKind::CheckpointFailed,
+            detail: format!("{e:#}"),
+        }),
+    }
+}
+
+fn train_loop<B: AutodiffBackend>(
+    mut trainer: Trainer<B>,
+    device: String,
+    origin: String,
+    stop_at: Option<u64>,
+    cmds: &Receiver<Command>,
+    out: &Emitter,
+) -> Result<()> {
+    let start_step = trainer.step;
+    let info = run_info(&trainer.run, device, start_step, origin);
+    if !out.emit(Event::Started { step: start_step, info }) {
+        return Ok(());
+    }
+    let mut spikes = SpikeDetector::default();
+    let mut samplers = Samplers::default();
+    let mut paused = false;
+    let cfg = trainer.run.config.clone();
+    loop {
+        // Drain commands; while paused, block on the channel (no CPU) until Resume or Stop.
+        loop {
+            let cmd = if paused {
+                match cmds.recv() {
+                    Ok(c) => c,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match cmds.try_recv() {
+                    Ok(c) => c,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
+                }
+            };
+            match cmd {
+                Command::Pause if !paused => {
+                    paused = true;
+                    out.emit(Event::Paused { step: trainer.step });
+                }
+                Command::Resume if paused => {
+                    paused = false;
+                    out.emit(Event::Resumed { step: trainer.step });
+                }
+                Command::Pause | Command::Resume => {}
+                Command::SaveCheckpoint => {
+                    save(&mut trainer, out);
+                }
+                Command::Sample { id, prompt, params } => {
+                    let snapshot = trainer.model.valid();
+                    samplers.start(id, prompt, params, snapshot, trainer.run.tokenizer.clone(), trainer.step, out);
+                }
+                Command::CancelSample { id } => samplers.cancel(id),
+                Command::Stop { save: want_save } => {
+                    samplers.cancel_all();
+                    if want_save && trainer.last_checkpoint_step != Some(trainer.step) {
+                        save(&mut trainer, out);
+                    }
+                    out.emit(Event::Finished {
+                        step: trainer.step,
+                        reason: FinishReason::Stopped,
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        if stop_at.is_some_and(|s| trainer.step >= s) && !trainer.finished() {
+            if trainer.last_checkpoint_step != Some(trainer.step) {
+                save(&mut trainer, out);
+            }
+            out.emit(Event::Finished {
+                step: trainer.step,
+                reason: FinishReason::Stopped,
+            });
+            return Ok(());
+        }
+        if trainer.finished() {
+            if trainer.last_checkpoint_step != Some(trainer.step) && trainer.step > start_step {
+                save(&mut trainer, out);
+            }
+            out.emit(Event::Finished {
+                step: trainer.step,
+                reason: FinishReason::MaxSteps,
+            });
+            return Ok(());
+        }
+        let stats = match trainer.step() {
+            Ok(s) => s,
+            Err(e) => {
+                out.emit(Event::Alert {
+                    step: trainer.step + 1,
+                    kind: AlertKind::NonFiniteLoss,
+                    detail: format!("{e:#}"),
+                });
+                return Err(e);
+            }
+        };
+        let (step, loss, grad_norm) = (stats.step, stats.loss, stats.grad_norm);
+        if !out.emit(Event::Step(stats)) {
+            return Ok(());
+        }
+        if let Some((kind, detail)) = spikes.observe(loss, grad_norm) {
+            out.emit(Event::Alert { step, kind, detail });
+            if cfg.ui.auto_pause_on_spike && !paused {
+                paused = true;
+                out.emit(Event::Paused { step });
+            }
+        }
+        let t = &cfg.train;
+        if (t.eval_every > 0 && step % t.eval_every == 0) || trainer.finished() {
+            if let Some(val_loss) = trainer.evaluate() {
+                out.emit(Event::Eval { step, val_loss });
+            }
+        }
+        if cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0 {
+            save(&mut trainer, out);
+        }
+    }
+}
+
+/// A sample-only engine over a checkpoint: answers `Sample` until `Stop`.
+fn serve_samples<B: Backend>(run: PreparedRun, device: B::Device, device_name: String, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
+    let Some(ckpt) = run.checkpoint.as_ref() else {
+        bail!("internal: sample-only engine without a checkpoint");
+    };
+    let step = ckpt.trainer.step;
+    let model = import_params(Llama::<B>::new(&run.config.model, 0, &device), ckpt.weights.clone())?;
+    let origin = format!("inspect:{}", ckpt.dir.display());
+    let mut info = run_info(&run, device_name, step, origin);
+    info.max_steps = step;
+    out.emit(Event::Started { step, info });
+    let mut samplers = Samplers::default();
+    while let Ok(cmd) = cmds.recv() {
+        match cmd {
+            Command::Sample { id, prompt, params } => {
+                samplers.start(id, prompt, params, model.clone(), run.tokenizer.clone(), step, out)
+            }
+            Command::CancelSample { id } => samplers.cancel(id),
+            Command::Stop { .. } => break,
+            _ => {}
+        }
+    }
+    samplers.cancel_all();
+    out.emit(Event::Finished {
+        step,
+        reason: FinishReason::Stopped,
+    });
+    Ok(())
+}

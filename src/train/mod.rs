@@ -1,0 +1,10 @@
+//! The training engine: its thread, optimizer, schedule, checkpoints and health metrics.
+
+pub mod checkpoint;
+pub mod emitter;
+pub mod engine;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod session;
+pub mod trainer;

@@ -1,0 +1,218 @@
+//! One training run's tensors and counters, and the operations on them: a step, an
+//! evaluation, a checkpoint. Generic over the Burn backend; knows nothing of threads or UIs.
+
+use super::checkpoint::{self, model_config_hash, CheckpointData};
+use super::optim::{AdamW, AdamWConfig, GradBuffer};
+use super::schedule::LrSchedule;
+use super::session::PreparedRun;
+use crate::data::loader::{eval_batches, Batch, TokenLoader};
+use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
+use crate::model::Llama;
+use crate::protocol::StepStats;
+use crate::run_dir::{unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION};
+use anyhow::{bail, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Upload a batch of token rows.
+pub fn batch_tensor<B: Backend>(batch: &Batch, device: &B::Device) -> Tensor<B, 2, Int> {
+    let data: Vec<i64> = batch.tokens.iter().map(|&t| t as i64).collect();
+    Tensor::from_data(TensorData::new(data, [batch.batch, batch.seq + 1]), device)
+}
+
+/// A run in progress.
+pub struct Trainer<B: AutodiffBackend> {
+    pub run: PreparedRun,
+    pub model: Llama<B>,
+    optim: AdamW<B::InnerBackend>,
+    loader: TokenLoader,
+    eval_set: Vec<Batch>,
+    schedule: LrSchedule,
+    device: B::Device,
+    pub step: u64,
+    pub tokens: u64,
+    pub wall_time_s: f64,
+    pub last_val_loss: Option<f64>,
+    pub last_lr: f64,
+    pub last_checkpoint_step: Option<u64>,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Build the model and optimizer, loading a checkpoint when the run starts from one.
+    pub fn new(run: PreparedRun, device: B::Device, fresh_optimizer: bool) -> Result<Self> {
+        let cfg = run.config.clone();
+        let t = &cfg.train;
+        let Some(shards) = run.shards.as_ref() else {
+            bail!("internal: a training run needs token shards");
+        };
+        let mut model = Llama::<B>::new(&cfg.model, t.seed, &device);
+        let mut optim = AdamW::new(AdamWConfig {
+            beta1: t.beta1,
+            beta2: t.beta2,
+            eps: t.eps,
+            weight_decay: t.weight_decay,
+            grad_clip: t.grad_clip,
+        });
+        let mut loader = TokenLoader::new(shards.train.clone(), t.batch_size, t.seq_len, t.seed)?;
+        let eval_set = if shards.val.is_empty() || t.eval_batches == 0 {
+            Vec::new()
+        } else {
+            eval_batches(&shards.val, t.batch_size, t.seq_len, t.eval_batches)?
+        };
+        let (mut step, mut tokens, mut wall, mut val) = (0, 0, 0.0, None);
+        if let Some(ck) = &run.checkpoint {
+            model = import_params(model, ck.weights.clone())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
+            if run.continue_state {
+                let st = &ck.trainer;
+                if !fresh_optimizer {
+                    let params = param_shapes(&model);
+                    optim
+                        .import_moments(&params, ck.moments.clone(), st.optimizer_step, &device)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
+                }
+                loader.seek(st.data_cursor)?;
+                (step, tokens, wall, val) = (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
+            }
+        }
+        let schedule = LrSchedule {
+            lr: t.lr,
+            min_lr: t.min_lr,
+            warmup_steps: t.warmup_steps,
+            max_steps: t.max_steps,
+        };
+        Ok(Self {
+            last_lr: schedule.at(step.max(1)),
+            run,
+            model,
+            optim,
+            loader,
+            eval_set,
+            schedule,
+            device,
+            step,
+            tokens,
+            wall_time_s: wall,
+            last_val_loss: val,
+            last_checkpoint_step: None,
+        })
+    }
+
+    /// One optimizer update over `grad_accum` micro-batches. A non-finite loss is an error and
+    /// the update is skipped, so the weights stay as they were.
+    pub fn step(&mut self) -> Result<StepStats> {
+        let start = Instant::now();
+        let accum = self.run.config.train.grad_accum;
+        let mut buffer = GradBuffer::<B::InnerBackend>::default();
+        let mut losses = Vec::with_capacity(accum);
+        for _ in 0..accum {
+            let batch = self.loader.next_batch()?;
+            let rows = batch_tensor::<B>(&batch, &self.device);
+            let loss = self.model.loss(rows);
+            losses.push(loss.clone().inner());
+            let grads = loss.backward();
+            buffer.accumulate::<B, _>(&self.model, grads);
+        }
+        let loss = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
+        if !loss.is_finite() {
+            bail!(
+                "loss became {loss} at step {}; the update was skipped. Lower train.lr or train.grad_clip and resume from the last checkpoint",
+                self.step + 1
+            );
+        }
+        let lr = self.schedule.at(self.step + 1);
+        let model = self.model.clone();
+        let (model, stats) = self.optim.update(model, buffer, lr);
+        self.model = model;
+        self.step += 1;
+        let step_tokens = self.run.config.tokens_per_step();
+        self.tokens += step_tokens;
+        self.last_lr = lr;
+        let secs = start.elapsed().as_secs_f64();
+        self.wall_time_s += secs;
+        Ok(StepStats {
+            step: self.step,
+            loss,
+            lr,
+            grad_norm: stats.grad_norm,
+            tokens: self.tokens,
+            step_ms: secs * 1000.0,
+            tokens_per_s: step_tokens as f64 / secs.max(1e-9),
+        })
+    }
+
+    /// Mean loss over the fixed validation batches (`None` without validation data).
+    pub fn evaluate(&mut self) -> Option<f64> {
+        if self.eval_set.is_empty() {
+            return None;
+        }
+        let model = self.model.valid();
+        let device = self.device.clone();
+        let losses: Vec<_> = self
+            .eval_set
+            .iter()
+            .map(|b| model.loss(batch_tensor::<B::InnerBackend>(b, &device)))
+            .collect();
+        let val = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
+        self.last_val_loss = Some(val);
+        Some(val)
+    }
+
+    /// The non-tensor state as it would be saved now.
+    pub fn trainer_state(&self) -> TrainerState {
+        let cfg = &self.run.config;
+        TrainerState {
+            format_version: CHECKPOINT_FORMAT_VERSION,
+            run_name: self.run.run_name.clone(),
+            step: self.step,
+            tokens_seen: self.tokens,
+            data_cursor: self.loader.cursor(),
+            rng: RngState {
+                init_seed: cfg.train.seed,
+                data_seed: cfg.train.seed,
+                sample_seed: cfg.sample.seed,
+            },
+            schedule: ScheduleState {
+                lr: cfg.train.lr,
+                min_lr: cfg.train.min_lr,
+                warmup_steps: cfg.train.warmup_steps,
+                max_steps: cfg.train.max_steps,
+                last_lr: self.last_lr,
+            },
+            optimizer_step: self.optim.step,
+            last_val_loss: self.last_val_loss,
+            parent: self.run.parent.clone(),
+            wall_time_s: self.wall_time_s,
+            written_unix: unix_now(),
+            model_config_hash: model_config_hash(&cfg.model),
+            vocab_size: self.run.tokenizer.vocab_size(),
+            config_toml: cfg.to_toml(),
+        }
+    }
+
+    /// Write a complete checkpoint and apply retention; returns its directory.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        let params = param_shapes(&self.model);
+        let data = CheckpointData {
+            trainer: self.trainer_state(),
+            model_config: self.run.config.model.clone(),
+            weights: export_params(&self.model),
+            moments: self.optim.export_moments(&params),
+            tokenizer_json: self.run.tokenizer.to_json_string()?,
+            eos_token_id: self.run.tokenizer.eot_id(),
+        };
+        let dir = checkpoint::save(&self.run.run_dir, &data)?;
+        let c = &self.run.config.checkpoint;
+        checkpoint::apply_retention(&self.run.run_dir, c.keep_last, c.keep_every, &dir)?;
+        self.last_checkpoint_step = Some(self.step);
+        Ok(dir)
+    }
+
+    /// Steps left before `max_steps`.
+    pub fn finished(&self) -> bool {
+        self.step >= self.run.config.train.max_steps
+    }
+}

@@ -1,0 +1,308 @@
+//! Unit tests for the pure App: keys to commands, event folding, and the chart math.
+
+use super::app::{ema, mfu, scale_y, Action, App, BrowserPrompt, Mode, Overlay, RunState};
+use super::keys::{default_export_dir, READ_ONLY};
+use super::snapshot_tests::{browser_app, scripted_app};
+use crate::config::UiConfig;
+use crate::protocol::{AlertKind, Command, Event, FinishReason, SampleParams, StartFrom};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::path::{Path, PathBuf};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+fn running_app() -> App {
+    let mut app = scripted_app();
+    app.on_event(Event::Resumed { step: 50 });
+    app
+}
+
+#[test]
+fn pause_resume_toggle_follows_engine_events() {
+    let mut app = running_app();
+    assert_eq!(app.on_key(ch('p')), vec![Action::Send(Command::Pause)]);
+    assert_eq!(
+        app.state,
+        RunState::Running,
+        "state flips only on the Paused event"
+    );
+    app.on_event(Event::Paused { step: 50 });
+    assert_eq!(app.on_key(ch(' ')), vec![Action::Send(Command::Resume)]);
+    app.on_event(Event::Resumed { step: 50 });
+    assert_eq!(app.state, RunState::Running);
+}
+
+#[test]
+fn release_and_repeat_events_are_ignored() {
+    let mut app = running_app();
+    let mut k = ch('p');
+    k.kind = KeyEventKind::Release;
+    assert!(app.on_key(k).is_empty());
+    k.kind = KeyEventKind::Repeat;
+    assert!(app.on_key(k).is_empty());
+}
+
+#[test]
+fn quit_asks_and_save_and_quit_waits_for_finish() {
+    let mut app = running_app();
+    assert!(app.on_key(ch('q')).is_empty());
+    assert_eq!(app.overlay, Overlay::QuitConfirm);
+    assert_eq!(
+        app.on_key(ch('s')),
+        vec![Action::Send(Command::Stop { save: true })]
+    );
+    assert!(
+        !app.should_quit,
+        "the final checkpoint is still being written"
+    );
+    let acts = app.on_event(Event::Finished {
+        step: 50,
+        reason: FinishReason::Stopped,
+    });
+    assert!(acts.contains(&Action::Quit));
+    assert!(app.should_quit);
+
+    let mut app = running_app();
+    app.on_key(ch('q'));
+    assert!(app.on_key(key(KeyCode::Esc)).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    app.on_key(ch('q'));
+    let acts = app.on_key(ch('q'));
+    assert_eq!(
+        acts,
+        vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+    );
+}
+
+#[test]
+fn ctrl_c_quits_at_once() {
+    let mut app = running_app();
+    let acts = app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(
+        acts,
+        vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+    );
+    assert!(app.should_quit);
+}
+
+#[test]
+fn watch_mode_is_read_only() {
+    let mut app = App::new(Mode::Watch, &UiConfig::default(), SampleParams::default());
+    for k in ['p', 's'] {
+        assert!(app.on_key(ch(k)).is_empty());
+        assert_eq!(app.notice.as_deref(), Some(READ_ONLY));
+    }
+    assert_eq!(
+        app.on_key(ch('q')),
+        vec![Action::Quit],
+        "nothing to save: quit at once"
+    );
+}
+
+#[test]
+fn prompt_sends_streams_and_cancels() {
+    let mut app = running_app();
+    app.on_key(ch('g'));
+    for c in "hi p".chars() {
+        assert!(
+            app.on_key(ch(c)).is_empty(),
+            "typing never triggers commands"
+        );
+    }
+    app.on_key(key(KeyCode::Backspace));
+    app.on_key(key(KeyCode::Backspace));
+    app.on_key(key(KeyCode::Down)); // top-k
+    app.on_key(key(KeyCode::PageUp));
+    let mut params = SampleParams::default();
+    params.top_k += 5;
+    let acts = app.on_key(key(KeyCode::Enter));
+    assert_eq!(
+        acts,
+        vec![Action::Send(Command::Sample {
+            id: 1,
+            prompt: "hi".into(),
+            params
+        })]
+    );
+    app.on_event(Event::SampleToken {
+        step: 50,
+        id: 1,
+        text: " there".into(),
+    });
+    app.on_event(Event::SampleToken {
+        step: 50,
+        id: 99,
+        text: "stale".into(),
+    });
+    assert_eq!(app.prompt.active.as_ref().unwrap().2, " there");
+    app.on_event(Event::SampleDone {
+        step: 50,
+        id: 1,
+        prompt: "hi".into(),
+        text: " there".into(),
+        tokens: 1,
+        tokens_per_s: 10.0,
+    });
+    assert!(app.prompt.active.is_none());
+    assert_eq!(app.prompt.history.len(), 1);
+
+    for c in "again".chars() {
+        app.on_key(ch(c));
+    }
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(
+        app.on_key(key(KeyCode::Esc)),
+        vec![Action::Send(Command::CancelSample { id: 2 })]
+    );
+    assert!(app.prompt_open, "first Esc cancels, second closes");
+    app.on_key(key(KeyCode::Esc));
+    assert!(!app.prompt_open);
+}
+
+#[test]
+fn alerts_auto_pause_only_when_configured() {
+    let alert = || Event::Alert {
+        step: 7,
+        kind: AlertKind::LossSpike,
+        detail: "z=6".into(),
+    };
+    let mut app = running_app();
+    assert!(app.on_event(alert()).is_empty());
+    app.auto_pause_on_spike = true;
+    assert_eq!(app.on_event(alert()), vec![Action::Send(Command::Pause)]);
+    assert_eq!(app.unseen_alerts().len(), 3, "scripted run had one already");
+    app.on_key(ch('x'));
+    assert!(app.unseen_alerts().is_empty());
+}
+
+#[test]
+fn engine_loss_is_an_error_unless_finished() {
+    let mut app = running_app();
+    app.on_engine_lost();
+    assert_eq!(app.state, RunState::Error);
+    assert_eq!(app.error.as_deref(), Some("engine stopped unexpectedly"));
+    let mut app = running_app();
+    app.on_event(Event::Finished {
+        step: 50,
+        reason: FinishReason::MaxSteps,
+    });
+    app.on_engine_lost();
+    assert_eq!(app.state, RunState::Finished(FinishReason::MaxSteps));
+    assert!(app.error.is_none());
+}
+
+#[test]
+fn browser_actions() {
+    let mut app = browser_app(); // selected: the invalid one
+    assert!(app.on_key(ch('r')).is_empty());
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap()
+        .starts_with("invalid checkpoint"));
+    app.on_key(ch('d'));
+    let bad = PathBuf::from("/runs/old-run/checkpoints/step-00000900");
+    assert_eq!(
+        app.browser.prompt,
+        Some(BrowserPrompt::ConfirmDelete(bad.clone()))
+    );
+    assert_eq!(app.on_key(ch('y')), vec![Action::Delete(bad)]);
+
+    app.on_key(key(KeyCode::Up));
+    let good = PathBuf::from("/runs/tiny-demo/checkpoints/step-00000040");
+    app.on_key(ch('e'));
+    let acts = app.on_key(key(KeyCode::Enter));
+    let out = PathBuf::from("/runs/tiny-demo/export-step-40");
+    assert_eq!(
+        acts,
+        vec![Action::Export {
+            checkpoint: good.clone(),
+            out
+        }]
+    );
+
+    app.on_key(ch('f'));
+    for c in "sft.jsonl".chars() {
+        app.on_key(ch(c));
+    }
+    assert!(
+        app.on_key(key(KeyCode::Enter)).is_empty(),
+        "engine running: asks first"
+    );
+    let from = StartFrom::FineTune {
+        checkpoint: good,
+        data: Some("sft.jsonl".into()),
+    };
+    assert_eq!(
+        app.browser.prompt,
+        Some(BrowserPrompt::ConfirmSwitch(from.clone()))
+    );
+    assert_eq!(
+        app.on_key(ch('s')),
+        vec![Action::Launch {
+            from,
+            save_current: true
+        }]
+    );
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn default_export_dir_sits_in_the_run() {
+    let p = default_export_dir(Path::new("/r/run1/checkpoints/step-00000100"), 100);
+    assert_eq!(p, PathBuf::from("/r/run1/export-step-100"));
+}
+
+#[test]
+fn ema_is_bias_corrected_and_skips_non_finite() {
+    assert_eq!(ema(&[1.0, 1.0, 1.0], 0.9), vec![1.0, 1.0, 1.0]);
+    let e = ema(&[0.0, 10.0], 0.5);
+    assert_eq!(e[0], 0.0);
+    assert!((e[1] - 10.0 * 0.25 / 0.75 * 2.0).abs() < 1e-12, "{e:?}"); // 2.5/0.375... = 6.67
+    assert_eq!(ema(&[3.0, 5.0], 0.0), vec![3.0, 5.0]);
+    let e = ema(&[2.0, f64::NAN, 2.0], 0.9);
+    assert_eq!(e, vec![2.0, 2.0, 2.0]);
+}
+
+#[test]
+fn log_scale_drops_non_positive_values() {
+    assert_eq!(scale_y(100.0, true), Some(2.0));
+    assert_eq!(scale_y(0.0, true), None);
+    assert_eq!(scale_y(-1.0, true), None);
+    assert_eq!(scale_y(f64::INFINITY, false), None);
+    assert_eq!(scale_y(-1.0, false), Some(-1.0));
+    let mut app = scripted_app();
+    app.log_scale = true;
+    app.on_event(Event::Step(crate::protocol::StepStats {
+        step: 51,
+        loss: 0.0,
+        lr: 1e-3,
+        grad_norm: 1.0,
+        tokens: 51 * 1024,
+        step_ms: 100.0,
+        tokens_per_s: 10240.0,
+    }));
+    let s = super::panes::loss::series(&app, 1000);
+    assert_eq!(s.raw.len(), 50, "the zero loss is not plotted");
+    assert!(s.y[0].is_finite() && s.y[1].is_finite());
+}
+
+#[test]
+fn mfu_needs_a_peak() {
+    assert_eq!(mfu(1000.0, 6e9, 0.0), None);
+    let m = mfu(1000.0, 6e9, 100.0).unwrap();
+    assert!((m - 0.06).abs() < 1e-12);
+}
+
+#[test]
+fn thinning_keeps_the_last_point() {
+    let pts: Vec<(f64, f64)> = (0..1001).map(|i| (i as f64, i as f64)).collect();
+    let t = super::panes::loss::thin(pts, 100);
+    assert!(t.len() <= 102);
+    assert_eq!(t.last(), Some(&(1000.0, 1000.0)));
+}

@@ -1,0 +1,389 @@
+//! Key handling: turns key presses into state changes plus `Action`s for the loop to perform.
+//! Layers are checked top-down (dialogs, overlays, the prompt input, then global keys) so a key
+//! typed into a text field never doubles as a command.
+
+use super::app::{Action, App, BrowserPrompt, Mode, Overlay, Pane, RunState};
+use crate::protocol::{Command, StartFrom};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::path::{Path, PathBuf};
+
+/// Shown when a key needs an engine that the watch mode does not have.
+pub const READ_ONLY: &str = "read-only: watching another process";
+
+impl App {
+    /// Handle one key event; releases and repeats are ignored (only presses count).
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        if key.kind != KeyEventKind::Press {
+            return vec![];
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            let mut out = vec![];
+            if self.engine_alive && self.mode != Mode::Watch {
+                out.push(Action::Send(Command::Stop { save: false }));
+            }
+            out.push(Action::Quit);
+            self.should_quit = true;
+            return out;
+        }
+        match self.overlay {
+            Overlay::QuitConfirm => return self.quit_key(key),
+            Overlay::Help => {
+                self.overlay = Overlay::None;
+                return vec![];
+            }
+            Overlay::Checkpoints => return self.browser_key(key),
+            Overlay::None => {}
+        }
+        if self.prompt_open && self.focus == Pane::Prompt {
+            if let Some(actions) = self.prompt_key(key) {
+                return actions;
+            }
+        }
+        self.global_key(key)
+    }
+
+    fn global_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        match key.code {
+            KeyCode::Char('p') | KeyCode::Char(' ') => {
+                if let Some(why) = self.cannot_command() {
+                    self.notify(why);
+                    return vec![];
+                }
+                match self.state {
+                    RunState::Running => return vec![Action::Send(Command::Pause)],
+                    RunState::Paused => return vec![Action::Send(Command::Resume)],
+                    _ => self.notify(format!("cannot pause: run is {}", self.state.label())),
+                }
+            }
+            KeyCode::Char('s') => {
+                if let Some(why) = self.cannot_command() {
+                    self.notify(why);
+                    return vec![];
+                }
+                self.saving = true;
+                self.notify("saving checkpoint…");
+                return vec![Action::Send(Command::SaveCheckpoint)];
+            }
+            KeyCode::Char('q') => {
+                if self.engine_alive && self.mode == Mode::Live {
+                    self.overlay = Overlay::QuitConfirm;
+                } else {
+                    let mut out = vec![];
+                    if self.engine_alive && self.mode == Mode::Inspect {
+                        out.push(Action::Send(Command::Stop { save: false }));
+                    }
+                    out.push(Action::Quit);
+                    self.should_quit = true;
+                    return out;
+                }
+            }
+            KeyCode::Char('g') | KeyCode::Char('/') => {
+                self.prompt_open = true;
+                self.focus = Pane::Prompt;
+            }
+            KeyCode::Char('c') => {
+                self.overlay = Overlay::Checkpoints;
+                return vec![Action::RefreshCheckpoints];
+            }
+            KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('[') => self.smoothing = round2((self.smoothing - 0.05).max(0.0)),
+            KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
+            KeyCode::Char('l') => self.log_scale = !self.log_scale,
+            KeyCode::Char('w') => self.full_history = !self.full_history,
+            KeyCode::Char('x') => self.alerts_seen = self.alerts.len(),
+            KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.cycle_focus(1),
+            KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.cycle_focus(-1),
+            KeyCode::Esc => {
+                if self.prompt_open {
+                    self.prompt_open = false;
+                    self.focus = Pane::Loss;
+                }
+                self.notice = None;
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// Why training commands cannot be sent now, if they cannot.
+    fn cannot_command(&self) -> Option<String> {
+        match self.mode {
+            Mode::Watch => Some(READ_ONLY.into()),
+            Mode::Inspect => Some("inspect mode: this engine only samples (c to switch)".into()),
+            Mode::Live if !self.engine_alive => Some("engine is not running".into()),
+            Mode::Live => None,
+        }
+    }
+
+    fn cycle_focus(&mut self, dir: i32) {
+        let mut panes = vec![Pane::Loss, Pane::Throughput, Pane::LrGrad];
+        if self.prompt_open {
+            panes.push(Pane::Prompt);
+        }
+        let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0) as i32;
+        self.focus = panes[(i + dir).rem_euclid(panes.len() as i32) as usize];
+    }
+
+    fn quit_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        match key.code {
+            KeyCode::Char('s') => {
+                self.overlay = Overlay::None;
+                self.quit_after_stop = true;
+                self.saving = true;
+                self.notify("saving final checkpoint, then quitting…");
+                vec![Action::Send(Command::Stop { save: true })]
+            }
+            KeyCode::Char('q') | KeyCode::Char('y') | KeyCode::Enter => {
+                self.should_quit = true;
+                vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+            }
+            KeyCode::Char('n') | KeyCode::Char('c') | KeyCode::Esc => {
+                self.overlay = Overlay::None;
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Prompt pane input; `None` lets the key fall through to the global handler.
+    fn prompt_key(&mut self, key: KeyEvent) -> Option<Vec<Action>> {
+        let p = &mut self.prompt;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Tab | KeyCode::BackTab => return None,
+            KeyCode::Esc => {
+                if let Some((id, prompt, text)) = p.active.take() {
+                    p.history.push(super::app::SampleEntry {
+                        step: self.steps.last().map(|s| s.step).unwrap_or(0),
+                        prompt,
+                        text: format!("{text} [cancelled]"),
+                        tokens: 0,
+                        tokens_per_s: 0.0,
+                    });
+                    return Some(vec![Action::Send(Command::CancelSample { id })]);
+                }
+                self.prompt_open = false;
+                self.focus = Pane::Loss;
+            }
+            KeyCode::Enter => {
+                if p.input.trim().is_empty() || p.active.is_some() {
+                    return Some(vec![]);
+                }
+                if self.mode == Mode::Watch {
+                    self.notify(READ_ONLY);
+                    return Some(vec![]);
+                }
+                if !self.engine_alive {
+                    self.notify("engine is not running: open a checkpoint (c, i)");
+                    return Some(vec![]);
+                }
+                let id = p.next_id;
+                p.next_id += 1;
+                let prompt = std::mem::take(&mut p.input);
+                p.cursor = 0;
+                p.active = Some((id, prompt.clone(), String::new()));
+                let params = p.params.clone();
+                return Some(vec![Action::Send(Command::Sample { id, prompt, params })]);
+            }
+            KeyCode::Up => p.selected = (p.selected + 3) % 4,
+            KeyCode::Down => p.selected = (p.selected + 1) % 4,
+            KeyCode::PageUp => adjust_param(&mut p.params, p.selected, 1),
+            KeyCode::PageDown => adjust_param(&mut p.params, p.selected, -1),
+            KeyCode::Char('u') if ctrl => {
+                p.input.clear();
+                p.cursor = 0;
+            }
+            KeyCode::Char(ch) if !ctrl => {
+                let at = byte_at(&p.input, p.cursor);
+                p.input.insert(at, ch);
+                p.cursor += 1;
+            }
+            KeyCode::Backspace if p.cursor > 0 => {
+                p.cursor -= 1;
+                let at = byte_at(&p.input, p.cursor);
+                p.input.remove(at);
+            }
+            KeyCode::Delete if p.cursor < p.input.chars().count() => {
+                let at = byte_at(&p.input, p.cursor);
+                p.input.remove(at);
+            }
+            KeyCode::Left => p.cursor = p.cursor.saturating_sub(1),
+            KeyCode::Right => p.cursor = (p.cursor + 1).min(p.input.chars().count()),
+            KeyCode::Home => p.cursor = 0,
+            KeyCode::End => p.cursor = p.input.chars().count(),
+            _ => {}
+        }
+        Some(vec![])
+    }
+
+    fn browser_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        if self.browser.prompt.is_some() {
+            return self.browser_prompt_key(key);
+        }
+        let n = self.browser.entries.len();
+        let b = &mut self.browser;
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.overlay = Overlay::None,
+            KeyCode::Up | KeyCode::Char('k') => b.selected = b.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                b.selected = (b.selected + 1).min(n.saturating_sub(1))
+            }
+            KeyCode::Home => b.selected = 0,
+            KeyCode::End => b.selected = n.saturating_sub(1),
+            KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
+            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd')) => {
+                let Some(sel) = self.selected_checkpoint().cloned() else {
+                    self.notify("no checkpoint selected");
+                    return vec![];
+                };
+                let path = PathBuf::from(&sel.path);
+                if ch == 'd' {
+                    self.browser.prompt = Some(BrowserPrompt::ConfirmDelete(path));
+                    return vec![];
+                }
+                if let Some(err) = &sel.error {
+                    self.notify(format!("invalid checkpoint: {err}"));
+                    return vec![];
+                }
+                if self.mode == Mode::Watch {
+                    self.notify(READ_ONLY);
+                    return vec![];
+                }
+                match ch {
+                    'r' => return self.launch_or_confirm(StartFrom::Resume(path)),
+                    'i' => return self.launch_or_confirm(StartFrom::Inspect(path)),
+                    'f' => {
+                        self.browser.prompt = Some(BrowserPrompt::FineTuneData {
+                            checkpoint: path,
+                            input: String::new(),
+                        })
+                    }
+                    _ => {
+                        let input = default_export_dir(&path, sel.step).display().to_string();
+                        self.browser.prompt = Some(BrowserPrompt::ExportDir {
+                            checkpoint: path,
+                            input,
+                        })
+                    }
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn browser_prompt_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        let Some(prompt) = self.browser.prompt.take() else {
+            return vec![];
+        };
+        match (prompt, key.code) {
+            (_, KeyCode::Esc) => {}
+            (BrowserPrompt::ConfirmDelete(path), KeyCode::Char('y')) => {
+                return vec![Action::Delete(path)]
+            }
+            (BrowserPrompt::ConfirmDelete(_), KeyCode::Char('n')) => {}
+            (BrowserPrompt::ConfirmSwitch(from), KeyCode::Char(c @ ('s' | 'y'))) => {
+                self.overlay = Overlay::None;
+                return vec![Action::Launch {
+                    from,
+                    save_current: c == 's',
+                }];
+            }
+            (BrowserPrompt::ConfirmSwitch(_), KeyCode::Char('n')) => {}
+            (BrowserPrompt::FineTuneData { checkpoint, input }, KeyCode::Enter) => {
+                let data = (!input.trim().is_empty()).then(|| PathBuf::from(input.trim()));
+                return self.launch_or_confirm(StartFrom::FineTune { checkpoint, data });
+            }
+            (BrowserPrompt::ExportDir { checkpoint, input }, KeyCode::Enter) => {
+                self.notify(format!("exporting to {}…", input.trim()));
+                return vec![Action::Export {
+                    checkpoint,
+                    out: PathBuf::from(input.trim()),
+                }];
+            }
+            (
+                BrowserPrompt::FineTuneData {
+                    checkpoint,
+                    mut input,
+                },
+                code,
+            ) => {
+                edit_line(&mut input, code);
+                self.browser.prompt = Some(BrowserPrompt::FineTuneData { checkpoint, input });
+            }
+            (
+                BrowserPrompt::ExportDir {
+                    checkpoint,
+                    mut input,
+                },
+                code,
+            ) => {
+                edit_line(&mut input, code);
+                self.browser.prompt = Some(BrowserPrompt::ExportDir { checkpoint, input });
+            }
+            (other, _) => self.browser.prompt = Some(other),
+        }
+        vec![]
+    }
+
+    /// Launch directly when nothing would be lost, otherwise ask first.
+    fn launch_or_confirm(&mut self, from: StartFrom) -> Vec<Action> {
+        let training = self.engine_alive
+            && self.mode == Mode::Live
+            && matches!(
+                self.state,
+                RunState::Running | RunState::Paused | RunState::Starting
+            );
+        if training {
+            self.browser.prompt = Some(BrowserPrompt::ConfirmSwitch(from));
+            vec![]
+        } else {
+            self.overlay = Overlay::None;
+            vec![Action::Launch {
+                from,
+                save_current: false,
+            }]
+        }
+    }
+}
+
+/// `<run>/export-step-N` next to the run's `checkpoints/` folder.
+pub fn default_export_dir(ckpt: &Path, step: u64) -> PathBuf {
+    ckpt.parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join(format!("export-step-{step}"))
+}
+
+fn adjust_param(p: &mut crate::protocol::SampleParams, which: usize, dir: i32) {
+    let d = dir as f32;
+    match which {
+        0 => p.temperature = ((p.temperature + 0.1 * d).clamp(0.0, 5.0) * 100.0).round() / 100.0,
+        1 => p.top_k = (p.top_k as i64 + 5 * dir as i64).clamp(0, 1000) as usize,
+        2 => p.top_p = ((p.top_p + 0.05 * d).clamp(0.05, 1.0) * 100.0).round() / 100.0,
+        _ => p.max_tokens = (p.max_tokens as i64 + 16 * dir as i64).clamp(1, 4096) as usize,
+    }
+}
+
+/// Minimal line editing for the browser's path inputs (append and backspace).
+fn edit_line(input: &mut String, code: KeyCode) {
+    match code {
+        KeyCode::Char(ch) => input.push(ch),
+        KeyCode::Backspace => {
+            input.pop();
+        }
+        _ => {}
+    }
+}
+
+fn byte_at(s: &str, chars: usize) -> usize {
+    s.char_indices()
+        .nth(chars)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}

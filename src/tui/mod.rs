@@ -1,0 +1,122 @@
+//! The cockpit: a ratatui UI over a live engine (`run_cockpit`) or over a run directory that
+//! another process writes (`run_watch`). The UI holds plain data only and never imports Burn;
+//! it talks to the engine solely through `crate::protocol`.
+
+pub mod app;
+pub mod calc;
+pub mod keys;
+pub mod panes;
+pub mod runtime;
+pub mod theme;
+pub mod watch;
+
+#[cfg(test)]
+mod app_tests;
+#[cfg(test)]
+mod snapshot_tests;
+
+use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
+use std::path::{Path, PathBuf};
+
+/// What the CLI hands the cockpit besides the engine.
+#[derive(Debug, Clone)]
+pub struct CockpitOptions {
+    /// `[ui]` preferences: theme, smoothing, log scale, MFU peak, auto-pause.
+    pub ui: crate::config::UiConfig,
+    /// Where the checkpoint browser looks (every run's `checkpoints/`).
+    pub runs_dir: PathBuf,
+    /// Where `<ui.theme>.toml` is looked up (and watched for live edits).
+    pub themes_dir: PathBuf,
+    /// Initial knobs of the prompt pane (from the run's `[sample]` config).
+    pub sample_defaults: SampleParams,
+}
+
+/// Open the cockpit on a new engine started as `start`; returns when the user quits.
+/// The terminal is restored on every path, including errors (and panics, via ratatui's hook).
+pub fn run_cockpit(
+    launcher: Box<dyn EngineLauncher>,
+    start: StartFrom,
+    opts: CockpitOptions,
+) -> anyhow::Result<()> {
+    let mode = if matches!(start, StartFrom::Inspect(_)) {
+        app::Mode::Inspect
+    } else {
+        app::Mode::Live
+    };
+    let app = app::App::new(mode, &opts.ui, opts.sample_defaults.clone());
+    let rt = runtime::Runtime::new(app, &opts).with_engine(launcher, start);
+    drive(rt)
+}
+
+/// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints.
+pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
+    if !run_dir.is_dir() {
+        anyhow::bail!(
+            "{}: not a run directory (expected <runs>/<run-name>/ with metrics.jsonl)",
+            run_dir.display()
+        );
+    }
+    let app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
+    let rt = runtime::Runtime::new(app, &opts).with_tail(run_dir);
+    drive(rt)
+}
+
+fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
+    let previous = install_panic_hooks()?;
+    let mut terminal = ratatui::try_init()?;
+    // ratatui's hook restores the terminal on *any* panic; a panicking engine thread must not
+    // yank the terminal from under a UI that keeps running, nor print over it.
+    let ratatui_hook = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            ratatui_hook(info);
+        } else {
+            record_background_panic(info);
+        }
+    }));
+    let result = rt.run(&mut terminal);
+    ratatui::restore();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    for msg in take_background_panics() {
+        eprintln!("engine thread panicked: {msg}");
+    }
+    rt.shutdown();
+    result
+}
+
+type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Keep the caller's hook so it can be reinstated once the terminal is back.
+fn install_panic_hooks() -> anyhow::Result<std::sync::Arc<Hook>> {
+    let previous: std::sync::Arc<Hook> = std::sync::Arc::new(std::panic::take_hook());
+    let chained = previous.clone();
+    std::panic::set_hook(Box::new(move |info| chained(info)));
+    Ok(previous)
+}
+
+static BACKGROUND_PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record_background_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    let at = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    if let Ok(mut v) = BACKGROUND_PANICS.lock() {
+        v.push(format!("{payload}{at}"));
+    }
+}
+
+/// Panic messages of non-UI threads since the last call (shown in the error banner).
+pub fn take_background_panics() -> Vec<String> {
+    BACKGROUND_PANICS
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
+}

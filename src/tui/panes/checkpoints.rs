@@ -1,0 +1,185 @@
+//! Checkpoint browser overlay: every checkpoint under the runs directory with its age, size
+//! and validity, plus the small dialogs its actions open.
+
+use super::{centered, pane_block, truncate, wrap_text};
+use crate::tui::app::{fmt_count, fmt_duration, App, BrowserPrompt};
+use crate::tui::theme::Theme;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+/// Human byte sizes ("12.3 MB").
+pub fn fmt_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// Draw the browser over `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let popup = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, popup);
+    let title = format!(" checkpoints · {} ", app.runs_dir.display());
+    let block = pane_block(title, true, theme);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [table_area, detail] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(inner);
+
+    let header = Row::new(["run", "step", "tokens", "val loss", "size", "age", "status"])
+        .style(Style::new().fg(theme.accent).add_modifier(Modifier::BOLD));
+    let rows = app.browser.entries.iter().map(|c| {
+        let age = if c.written_unix == 0 {
+            "?".to_string()
+        } else {
+            format!(
+                "{} ago",
+                fmt_duration(app.now_unix.saturating_sub(c.written_unix) as f64)
+            )
+        };
+        let (status, style) = match &c.error {
+            None => ("ok".to_string(), Style::new().fg(theme.ok)),
+            Some(e) => (format!("INVALID: {e}"), Style::new().fg(theme.error)),
+        };
+        let current = app
+            .info
+            .as_ref()
+            .is_some_and(|i| c.path.starts_with(&i.run_dir));
+        let run = if current {
+            format!("{} *", c.run_name)
+        } else {
+            c.run_name.clone()
+        };
+        Row::new(vec![
+            run,
+            c.step.to_string(),
+            fmt_count(c.tokens as f64),
+            c.val_loss
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_else(|| "—".into()),
+            fmt_bytes(c.size_bytes),
+            age,
+            status,
+        ])
+        .style(if c.error.is_some() {
+            style
+        } else {
+            Style::new().fg(theme.text)
+        })
+    });
+    let widths = [
+        Constraint::Fill(2),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(10),
+        Constraint::Fill(3),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(
+            Style::new()
+                .bg(theme.selection_bg)
+                .fg(theme.selection_fg)
+                .add_modifier(Modifier::BOLD),
+        )
+        .highlight_symbol("▶ ");
+    let mut state = TableState::default()
+        .with_selected((!app.browser.entries.is_empty()).then_some(app.browser.selected));
+    if app.browser.entries.is_empty() {
+        let msg = Paragraph::new("no checkpoints yet (press s in the cockpit to save one)")
+            .style(Style::new().fg(theme.dim));
+        frame.render_widget(msg, table_area);
+    } else {
+        frame.render_stateful_widget(table, table_area, &mut state);
+    }
+
+    let detail_text = match app.selected_checkpoint() {
+        Some(c) => match &c.error {
+            Some(e) => format!("{}\ninvalid: {e}", c.path),
+            None => c.path.clone(),
+        },
+        None => String::new(),
+    };
+    frame.render_widget(
+        Paragraph::new(detail_text)
+            .style(Style::new().fg(theme.dim))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::new()
+                    .borders(ratatui::widgets::Borders::TOP)
+                    .border_style(Style::new().fg(theme.border)),
+            ),
+        detail,
+    );
+
+    if let Some(prompt) = &app.browser.prompt {
+        render_prompt(frame, popup, prompt, theme);
+    }
+}
+
+fn render_prompt(frame: &mut Frame, area: Rect, prompt: &BrowserPrompt, theme: &Theme) {
+    let w = area.width.saturating_sub(8).min(76);
+    let (title, body): (&str, Vec<String>) = match prompt {
+        BrowserPrompt::FineTuneData { checkpoint, input } => (
+            " fine-tune ",
+            vec![
+                format!("from {}", checkpoint.display()),
+                "instruction data file (empty = the run's corpus):".into(),
+                format!("› {input}▌"),
+                "Enter start · Esc cancel".into(),
+            ],
+        ),
+        BrowserPrompt::ExportDir { checkpoint, input } => (
+            " export to Hugging Face ",
+            vec![
+                format!("from {}", checkpoint.display()),
+                "output directory:".into(),
+                format!("› {input}▌"),
+                "Enter export · Esc cancel".into(),
+            ],
+        ),
+        BrowserPrompt::ConfirmDelete(p) => (
+            " delete checkpoint ",
+            vec![
+                format!("delete {} ?", p.display()),
+                "y delete · n/Esc keep".into(),
+            ],
+        ),
+        BrowserPrompt::ConfirmSwitch(_) => (
+            " replace the running engine ",
+            vec![
+                "training is running in this cockpit.".into(),
+                "s save a checkpoint, stop it, then switch".into(),
+                "y stop without saving, then switch".into(),
+                "n/Esc cancel".into(),
+            ],
+        ),
+    };
+    let inner_w = w.saturating_sub(2) as usize;
+    let lines: Vec<Line> = body
+        .iter()
+        .flat_map(|l| wrap_text(&truncate(l, inner_w * 3), inner_w))
+        .map(Line::raw)
+        .collect();
+    let rect = centered(area, w, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane_block(title, true, theme)),
+        rect,
+    );
+}

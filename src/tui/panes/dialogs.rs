@@ -1,0 +1,109 @@
+//! The `?` help overlay and the quit confirmation.
+
+use super::{centered, pane_block};
+use crate::tui::app::{App, Mode};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+/// Every binding, grouped; also the reference for the report and README.
+pub const HELP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "training",
+        &[
+            ("p / space", "pause or resume"),
+            ("s", "save a checkpoint now"),
+            ("q", "quit (asks: save & quit / quit / cancel)"),
+            ("Ctrl-C", "quit at once, no final save"),
+        ],
+    ),
+    (
+        "view",
+        &[
+            ("Tab / arrows", "move focus between panes"),
+            ("[ / ]", "less / more EMA smoothing"),
+            ("l", "toggle log scale"),
+            ("w", "full history / last 200 steps"),
+            ("x", "dismiss alerts"),
+            ("Esc", "close prompt pane / overlay"),
+        ],
+    ),
+    (
+        "prompt (g or /)",
+        &[
+            ("Enter", "generate from current weights"),
+            ("Esc", "cancel generation, then close"),
+            ("Up / Down", "pick temp, top-k, top-p, max"),
+            ("PgUp / PgDn", "raise / lower the picked knob"),
+            ("Tab", "leave the input (keys work again)"),
+        ],
+    ),
+    (
+        "checkpoints (c)",
+        &[
+            ("Up / Down", "select"),
+            ("r / f", "resume / fine-tune from it"),
+            ("i", "sample from it (inspect)"),
+            ("e / d", "export to HF / delete"),
+            ("R / F5", "refresh now"),
+        ],
+    ),
+];
+
+/// Draw the help overlay.
+pub fn render_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut lines = Vec::new();
+    if app.mode == Mode::Watch {
+        lines.push(Line::styled(
+            "watch mode: read-only, training keys are disabled",
+            Style::new().fg(theme.warning),
+        ));
+    }
+    for (group, keys) in HELP {
+        lines.push(Line::styled(
+            *group,
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        ));
+        for (k, what) in *keys {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  {k:<14}"),
+                    Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(*what, Style::new().fg(theme.dim)),
+            ]));
+        }
+    }
+    let rect = centered(area, 58, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane_block(" keys ", true, theme)),
+        rect,
+    );
+}
+
+/// Draw the quit confirmation.
+pub fn render_quit(frame: &mut Frame, area: Rect, _app: &App, theme: &Theme) {
+    let key = |k: &'static str| {
+        Span::styled(
+            k,
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        )
+    };
+    let lines = vec![
+        Line::raw("Quit the cockpit? Training stops."),
+        Line::raw(""),
+        Line::from(vec![key("s"), Span::raw("  save a checkpoint, then quit")]),
+        Line::from(vec![key("q"), Span::raw("  quit without saving")]),
+        Line::from(vec![key("Esc"), Span::raw(" cancel")]),
+    ];
+    let rect = centered(area, 42, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane_block(" quit ", true, theme)),
+        rect,
+    );
+}

@@ -1,0 +1,111 @@
+//! Prompt pane: sampling knobs, the input line, and finished plus streaming generations.
+
+use super::{focused, pane_block, wrap_text};
+use crate::tui::app::{App, Mode, Pane};
+use crate::tui::theme::Theme;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// Draw the pane (and place the terminal cursor in the input when focused).
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let p = &app.prompt;
+    let source = match app.mode {
+        Mode::Inspect => "checkpoint".to_string(),
+        Mode::Watch => "read-only".to_string(),
+        Mode::Live => format!("current weights, step {}", app.step()),
+    };
+    let is_focused = focused(app, Pane::Prompt);
+    let block = pane_block(format!(" prompt · {source} "), is_focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height < 3 {
+        return;
+    }
+    let [knobs, input, output] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+
+    let values = [
+        ("temp", format!("{:.2}", p.params.temperature)),
+        (
+            "top-k",
+            if p.params.top_k == 0 {
+                "off".into()
+            } else {
+                p.params.top_k.to_string()
+            },
+        ),
+        ("top-p", format!("{:.2}", p.params.top_p)),
+        ("max", p.params.max_tokens.to_string()),
+    ];
+    let mut spans = Vec::new();
+    for (i, (k, v)) in values.iter().enumerate() {
+        let style = if i == p.selected {
+            Style::new()
+                .fg(theme.selection_fg)
+                .bg(theme.selection_bg)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(theme.text)
+        };
+        spans.push(Span::styled(format!("{k} "), Style::new().fg(theme.dim)));
+        spans.push(Span::styled(v.clone(), style));
+        spans.push(Span::raw("  "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), knobs);
+
+    let prefix = "› ";
+    let width = input.width.saturating_sub(prefix.len() as u16 + 1) as usize;
+    // Scroll the input horizontally so the cursor stays visible.
+    let skip = p.cursor.saturating_sub(width);
+    let shown: String = p.input.chars().skip(skip).take(width).collect();
+    let input_line = if p.input.is_empty() && !is_focused {
+        Line::from(vec![
+            Span::styled(prefix, Style::new().fg(theme.accent)),
+            Span::styled("press g to type a prompt", Style::new().fg(theme.dim)),
+        ])
+    } else {
+        Line::from(vec![
+            Span::styled(prefix, Style::new().fg(theme.accent)),
+            Span::raw(shown),
+        ])
+    };
+    frame.render_widget(Paragraph::new(input_line), input);
+    if is_focused {
+        let x = input.x + 2 + (p.cursor - skip) as u16;
+        frame.set_cursor_position(Position::new(
+            x.min(input.right().saturating_sub(1)),
+            input.y,
+        ));
+    }
+
+    let w = output.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for e in &p.history {
+        lines.push(Line::styled(
+            format!(
+                "─ step {} · {} tok · {:.0} tok/s",
+                e.step, e.tokens, e.tokens_per_s
+            ),
+            Style::new().fg(theme.dim),
+        ));
+        for l in wrap_text(&format!("{}{}", e.prompt, e.text), w) {
+            lines.push(Line::raw(l));
+        }
+    }
+    if let Some((_, prompt, text)) = &p.active {
+        lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
+        for l in wrap_text(&format!("{prompt}{text}▌"), w) {
+            lines.push(Line::raw(l));
+        }
+    }
+    let h = output.height as usize;
+    let start = lines.len().saturating_sub(h);
+    frame.render_widget(Paragraph::new(lines.split_off(start)), output);
+}

@@ -1,0 +1,169 @@
+//! Status bar (top), alert/error banner and key-help footer (bottom).
+
+use crate::tui::app::{App, Mode, Overlay, Pane, RunState};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// The state word as shown; the tmux e2e test greps for `RUNNING` and `PAUSED`.
+pub fn state_word(app: &App) -> &'static str {
+    match (app.mode, &app.state) {
+        (Mode::Inspect, RunState::Running | RunState::Paused) => "INSPECT",
+        (_, s) => s.label(),
+    }
+}
+
+/// One line: `WATCH │ run │ step 123/100000 │ RUNNING · SAVING │ cpu │ 1.2M params`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let sep = || Span::styled(" │ ", Style::new().fg(theme.border));
+    let bold = Modifier::BOLD;
+    let mut spans = vec![Span::styled(
+        " llite ",
+        Style::new()
+            .fg(theme.background)
+            .bg(theme.accent)
+            .add_modifier(bold),
+    )];
+    if app.mode == Mode::Watch {
+        spans.push(Span::styled(
+            " WATCH",
+            Style::new().fg(theme.warning).add_modifier(bold),
+        ));
+    }
+    let (name, max, device) = match &app.info {
+        Some(i) => (i.run_name.as_str(), i.max_steps, i.device.as_str()),
+        None => ("(starting)", 0, "?"),
+    };
+    spans.push(Span::raw(" "));
+    spans.push(Span::styled(
+        name.to_string(),
+        Style::new().add_modifier(bold),
+    ));
+    spans.push(sep());
+    spans.push(Span::raw(format!("step {}/{}", app.step(), max)));
+    spans.push(sep());
+    let color = match app.state {
+        RunState::Running => theme.ok,
+        RunState::Paused | RunState::Starting => theme.warning,
+        RunState::Finished(_) => theme.accent,
+        RunState::Error => theme.error,
+    };
+    spans.push(Span::styled(
+        state_word(app),
+        Style::new().fg(color).add_modifier(bold),
+    ));
+    if app.saving {
+        spans.push(Span::styled(" · SAVING", Style::new().fg(theme.warning)));
+    }
+    if app.prompt.active.is_some() {
+        spans.push(Span::styled(" · SAMPLING", Style::new().fg(theme.accent)));
+    }
+    if let RunState::Finished(reason) = app.state {
+        spans.push(Span::styled(
+            format!(" ({reason:?})").to_lowercase(),
+            Style::new().fg(theme.dim),
+        ));
+    }
+    spans.push(sep());
+    spans.push(Span::raw(device.to_string()));
+    if let Some(info) = &app.info {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("{} params", crate::tui::app::fmt_count(info.params as f64)),
+            Style::new().fg(theme.dim),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.base()), area);
+}
+
+/// The one-line banner above the panes: engine error, newest unseen alert, or theme warning.
+pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
+    let style = |c| {
+        Style::new()
+            .fg(theme.background)
+            .bg(c)
+            .add_modifier(Modifier::BOLD)
+    };
+    if let Some(err) = &app.error {
+        return Some(Line::styled(
+            format!(" ✖ engine error: {err}"),
+            style(theme.error),
+        ));
+    }
+    let unseen = app.unseen_alerts();
+    if let Some(a) = unseen.last() {
+        let more = if unseen.len() > 1 {
+            format!(" (+{} more)", unseen.len() - 1)
+        } else {
+            String::new()
+        };
+        let kind = format!("{:?}", a.kind);
+        return Some(Line::styled(
+            format!(
+                " ⚠ alert at step {}: {} — {}{more}  [x dismiss]",
+                a.step, kind, a.detail
+            ),
+            style(theme.warning),
+        ));
+    }
+    app.theme_warning
+        .as_ref()
+        .map(|w| Line::styled(format!(" ⚠ {w}"), Style::new().fg(theme.warning)))
+}
+
+/// Context-dependent key hints, replaced by the latest notice when there is one.
+pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let line = if let Some(n) = &app.notice {
+        Line::styled(format!(" {n}"), Style::new().fg(theme.warning))
+    } else {
+        let keys: &[(&str, &str)] = match app.overlay {
+            Overlay::Checkpoints => &[
+                ("↑↓", "select"),
+                ("r", "resume"),
+                ("f", "fine-tune"),
+                ("i", "sample"),
+                ("e", "export"),
+                ("d", "delete"),
+                ("Esc", "close"),
+            ],
+            Overlay::QuitConfirm => &[("s", "save & quit"), ("q", "quit"), ("Esc", "cancel")],
+            Overlay::Help => &[("any key", "close help")],
+            Overlay::None if app.prompt_open && app.focus == Pane::Prompt => &[
+                ("Enter", "generate"),
+                ("Esc", "cancel/close"),
+                ("↑↓", "knob"),
+                ("PgUp/PgDn", "adjust"),
+                ("Tab", "leave"),
+                ("^U", "clear"),
+            ],
+            Overlay::None => &[
+                ("p", "pause"),
+                ("s", "save"),
+                ("g", "prompt"),
+                ("c", "checkpoints"),
+                ("[ ]", "smooth"),
+                ("l", "log"),
+                ("w", "window"),
+                ("Tab", "focus"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+        };
+        let mut spans = vec![Span::raw(" ")];
+        for (k, what) in keys {
+            spans.push(Span::styled(
+                *k,
+                Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::styled(
+                format!(" {what}  "),
+                Style::new().fg(theme.dim),
+            ));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line).style(theme.base()), area);
+}

@@ -1,0 +1,67 @@
+//! Throughput pane: tokens/s, ms/step, MFU, ETA, tokens seen, last checkpoint, alert count.
+
+use super::{focused, pane_block};
+use crate::tui::app::{fmt_count, fmt_duration, App, Pane};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// Rows the pane wants (content plus borders).
+pub const HEIGHT: u16 = 9;
+
+/// Label/value rows, kept separate from drawing so tests can check the numbers.
+pub fn rows(app: &App) -> Vec<(&'static str, String)> {
+    let na = || "—".to_string();
+    let tps = app.recent_tokens_per_s();
+    let mfu = match (app.peak_tflops > 0.0, app.mfu()) {
+        (false, _) => "n/a (set ui.peak_tflops)".to_string(),
+        (true, Some(m)) => format!("{:.1}% of {} TFLOP/s", m * 100.0, app.peak_tflops),
+        (true, None) => na(),
+    };
+    let tokens = app.steps.last().map(|s| s.tokens).unwrap_or(0);
+    let ckpt = app
+        .last_checkpoint
+        .as_ref()
+        .map(|(s, _)| format!("step {s}"))
+        .unwrap_or_else(|| "none yet".into());
+    vec![
+        (
+            "tokens/s",
+            tps.map(|t| format!("{} (avg 20)", fmt_count(t)))
+                .unwrap_or_else(na),
+        ),
+        (
+            "ms/step",
+            app.recent_step_ms()
+                .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(na),
+        ),
+        ("MFU", mfu),
+        ("ETA", app.eta_secs().map(fmt_duration).unwrap_or_else(na)),
+        ("tokens", fmt_count(tokens as f64)),
+        ("checkpoint", ckpt),
+        ("alerts", app.alerts.len().to_string()),
+    ]
+}
+
+/// Draw the pane.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = pane_block(" throughput ", focused(app, Pane::Throughput), theme);
+    let lines: Vec<Line> = rows(app)
+        .into_iter()
+        .map(|(k, v)| {
+            let warn = k == "alerts" && v != "0";
+            Line::from(vec![
+                Span::styled(format!("{k:<11}"), Style::new().fg(theme.dim)),
+                Span::styled(
+                    v,
+                    Style::new().fg(if warn { theme.warning } else { theme.text }),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

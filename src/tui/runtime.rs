@@ -1,0 +1,355 @@
+//! The terminal loop: drains engine events without blocking, polls keys with a short timeout,
+//! performs the App's actions, follows files with notify, and redraws at most ~20 times a second.
+
+use super::app::{Action, App, Mode};
+use super::panes;
+use super::theme::Theme;
+use super::watch::{ChangeWatch, MetricsTail};
+use crate::protocol::{Command, EngineLauncher, EngineLink, Event, StartFrom};
+use crate::run_dir;
+use crossterm::event::{self, Event as TermEvent};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const FRAME: Duration = Duration::from_millis(50);
+/// Upper bound on events folded per frame so a flood cannot starve key handling.
+const MAX_EVENTS_PER_FRAME: usize = 20_000;
+
+/// Everything the loop owns besides the App.
+pub struct Runtime {
+    pub app: App,
+    pub theme: Theme,
+    themes_dir: PathBuf,
+    theme_name: String,
+    theme_watch: ChangeWatch,
+    runs_dir: PathBuf,
+    ckpt_watch: ChangeWatch,
+    refresh_checkpoints: bool,
+    launcher: Option<Arc<Mutex<Box<dyn EngineLauncher>>>>,
+    link: Option<EngineLink>,
+    /// An engine asked to stop, and what to launch once its channel closes.
+    retiring: Option<(EngineLink, StartFrom)>,
+    /// Threads to join once finished (never joined while still running).
+    zombies: Vec<std::thread::JoinHandle<()>>,
+    /// Watch mode: the followed run's metrics and its directory watch.
+    tail: Option<(MetricsTail, ChangeWatch, PathBuf)>,
+    export_results: (mpsc::Sender<String>, mpsc::Receiver<String>),
+}
+
+impl Runtime {
+    /// Set up themes and watches; no terminal is touched here.
+    pub fn new(app: App, opts: &super::CockpitOptions) -> Self {
+        let (theme, warn) = Theme::load(&opts.themes_dir, &opts.ui.theme);
+        let mut app = app;
+        app.theme_warning = warn;
+        app.runs_dir = opts.runs_dir.clone();
+        Self {
+            app,
+            theme,
+            themes_dir: opts.themes_dir.clone(),
+            theme_name: opts.ui.theme.clone(),
+            theme_watch: ChangeWatch::new(&opts.themes_dir, false, Duration::from_secs(2)),
+            runs_dir: opts.runs_dir.clone(),
+            ckpt_watch: ChangeWatch::new(&opts.runs_dir, true, Duration::from_secs(2)),
+            refresh_checkpoints: true,
+            launcher: None,
+            link: None,
+            retiring: None,
+            zombies: Vec::new(),
+            tail: None,
+            export_results: mpsc::channel(),
+        }
+    }
+
+    /// Start the first engine.
+    pub fn with_engine(mut self, launcher: Box<dyn EngineLauncher>, start: StartFrom) -> Self {
+        self.launcher = Some(Arc::new(Mutex::new(launcher)));
+        self.launch(start);
+        self
+    }
+
+    /// Follow `run_dir/metrics.jsonl` instead of an engine.
+    pub fn with_tail(mut self, run_dir: &Path) -> Self {
+        let watch = ChangeWatch::new(run_dir, true, Duration::from_millis(500));
+        self.tail = Some((
+            MetricsTail::new(run_dir.join("metrics.jsonl")),
+            watch,
+            run_dir.into(),
+        ));
+        self
+    }
+
+    fn launch(&mut self, from: StartFrom) {
+        let mode = if matches!(from, StartFrom::Inspect(_)) {
+            Mode::Inspect
+        } else {
+            Mode::Live
+        };
+        let Some(launcher) = &self.launcher else {
+            self.app.notify(super::keys::READ_ONLY);
+            return;
+        };
+        let result = match launcher.try_lock() {
+            Ok(l) => l.launch(from),
+            Err(_) => Err(anyhow::anyhow!(
+                "busy with an export; try again when it is done"
+            )),
+        };
+        match result {
+            Ok(link) => {
+                self.app.on_engine_launched(mode);
+                self.link = Some(link);
+            }
+            Err(e) => {
+                self.app.on_engine_lost();
+                self.app.error = Some(format!("cannot start engine: {e:#}"));
+            }
+        }
+    }
+
+    /// Fold pending engine / file events into the App; true when anything changed.
+    pub fn pump(&mut self) -> bool {
+        let mut changed = false;
+        let mut actions = Vec::new();
+        if let Some(link) = &self.link {
+            let mut lost = false;
+            for _ in 0..MAX_EVENTS_PER_FRAME {
+                match link.events.try_recv() {
+                    Ok(ev) => {
+                        changed = true;
+                        let replay = match &ev {
+                            Event::Started { info, .. } if info.start_step > 0 => {
+                                Some((PathBuf::from(&info.run_dir), info.start_step))
+                            }
+                            _ => None,
+                        };
+                        actions.extend(self.app.on_event(ev));
+                        if let Some((dir, upto)) = replay {
+                            replay_history(&mut self.app, &dir, upto);
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        lost = true;
+                        break;
+                    }
+                }
+            }
+            if lost {
+                changed = true;
+                self.app.on_engine_lost();
+                let panics = super::take_background_panics();
+                if let (Some(msg), Some(err)) = (panics.last(), self.app.error.as_mut()) {
+                    err.push_str(&format!(": panicked: {msg}"));
+                }
+                if let Some(j) = self.link.take().and_then(|mut l| l.join.take()) {
+                    self.zombies.push(j);
+                }
+            }
+        }
+        if let Some((old, _)) = &self.retiring {
+            loop {
+                match old.events.try_recv() {
+                    Ok(Event::CheckpointSaved { step, path }) => {
+                        changed = true;
+                        self.app
+                            .notify(format!("checkpoint saved: {path} (step {step})"));
+                        self.refresh_checkpoints = true;
+                    }
+                    Ok(_) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        let (mut old, from) = self.retiring.take().unwrap();
+                        if let Some(j) = old.join.take() {
+                            self.zombies.push(j);
+                        }
+                        self.launch(from);
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((tail, watch, _)) = &mut self.tail {
+            if watch.due() {
+                for ev in tail.poll() {
+                    changed = true;
+                    self.app.on_event(ev);
+                }
+                self.refresh_checkpoints = true;
+            }
+        }
+        if self.theme_watch.due() {
+            let (theme, warn) = Theme::load(&self.themes_dir, &self.theme_name);
+            if theme != self.theme || warn != self.app.theme_warning {
+                self.theme = theme;
+                self.app.theme_warning = warn;
+                changed = true;
+            }
+        }
+        let browsing = self.app.overlay == super::app::Overlay::Checkpoints;
+        if self.ckpt_watch.due() {
+            self.refresh_checkpoints = true;
+        }
+        if self.refresh_checkpoints && browsing {
+            self.refresh_checkpoints = false;
+            self.app.set_checkpoints(self.list_checkpoints());
+            changed = true;
+        }
+        while let Ok(msg) = self.export_results.1.try_recv() {
+            self.app.notify(msg);
+            self.refresh_checkpoints = true;
+            changed = true;
+        }
+        self.zombies.retain(|j| !j.is_finished());
+        self.perform(actions);
+        changed
+    }
+
+    fn list_checkpoints(&self) -> Vec<crate::protocol::CheckpointSummary> {
+        let mut all = run_dir::list_all_checkpoints(&self.runs_dir);
+        let current = self
+            .app
+            .info
+            .as_ref()
+            .map(|i| PathBuf::from(&i.run_dir))
+            .or_else(|| self.tail.as_ref().map(|t| t.2.clone()));
+        if let Some(dir) = current {
+            for c in run_dir::list_checkpoints(&dir) {
+                if !all.iter().any(|a| a.path == c.path) {
+                    all.push(c);
+                }
+            }
+        }
+        all
+    }
+
+    /// Carry out what a key or event asked for.
+    pub fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send(cmd) => self.send(cmd),
+                Action::Quit => self.app.should_quit = true,
+                Action::RefreshCheckpoints => self.refresh_checkpoints = true,
+                Action::Launch { from, save_current } => match self.link.take() {
+                    Some(link) if self.app.engine_alive => {
+                        let _ = link.commands.send(Command::Stop { save: save_current });
+                        self.app
+                            .notify("stopping the current run before switching…");
+                        self.retiring = Some((link, from));
+                    }
+                    _ => self.launch(from),
+                },
+                Action::Delete(path) => {
+                    let msg = if !run_dir::is_final_checkpoint_name(&path) {
+                        format!(
+                            "refusing to delete {}: not a checkpoint directory",
+                            path.display()
+                        )
+                    } else {
+                        match std::fs::remove_dir_all(&path) {
+                            Ok(()) => format!("deleted {}", path.display()),
+                            Err(e) => format!("cannot delete {}: {e}", path.display()),
+                        }
+                    };
+                    self.app.notify(msg);
+                    self.refresh_checkpoints = true;
+                }
+                Action::Export { checkpoint, out } => {
+                    let Some(launcher) = self.launcher.clone() else {
+                        self.app.notify(super::keys::READ_ONLY);
+                        continue;
+                    };
+                    let tx = self.export_results.0.clone();
+                    std::thread::spawn(move || {
+                        let result = launcher
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("launcher poisoned"));
+                        let msg = match result.and_then(|l| l.export_hf(&checkpoint, &out)) {
+                            Ok(()) => format!("exported to {}", out.display()),
+                            Err(e) => format!("export failed: {e:#}"),
+                        };
+                        let _ = tx.send(msg);
+                    });
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, cmd: Command) {
+        match &self.link {
+            Some(link) => {
+                if link.commands.send(cmd).is_err() {
+                    self.app.on_engine_lost();
+                }
+            }
+            None if self.app.mode == Mode::Watch => self.app.notify(super::keys::READ_ONLY),
+            None => self.app.notify("engine is not running"),
+        }
+    }
+
+    /// Run until the user quits; the caller owns terminal setup and restore.
+    pub fn run(&mut self, terminal: &mut ratatui::DefaultTerminal) -> anyhow::Result<()> {
+        let mut last_draw = Instant::now() - Duration::from_secs(10);
+        let mut dirty = true;
+        loop {
+            self.app.tick(run_dir::unix_now());
+            dirty |= self.pump();
+            if self.app.should_quit {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let stale = now.duration_since(last_draw) >= Duration::from_secs(1);
+            if (dirty && now.duration_since(last_draw) >= FRAME) || stale {
+                self.app.tick(run_dir::unix_now());
+                terminal.draw(|f| panes::draw(f, &self.app, &self.theme))?;
+                last_draw = now;
+                dirty = false;
+            }
+            if event::poll(FRAME)? {
+                match event::read()? {
+                    TermEvent::Key(key) => {
+                        let actions = self.app.on_key(key);
+                        self.perform(actions);
+                        dirty = true;
+                    }
+                    TermEvent::Resize(..) => dirty = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// After the terminal is restored: give a stopping engine a moment to flush, never hang.
+    pub fn shutdown(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut joins: Vec<_> = self.zombies.drain(..).collect();
+        joins.extend(self.link.take().and_then(|mut l| l.join.take()));
+        joins.extend(self.retiring.take().and_then(|(mut l, _)| l.join.take()));
+        while Instant::now() < deadline && joins.iter().any(|j| !j.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for j in joins.into_iter().filter(|j| j.is_finished()) {
+            let _ = j.join();
+        }
+    }
+}
+
+/// A resumed run starts with an empty chart otherwise: load its earlier steps from disk.
+fn replay_history(app: &mut App, run_dir: &Path, upto: u64) {
+    if app.steps.iter().any(|s| s.step <= upto) {
+        return;
+    }
+    for ev in MetricsTail::new(run_dir.join("metrics.jsonl")).poll() {
+        let keep = matches!(
+            ev,
+            Event::Step(_) | Event::Eval { .. } | Event::CheckpointSaved { .. }
+        );
+        if keep && ev.step() <= upto {
+            app.on_event(ev);
+        }
+    }
+    app.notice = None;
+}

@@ -1,0 +1,120 @@
+//! Shared helpers for integration tests: a CI-sized model on a slice of the bundled corpus.
+#![allow(dead_code)]
+
+use llite_tui::config::RunConfig;
+use llite_tui::protocol::{EngineLink, Event, StartFrom, StepStats};
+use llite_tui::train::session::{DeviceSpec, EngineRequest};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Write the first `bytes` of the bundled Shakespeare to `dir/corpus.txt`.
+pub fn small_corpus(dir: &Path, bytes: usize) -> PathBuf {
+    let text = llite_tui::data::corpus::BUILTIN_SHAKESPEARE;
+    let mut end = bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, &text[..end]).unwrap();
+    path
+}
+
+/// A model small enough to take many steps per second in a debug-ish build.
+pub fn tiny_config(corpus: &Path, max_steps: u64) -> RunConfig {
+    let mut cfg = RunConfig::default();
+    cfg.model.vocab_size = 512;
+    cfg.model.d_model = 64;
+    cfg.model.n_layers = 2;
+    cfg.model.n_heads = 4;
+    cfg.model.n_kv_heads = 2;
+    cfg.model.ff_dim = 128;
+    cfg.model.max_seq_len = 64;
+    cfg.data.corpus = vec![corpus.display().to_string()];
+    cfg.data.tokenizer = "train:512".into();
+    cfg.data.val_fraction = 0.05;
+    cfg.train.batch_size = 4;
+    cfg.train.seq_len = 32;
+    cfg.train.max_steps = max_steps;
+    cfg.train.lr = 3e-3;
+    cfg.train.min_lr = 3e-4;
+    cfg.train.warmup_steps = 5;
+    cfg.train.eval_every = 10;
+    cfg.train.eval_batches = 2;
+    cfg.checkpoint.every = 0;
+    cfg.checkpoint.keep_last = 0;
+    cfg
+}
+
+/// A fresh-run request in `runs_dir/name`.
+pub fn request(cfg: RunConfig, runs_dir: &Path, name: &str, start: StartFrom) -> EngineRequest {
+    EngineRequest {
+        config: cfg,
+        overrides: Vec::new(),
+        config_explicit: false,
+        runs_dir: runs_dir.to_path_buf(),
+        run_name: Some(name.to_string()),
+        start,
+        device: DeviceSpec::Cpu,
+        fresh_optimizer: false,
+        stop_at: None,
+    }
+}
+
+/// Receive the next event or fail the test after `secs`.
+pub fn next_event(link: &EngineLink, secs: u64) -> Event {
+    link.events
+        .recv_timeout(Duration::from_secs(secs))
+        .expect("engine sent no event in time")
+}
+
+/// Drain events until `Finished`; panics on an engine error.
+pub fn run_to_end(link: EngineLink) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        let e = next_event(&link, 300);
+        if let Event::Error { message, .. } = &e {
+            panic!("engine error: {message}");
+        }
+        let done = matches!(e, Event::Finished { .. });
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    if let Some(j) = link.join {
+        j.join().unwrap();
+    }
+    events
+}
+
+/// The Step events of a run.
+pub fn steps(events: &[Event]) -> Vec<StepStats> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Entropy (nats) of the unigram distribution of a shard directory's training tokens: the
+/// loss of the best model that ignores context.
+pub fn unigram_entropy(shard_dir: &Path) -> f64 {
+    let set = llite_tui::data::shards::list_shards(shard_dir).unwrap();
+    let mut counts = std::collections::HashMap::<u16, u64>::new();
+    let mut total = 0u64;
+    for s in &set.train {
+        for t in llite_tui::data::shards::read_npy_u16(s).unwrap() {
+            *counts.entry(t).or_default() += 1;
+            total += 1;
+        }
+    }
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / total as f64;
+            -p * p.ln()
+        })
+        .sum()
+}
