@@ -36,7 +36,12 @@ pub fn cases(large: bool) -> Vec<BenchCase> {
         max_seq_len: 512,
         ..ModelConfig::default()
     };
-    let mut v = vec![BenchCase { name: "tiny d256 L4 b8x256", model: tiny.clone(), batch: 8, seq: 256 }];
+    let mut v = vec![BenchCase {
+        name: "tiny d256 L4 b8x256",
+        model: tiny.clone(),
+        batch: 8,
+        seq: 256,
+    }];
     if large {
         let big = ModelConfig {
             vocab_size: 8192,
@@ -48,14 +53,21 @@ pub fn cases(large: bool) -> Vec<BenchCase> {
             max_seq_len: 512,
             ..tiny
         };
-        v.push(BenchCase { name: "d512 L8 b4x512", model: big, batch: 4, seq: 512 });
+        v.push(BenchCase {
+            name: "d512 L8 b4x512",
+            model: big,
+            batch: 4,
+            seq: 512,
+        });
     }
     v
 }
 
 fn random_rows(batch: usize, width: usize, vocab: usize, seed: u64) -> Tensor<Train, 2, Int> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let data: Vec<i64> = (0..batch * width).map(|_| rng.random_range(0..vocab as i64)).collect();
+    let data: Vec<i64> = (0..batch * width)
+        .map(|_| rng.random_range(0..vocab as i64))
+        .collect();
     Tensor::from_data(TensorData::new(data, [batch, width]), &Default::default())
 }
 
@@ -71,7 +83,13 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn train_step_ms(case: &BenchCase, steps: usize) -> f64 {
     let device = Default::default();
     let mut model = Llama::<Train>::new(&case.model, 1, &device);
-    let mut optim = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, grad_clip: 1.0 });
+    let mut optim = AdamW::new(AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        grad_clip: 1.0,
+    });
     let mut times = Vec::new();
     for i in 0..=steps {
         let rows = random_rows(case.batch, case.seq + 1, case.model.vocab_size, i as u64);
@@ -96,9 +114,15 @@ pub fn sample_tokens_per_s(case: &BenchCase) -> f64 {
     let device = Default::default();
     let model = Llama::<Train>::new(&case.model, 1, &device).valid();
     let mut cache = KvCache::<Infer>::new(case.model.n_layers);
-    let prompt: Vec<i64> = (0..64).map(|i| (i * 7 % case.model.vocab_size) as i64).collect();
+    let prompt: Vec<i64> = (0..64)
+        .map(|i| (i * 7 % case.model.vocab_size) as i64)
+        .collect();
     let start = Instant::now();
-    let mut logits = model.forward(Tensor::from_data(TensorData::new(prompt, [1, 64]), &device), 0, Some(&mut cache));
+    let mut logits = model.forward(
+        Tensor::from_data(TensorData::new(prompt, [1, 64]), &device),
+        0,
+        Some(&mut cache),
+    );
     let new_tokens = 256;
     for _ in 0..new_tokens {
         let [n, _] = logits.dims();
@@ -112,7 +136,10 @@ pub fn sample_tokens_per_s(case: &BenchCase) -> f64 {
 
 /// Print the benchmark table.
 pub fn run_table(steps: usize, large: bool) -> Result<()> {
-    println!("{:<22} {:>10} {:>10} {:>10} {:>12} {:>12} {:>14}", "config", "params", "ms/step", "tokens/s", "GFLOP/s", "sample tok/s", "peak RSS/floor");
+    println!(
+        "{:<22} {:>10} {:>10} {:>10} {:>12} {:>12} {:>14}",
+        "config", "params", "ms/step", "tokens/s", "GFLOP/s", "sample tok/s", "peak RSS/floor"
+    );
     for case in cases(large) {
         let ms = train_step_ms(&case, steps.max(1));
         let tokens = (case.batch * case.seq) as f64;
@@ -121,7 +148,14 @@ pub fn run_table(steps: usize, large: bool) -> Result<()> {
         let sample = sample_tokens_per_s(&case);
         let floor = memory_floor(&case.model).total();
         let rss = peak_rss_bytes()
-            .map(|r| format!("{} / {} = {:.1}x", format_bytes(r), format_bytes(floor), r as f64 / floor as f64))
+            .map(|r| {
+                format!(
+                    "{} / {} = {:.1}x",
+                    format_bytes(r),
+                    format_bytes(floor),
+                    r as f64 / floor as f64
+                )
+            })
             .unwrap_or_else(|| "n/a".into());
         println!(
             "{:<22} {:>10} {:>10.1} {:>10.0} {:>12.2} {:>12.1} {:>14}",
@@ -134,6 +168,11 @@ pub fn run_table(steps: usize, large: bool) -> Result<()> {
             rss
         );
     }
-    println!("threads: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "threads: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     Ok(())
 }

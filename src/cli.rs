@@ -119,6 +119,9 @@ pub struct SampleArgs {
     pub top_p: Option<f32>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also write the prompt's logits (every position) as JSON, for numerical comparisons.
+    #[arg(long)]
+    pub dump_logits: Option<PathBuf>,
 }
 
 /// `prepare` options.

@@ -1,6 +1,6 @@
 //! What each CLI command does, in terms of the library.
 
-use crate::cli::{Cli, CkptCommand, Commands, PrepareArgs, RunArgs, SampleArgs};
+use crate::cli::{CkptCommand, Cli, Commands, PrepareArgs, RunArgs, SampleArgs};
 use anyhow::{bail, Context, Result};
 use llite_tui::config::RunConfig;
 use llite_tui::data::corpus::read_corpus;
@@ -34,7 +34,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("wrote checkpoint {}", out.display());
             Ok(())
         }
-        Some(Commands::Ckpt { command: CkptCommand::Ls { run_dir } }) => ckpt_ls(&run_dir),
+        Some(Commands::Ckpt {
+            command: CkptCommand::Ls { run_dir },
+        }) => ckpt_ls(&run_dir),
         Some(Commands::Info) => info(&run),
         Some(Commands::Bench(args)) => bench::run_table(args.steps, args.large),
     }
@@ -134,7 +136,8 @@ fn themes_dir() -> PathBuf {
 
 fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
     let start = start_from(run);
-    let interactive = !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let interactive =
+        !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if interactive {
         let cfg = load_config(run)?;
         let opts = cockpit_options(run, &cfg)?;
@@ -143,7 +146,10 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
     let req = engine_request(run, start)?;
     let summary = headless::run(train::engine::spawn(req), false)?;
     if let Some(dir) = summary.run_dir {
-        eprintln!("finished at step {}; run directory {dir}", summary.final_step);
+        eprintln!(
+            "finished at step {}; run directory {dir}",
+            summary.final_step
+        );
     }
     Ok(())
 }
@@ -175,22 +181,71 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     let device = Default::default();
     let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
     let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    if let Some(path) = &args.dump_logits {
+        dump_logits(&model, &tokenizer, &args.prompt, path)?;
+    }
     let cancel = std::sync::atomic::AtomicBool::new(false);
     use std::io::Write;
     print!("{}", args.prompt);
-    let g = llite_tui::sample::generate(&model, &tokenizer, &args.prompt, &params, &cancel, |piece| {
-        print!("{piece}");
-        let _ = std::io::stdout().flush();
-    })?;
+    let g = llite_tui::sample::generate(
+        &model,
+        &tokenizer,
+        &args.prompt,
+        &params,
+        &cancel,
+        |piece| {
+            print!("{piece}");
+            let _ = std::io::stdout().flush();
+        },
+    )?;
     println!();
-    eprintln!("[{} tokens, {:.1} tokens/s, stop: {:?}]", g.tokens, g.tokens_per_s, g.stop);
+    eprintln!(
+        "[{} tokens, {:.1} tokens/s, stop: {:?}]",
+        g.tokens, g.tokens_per_s, g.stop
+    );
+    Ok(())
+}
+
+fn dump_logits(
+    model: &llite_tui::model::Llama<burn::backend::Flex>,
+    tokenizer: &TextTokenizer,
+    prompt: &str,
+    path: &Path,
+) -> Result<()> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let ids = tokenizer.encode(prompt)?;
+    if ids.is_empty() || ids.len() > model.dims.max_seq_len {
+        bail!(
+            "--dump-logits needs a prompt of 1..={} tokens, got {}",
+            model.dims.max_seq_len,
+            ids.len()
+        );
+    }
+    let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    let tokens = Tensor::<burn::backend::Flex, 2, Int>::from_data(
+        TensorData::new(data, [1, ids.len()]),
+        &Default::default(),
+    );
+    let logits = model.forward(tokens, 0, None);
+    let shape = logits.dims();
+    let values = llite_tui::model::params::tensor_to_vec(logits);
+    let json = serde_json::json!({"ids": ids, "shape": shape, "logits": values});
+    std::fs::write(path, serde_json::to_string(&json)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
 fn prepare(args: &PrepareArgs) -> Result<()> {
     let docs = read_corpus(&args.input)?;
     let tokenizer = TextTokenizer::resolve(&args.tokenizer, &docs)?;
-    let s = llite_tui::data::shards::prepare(&docs, &tokenizer, args.val_fraction, args.shard_tokens, &args.out, &args.prefix)?;
+    let s = llite_tui::data::shards::prepare(
+        &docs,
+        &tokenizer,
+        args.val_fraction,
+        args.shard_tokens,
+        &args.out,
+        &args.prefix,
+    )?;
     println!(
         "wrote {} shards to {}: {} validation + {} training tokens, vocab {}",
         s.shards.len(),
@@ -208,18 +263,41 @@ fn ckpt_ls(dir: &Path) -> Result<()> {
     }
     let list = run_dir::list_checkpoints(dir);
     if list.is_empty() {
-        println!("no checkpoints in {}", run_dir::checkpoints_dir(dir).display());
+        println!(
+            "no checkpoints in {}",
+            run_dir::checkpoints_dir(dir).display()
+        );
         return Ok(());
     }
     let now = run_dir::unix_now();
-    println!("{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status", "checkpoint", "step", "tokens", "val_loss", "size", "age");
+    println!(
+        "{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status",
+        "checkpoint", "step", "tokens", "val_loss", "size", "age"
+    );
     for c in list {
-        let name = Path::new(&c.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let val = c.val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
-        let age = humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(c.written_unix))).to_string();
+        let name = Path::new(&c.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let val = c
+            .val_loss
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let age = humantime::format_duration(std::time::Duration::from_secs(
+            now.saturating_sub(c.written_unix),
+        ))
+        .to_string();
         let age = age.split(' ').next().unwrap_or("").to_string();
-        let status = c.error.map(|e| format!("INVALID: {e}")).unwrap_or_else(|| "ok".into());
-        println!("{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}", c.step, c.tokens, format_bytes(c.size_bytes));
+        let status = c
+            .error
+            .map(|e| format!("INVALID: {e}"))
+            .unwrap_or_else(|| "ok".into());
+        println!(
+            "{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}",
+            c.step,
+            c.tokens,
+            format_bytes(c.size_bytes)
+        );
     }
     Ok(())
 }
@@ -231,13 +309,40 @@ fn info(run: &RunArgs) -> Result<()> {
     let p = param_count(m);
     let mem = memory_floor(m);
     let flops = train_flops_per_token(m, cfg.train.seq_len);
-    println!("model: {} layers, d_model {}, {} heads / {} kv heads, ff {}, vocab {}, context {}, {}",
-        m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.ff_dim, m.vocab_size, m.max_seq_len,
-        if m.tie_embeddings { "tied embeddings" } else { "untied embeddings" });
-    println!("parameters: {} ({} embedding, {} in matmuls)", group(p.total), group(p.embedding), group(p.matmul));
-    println!("memory floor (f32 AdamW, before activations): weights {} + grads {} + moments {} = {}",
-        format_bytes(mem.weights), format_bytes(mem.grads), format_bytes(mem.adam_moments), format_bytes(mem.total()));
-    println!("training FLOPs per token at seq_len {}: {:.3e} ({:.2} GFLOP)", cfg.train.seq_len, flops, flops / 1e9);
+    println!(
+        "model: {} layers, d_model {}, {} heads / {} kv heads, ff {}, vocab {}, context {}, {}",
+        m.n_layers,
+        m.d_model,
+        m.n_heads,
+        m.n_kv_heads,
+        m.ff_dim,
+        m.vocab_size,
+        m.max_seq_len,
+        if m.tie_embeddings {
+            "tied embeddings"
+        } else {
+            "untied embeddings"
+        }
+    );
+    println!(
+        "parameters: {} ({} embedding, {} in matmuls)",
+        group(p.total),
+        group(p.embedding),
+        group(p.matmul)
+    );
+    println!(
+        "memory floor (f32 AdamW, before activations): weights {} + grads {} + moments {} = {}",
+        format_bytes(mem.weights),
+        format_bytes(mem.grads),
+        format_bytes(mem.adam_moments),
+        format_bytes(mem.total())
+    );
+    println!(
+        "training FLOPs per token at seq_len {}: {:.3e} ({:.2} GFLOP)",
+        cfg.train.seq_len,
+        flops,
+        flops / 1e9
+    );
     println!("tokens per step: {}", cfg.tokens_per_step());
     Ok(())
 }

@@ -383,7 +383,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown key `learning_rate`"), "{err}");
-        let err = cfg.apply_overrides(&["nope.x=1".into()]).unwrap_err().to_string();
+        let err = cfg
+            .apply_overrides(&["nope.x=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown section"), "{err}");
     }
 
@@ -391,9 +394,17 @@ mod tests {
     fn head_divisibility_is_checked() {
         let mut cfg = RunConfig::default();
         cfg.model.n_heads = 3;
-        assert!(cfg.validate().unwrap_err().to_string().contains("must divide"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("must divide"));
         let mut cfg = RunConfig::default();
         cfg.model.n_kv_heads = 3;
-        assert!(cfg.validate().unwrap_err().to_string().contains("n_kv_heads"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("n_kv_heads"));
     }
 }

@@ -53,7 +53,13 @@ pub fn run(link: EngineLink, quiet: bool) -> Result<HeadlessSummary> {
                 if !quiet {
                     eprintln!(
                         "run {} on {}: {} parameters, {} tokens/step, steps {}..{} -> {}",
-                        info.run_name, info.device, info.params, info.tokens_per_step, info.start_step, info.max_steps, info.run_dir
+                        info.run_name,
+                        info.device,
+                        info.params,
+                        info.tokens_per_step,
+                        info.start_step,
+                        info.max_steps,
+                        info.run_dir
                     );
                 }
             }
@@ -93,12 +99,20 @@ pub fn run(link: EngineLink, quiet: bool) -> Result<HeadlessSummary> {
                 }
             }
             Event::CheckpointSaved { path, .. } if !quiet => eprintln!("checkpoint {path}"),
-            Event::Alert { step, kind, detail } if !quiet => eprintln!("alert at step {step} ({kind:?}): {detail}"),
+            Event::Alert { step, kind, detail } if !quiet => {
+                eprintln!("alert at step {step} ({kind:?}): {detail}")
+            }
             Event::Error { message, .. } => error = Some(message.clone()),
             _ => {}
         }
         let finished = matches!(event, Event::Finished { .. });
-        let failed = matches!(event, Event::Finished { reason: FinishReason::Error, .. });
+        let failed = matches!(
+            event,
+            Event::Finished {
+                reason: FinishReason::Error,
+                ..
+            }
+        );
         summary.events.push(event);
         if finished {
             if failed && error.is_none() {

@@ -105,8 +105,7 @@ pub fn read_trainer_state(ckpt_dir: &Path) -> Result<TrainerState> {
 /// Check that a safetensors file is complete (header parses, data as long as the header says)
 /// without reading the tensors, so listings stay fast and flag truncated files.
 pub fn check_safetensors_file(path: &Path) -> Result<()> {
-    let mut file =
-        File::open(path).with_context(|| format!("{}: missing", path.display()))?;
+    let mut file = File::open(path).with_context(|| format!("{}: missing", path.display()))?;
     let len = file.metadata()?.len();
     let mut n = [0u8; 8];
     file.read_exact(&mut n)
@@ -222,7 +221,12 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<CheckpointSummary> {
 /// Checkpoints of every run under a runs directory, grouped by run.
 pub fn list_all_checkpoints(runs_dir: &Path) -> Vec<CheckpointSummary> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(runs_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     runs.sort();
     runs.iter().flat_map(|r| list_checkpoints(r)).collect()

@@ -44,7 +44,10 @@ pub fn pick_token(logits: &[f32], params: &SampleParams, rng: &mut ChaCha8Rng) -
         order.truncate(params.top_k);
     }
     let max = logits[order[0]] as f64;
-    let mut probs: Vec<f64> = order.iter().map(|&i| ((logits[i] as f64 - max) / t).exp()).collect();
+    let mut probs: Vec<f64> = order
+        .iter()
+        .map(|&i| ((logits[i] as f64 - max) / t).exp())
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|p| *p /= total);
     if params.top_p < 1.0 {
@@ -107,7 +110,10 @@ pub fn generate<B: Backend>(
         );
     }
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= model.dims.vocab_size) {
-        bail!("token id {bad} is outside the model's vocabulary of {}", model.dims.vocab_size);
+        bail!(
+            "token id {bad} is outside the model's vocabulary of {}",
+            model.dims.vocab_size
+        );
     }
     let device = model.embed_tokens.val().device();
     let mut cache = KvCache::new(model.layers.len());
@@ -161,13 +167,26 @@ mod tests {
     fn greedy_and_filters_behave() {
         let logits = [0.1f32, 3.0, 2.9, -1.0];
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let greedy = SampleParams { temperature: 0.0, ..Default::default() };
+        let greedy = SampleParams {
+            temperature: 0.0,
+            ..Default::default()
+        };
         assert_eq!(pick_token(&logits, &greedy, &mut rng), 1);
-        let top1 = SampleParams { temperature: 1.0, top_k: 1, top_p: 1.0, ..Default::default() };
+        let top1 = SampleParams {
+            temperature: 1.0,
+            top_k: 1,
+            top_p: 1.0,
+            ..Default::default()
+        };
         for _ in 0..20 {
             assert_eq!(pick_token(&logits, &top1, &mut rng), 1);
         }
-        let nucleus = SampleParams { temperature: 1.0, top_k: 0, top_p: 0.6, ..Default::default() };
+        let nucleus = SampleParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 0.6,
+            ..Default::default()
+        };
         for _ in 0..50 {
             let t = pick_token(&logits, &nucleus, &mut rng);
             assert!(t == 1 || t == 2, "{t}");

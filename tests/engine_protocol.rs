@@ -13,20 +13,29 @@ fn tiny_model_loss_falls_and_metrics_are_written() {
     let corpus = small_corpus(dir.path(), 400_000);
     let cfg = tiny_config(&corpus, 300);
     let events = run_to_end(spawn(request(cfg, dir.path(), "falls", StartFrom::Fresh)));
-    assert!(matches!(events[0], Event::Started { .. }), "first event: {:?}", events[0]);
+    assert!(
+        matches!(events[0], Event::Started { .. }),
+        "first event: {:?}",
+        events[0]
+    );
     let steps = steps(&events);
     assert_eq!(steps.len(), 300);
     assert_eq!(steps[0].step, 1);
     let first: f64 = steps[..5].iter().map(|s| s.loss).sum::<f64>() / 5.0;
     let last: f64 = steps[290..].iter().map(|s| s.loss).sum::<f64>() / 10.0;
-    assert!(first > 5.5, "initial loss {first} should be near ln(512) = 6.24");
+    assert!(
+        first > 5.5,
+        "initial loss {first} should be near ln(512) = 6.24"
+    );
     let run_dir = dir.path().join("falls");
     let unigram = unigram_entropy(&run_dir.join("data"));
     assert!(
         last < unigram - 0.3,
         "loss {last:.3} should fall well below the unigram entropy {unigram:.3} (from {first:.3})"
     );
-    assert!(steps.iter().all(|s| s.tokens_per_s > 0.0 && s.grad_norm > 0.0 && s.lr > 0.0));
+    assert!(steps
+        .iter()
+        .all(|s| s.tokens_per_s > 0.0 && s.grad_norm > 0.0 && s.lr > 0.0));
     assert_eq!(steps[299].tokens, 300 * 4 * 32);
     let evals: Vec<f64> = events
         .iter()
@@ -36,17 +45,45 @@ fn tiny_model_loss_falls_and_metrics_are_written() {
         })
         .collect();
     assert_eq!(evals.len(), 30);
-    assert!(evals[29] < evals[0] - 1.0, "val loss {} -> {}", evals[0], evals[29]);
-    assert!(matches!(events.last(), Some(Event::Finished { reason: FinishReason::MaxSteps, step: 300 })));
+    assert!(
+        evals[29] < evals[0] - 1.0,
+        "val loss {} -> {}",
+        evals[0],
+        evals[29]
+    );
+    assert!(matches!(
+        events.last(),
+        Some(Event::Finished {
+            reason: FinishReason::MaxSteps,
+            step: 300
+        })
+    ));
 
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(lines.iter().all(|l| l.get("event").is_some() && l.get("step").is_some() && l.get("time").is_some()));
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|l| l.get("event").is_some() && l.get("step").is_some() && l.get("time").is_some()));
     let step_line = lines.iter().find(|l| l["event"] == "step").unwrap();
-    for key in ["loss", "lr", "grad_norm", "tokens", "step_ms", "tokens_per_s"] {
-        assert!(step_line.get(key).is_some(), "step line lacks {key}: {step_line}");
+    for key in [
+        "loss",
+        "lr",
+        "grad_norm",
+        "tokens",
+        "step_ms",
+        "tokens_per_s",
+    ] {
+        assert!(
+            step_line.get(key).is_some(),
+            "step line lacks {key}: {step_line}"
+        );
     }
-    assert!(lines.iter().any(|l| l["event"] == "eval" && l.get("val_loss").is_some()));
+    assert!(lines
+        .iter()
+        .any(|l| l["event"] == "eval" && l.get("val_loss").is_some()));
     assert!(run_dir.join("run.toml").is_file());
     // The final checkpoint exists and is valid.
     let ckpts = llite_tui::run_dir::list_checkpoints(&run_dir);
@@ -77,7 +114,10 @@ fn pause_resume_and_stop_are_obeyed_between_steps() {
         }
     };
     let latency = sent.elapsed();
-    assert_eq!(paused_at, last_step, "Paused must name the last completed step");
+    assert_eq!(
+        paused_at, last_step,
+        "Paused must name the last completed step"
+    );
     assert!(latency < Duration::from_secs(10));
     // No step events while paused.
     let quiet_until = Instant::now() + Duration::from_millis(600);
@@ -115,7 +155,12 @@ fn sampling_during_training_does_not_change_the_losses() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 200_000);
     let cfg = tiny_config(&corpus, 30);
-    let plain = steps(&run_to_end(spawn(request(cfg.clone(), dir.path(), "plain", StartFrom::Fresh))));
+    let plain = steps(&run_to_end(spawn(request(
+        cfg.clone(),
+        dir.path(),
+        "plain",
+        StartFrom::Fresh,
+    ))));
 
     let link = spawn(request(cfg, dir.path(), "sampled", StartFrom::Fresh));
     let mut events = Vec::new();
@@ -126,8 +171,15 @@ fn sampling_during_training_does_not_change_the_losses() {
         if let Event::Step(s) = &e {
             if s.step % 5 == 0 {
                 asked += 1;
-                let params = SampleParams { max_tokens: 8, ..Default::default() };
-                let _ = link.commands.send(Command::Sample { id: asked, prompt: "ROMEO:".into(), params });
+                let params = SampleParams {
+                    max_tokens: 8,
+                    ..Default::default()
+                };
+                let _ = link.commands.send(Command::Sample {
+                    id: asked,
+                    prompt: "ROMEO:".into(),
+                    params,
+                });
             }
         }
         if let Event::SampleDone { text, .. } = &e {
@@ -163,11 +215,22 @@ fn bad_input_is_a_one_line_error_event() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    assert!(matches!(next_event(&link, 10), Event::Finished { reason: FinishReason::Error, .. }));
+    assert!(matches!(
+        next_event(&link, 10),
+        Event::Finished {
+            reason: FinishReason::Error,
+            ..
+        }
+    ));
 
     let bin = dir.path().join("bin.txt");
     std::fs::write(&bin, [0x66, 0x6f, 0xff, 0xfe, 0x00]).unwrap();
-    let link = spawn(request(tiny_config(&bin, 10), dir.path(), "bin", StartFrom::Fresh));
+    let link = spawn(request(
+        tiny_config(&bin, 10),
+        dir.path(),
+        "bin",
+        StartFrom::Fresh,
+    ));
     match next_event(&link, 60) {
         Event::Error { message, .. } => assert!(message.contains("UTF-8"), "{message}"),
         other => panic!("expected an error, got {other:?}"),

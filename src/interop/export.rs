@@ -16,8 +16,13 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
     let ckpt = checkpoint::load(ckpt_dir)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-        std::fs::copy(ckpt_dir.join(f), out.join(f))
-            .with_context(|| format!("cannot copy {} to {}", ckpt_dir.join(f).display(), out.display()))?;
+        std::fs::copy(ckpt_dir.join(f), out.join(f)).with_context(|| {
+            format!(
+                "cannot copy {} to {}",
+                ckpt_dir.join(f).display(),
+                out.display()
+            )
+        })?;
     }
     let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&ckpt.tokenizer_path)?;
     let eos = tokenizer.eot_token().to_string();
@@ -29,9 +34,15 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
         "model_max_length": ckpt.model_config.max_seq_len,
         "clean_up_tokenization_spaces": false,
     });
-    std::fs::write(out.join("tokenizer_config.json"), serde_json::to_string_pretty(&tok_cfg)?)?;
+    std::fs::write(
+        out.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&tok_cfg)?,
+    )?;
     let gen_cfg = json!({"bos_token_id": tokenizer.eot_id(), "eos_token_id": tokenizer.eot_id()});
-    std::fs::write(out.join("generation_config.json"), serde_json::to_string_pretty(&gen_cfg)?)?;
+    std::fs::write(
+        out.join("generation_config.json"),
+        serde_json::to_string_pretty(&gen_cfg)?,
+    )?;
     Ok(())
 }
 
@@ -41,7 +52,10 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     let (model_config, weights) = super::hf::read_hf_dir(hf_dir)?;
     let tok_path = hf_dir.join(TOKENIZER_FILE);
     if !tok_path.is_file() {
-        bail!("{}: missing; an imported model needs its tokenizer.json", tok_path.display());
+        bail!(
+            "{}: missing; an imported model needs its tokenizer.json",
+            tok_path.display()
+        );
     }
     let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&tok_path)?;
     if tokenizer.vocab_size() > model_config.vocab_size {

@@ -32,7 +32,10 @@ pub fn hf_name(path: &str) -> Option<(String, bool)> {
     } else {
         return None;
     };
-    Some((format!("model.layers.{index}.{group}{field}.weight"), transpose))
+    Some((
+        format!("model.layers.{index}.{group}{field}.weight"),
+        transpose,
+    ))
 }
 
 /// Inverse of [`hf_name`].
@@ -76,9 +79,14 @@ pub fn to_hf(tensors: Vec<NamedTensor>) -> Result<Vec<NamedTensor>> {
         .into_iter()
         .map(|t| {
             let (base, suffix) = split_suffix(&t.name);
-            let (hf, tr) = hf_name(base).with_context(|| format!("no HF name for parameter `{}`", t.name))?;
+            let (hf, tr) =
+                hf_name(base).with_context(|| format!("no HF name for parameter `{}`", t.name))?;
             let name = format!("{hf}{suffix}");
-            Ok(if tr { transpose(t, name) } else { NamedTensor { name, ..t } })
+            Ok(if tr {
+                transpose(t, name)
+            } else {
+                NamedTensor { name, ..t }
+            })
         })
         .collect()
 }
@@ -99,10 +107,18 @@ pub fn from_hf(tensors: Vec<NamedTensor>, tied: bool) -> Result<Vec<NamedTensor>
             continue;
         }
         if tr && t.shape.len() != 2 {
-            bail!("tensor `{}` should be a matrix, has shape {:?}", t.name, t.shape);
+            bail!(
+                "tensor `{}` should be a matrix, has shape {:?}",
+                t.name,
+                t.shape
+            );
         }
         let name = format!("{path}{suffix}");
-        out.push(if tr { transpose(t, name) } else { NamedTensor { name, ..t } });
+        out.push(if tr {
+            transpose(t, name)
+        } else {
+            NamedTensor { name, ..t }
+        });
     }
     Ok(out)
 }
@@ -151,7 +167,10 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
     };
     if let Some(arch) = v.get("model_type").and_then(Value::as_str) {
         if arch != "llama" {
-            bail!("{}: model_type is `{arch}`, only `llama` is supported", origin.display());
+            bail!(
+                "{}: model_type is `{arch}`, only `llama` is supported",
+                origin.display()
+            );
         }
     }
     let d_model = get("hidden_size")? as usize;
@@ -170,7 +189,10 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
         .and_then(Value::as_f64)
         .unwrap_or(10000.0);
     if let Some(scaling) = v.get("rope_scaling").filter(|s| !s.is_null()) {
-        bail!("{}: rope_scaling {scaling} is not supported", origin.display());
+        bail!(
+            "{}: rope_scaling {scaling} is not supported",
+            origin.display()
+        );
     }
     Ok(ModelConfig {
         vocab_size: get("vocab_size")? as usize,
@@ -188,8 +210,14 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
             .and_then(Value::as_u64)
             .unwrap_or(2048) as usize,
         rope_theta,
-        norm_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
-        tie_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
+        norm_eps: v
+            .get("rms_norm_eps")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-6),
+        tie_embeddings: v
+            .get("tie_word_embeddings")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -197,9 +225,14 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
 /// `model.safetensors.index.json`. Returns the config and tensors in internal naming.
 pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>)> {
     let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path)
-        .with_context(|| format!("{}: missing; not a Hugging Face model directory", cfg_path.display()))?;
-    let json: Value = serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
+    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+        format!(
+            "{}: missing; not a Hugging Face model directory",
+            cfg_path.display()
+        )
+    })?;
+    let json: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
     let config = model_config_from_json(&json, &cfg_path)?;
     let index = dir.join("model.safetensors.index.json");
     let files: Vec<std::path::PathBuf> = if index.is_file() {
@@ -209,7 +242,10 @@ pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>)> {
             .get("weight_map")
             .and_then(Value::as_object)
             .with_context(|| format!("{}: no weight_map", index.display()))?;
-        let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(String::from)).collect();
+        let mut shards: Vec<String> = map
+            .values()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
         shards.sort();
         shards.dedup();
         shards.into_iter().map(|s| dir.join(s)).collect()
@@ -233,11 +269,20 @@ mod tests {
         let cases = [
             ("embed_tokens", "model.embed_tokens.weight"),
             ("layers.0.q_proj", "model.layers.0.self_attn.q_proj.weight"),
-            ("layers.11.o_proj", "model.layers.11.self_attn.o_proj.weight"),
+            (
+                "layers.11.o_proj",
+                "model.layers.11.self_attn.o_proj.weight",
+            ),
             ("layers.2.gate_proj", "model.layers.2.mlp.gate_proj.weight"),
             ("layers.2.down_proj", "model.layers.2.mlp.down_proj.weight"),
-            ("layers.3.input_layernorm", "model.layers.3.input_layernorm.weight"),
-            ("layers.3.post_attention_layernorm", "model.layers.3.post_attention_layernorm.weight"),
+            (
+                "layers.3.input_layernorm",
+                "model.layers.3.input_layernorm.weight",
+            ),
+            (
+                "layers.3.post_attention_layernorm",
+                "model.layers.3.post_attention_layernorm.weight",
+            ),
             ("norm", "model.norm.weight"),
             ("lm_head", "lm_head.weight"),
         ];

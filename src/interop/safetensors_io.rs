@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Serialise tensors as little-endian f32 with optional string metadata.
-pub fn to_bytes(tensors: &[NamedTensor], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
+pub fn to_bytes(
+    tensors: &[NamedTensor],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
         .map(|t| {

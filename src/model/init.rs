@@ -33,6 +33,8 @@ impl InitRng {
 
     /// `n` values from N(0, std²).
     pub fn normal(&mut self, n: usize, std: f64) -> Vec<f32> {
-        (0..n).map(|_| (self.standard_normal() * std) as f32).collect()
+        (0..n)
+            .map(|_| (self.standard_normal() * std) as f32)
+            .collect()
     }
 }

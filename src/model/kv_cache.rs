@@ -47,7 +47,9 @@ impl<B: Backend> KvCache<B> {
     /// An empty cache for `n_layers` layers.
     pub fn new(n_layers: usize) -> Self {
         Self {
-            layers: (0..n_layers).map(|_| LayerCache { k: None, v: None }).collect(),
+            layers: (0..n_layers)
+                .map(|_| LayerCache { k: None, v: None })
+                .collect(),
         }
     }
 

@@ -66,7 +66,11 @@ pub struct Llama<B: Backend> {
     pub dims: Dims,
 }
 
-fn param<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D], device: &B::Device) -> Param<Tensor<B, D>> {
+fn param<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
@@ -108,7 +112,12 @@ impl<B: Backend> Llama<B> {
 
     /// Logits `[batch * seq, vocab]` for tokens `[batch, seq]` starting at position `start`.
     /// With a cache, keys/values are appended and attention covers everything cached.
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>, start: usize, mut cache: Option<&mut KvCache<B>>) -> Tensor<B, 2> {
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        start: usize,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 2> {
         let [batch, seq] = tokens.dims();
         let device = tokens.device();
         let d_model = self.norm.dims()[0];
@@ -147,7 +156,13 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 2, Int
 
 /// RMSNorm over the last dimension of `[n, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
-    let inv = x.clone().powi_scalar(2).mean_dim(1).add_scalar(eps).sqrt().recip();
+    let inv = x
+        .clone()
+        .powi_scalar(2)
+        .mean_dim(1)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
     x * inv * weight.clone().unsqueeze::<2>()
 }
 
@@ -166,7 +181,11 @@ impl<B: Backend> Block<B> {
         let h = rms_norm(x.clone(), &self.input_layernorm.val(), dims.norm_eps);
         let attn = self.attention(h, batch, seq, dims, cos, sin, cache);
         let x = x + attn;
-        let h = rms_norm(x.clone(), &self.post_attention_layernorm.val(), dims.norm_eps);
+        let h = rms_norm(
+            x.clone(),
+            &self.post_attention_layernorm.val(),
+            dims.norm_eps,
+        );
         let gated = silu(h.clone().matmul(self.gate_proj.val())) * h.matmul(self.up_proj.val());
         x + gated.matmul(self.down_proj.val())
     }
@@ -219,4 +238,90 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, rep: usize) -> Tensor<B, 4> {
     x.unsqueeze_dim::<5>(2)
         .expand([b, kv, rep, t, hd])
         .reshape([b, kv * rep, t, hd])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::params::tensor_to_vec;
+    use burn::backend::Flex;
+
+    fn small() -> ModelConfig {
+        ModelConfig {
+            vocab_size: 50,
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            ff_dim: 48,
+            max_seq_len: 16,
+            tie_embeddings: false,
+            ..ModelConfig::default()
+        }
+    }
+
+    fn logits(model: &Llama<Flex>, ids: &[i64]) -> Vec<f32> {
+        let t = Tensor::<Flex, 2, Int>::from_data(
+            TensorData::new(ids.to_vec(), [1, ids.len()]),
+            &Default::default(),
+        );
+        tensor_to_vec(model.forward(t, 0, None))
+    }
+
+    #[test]
+    fn attention_is_causal() {
+        let model = Llama::<Flex>::new(&small(), 7, &Default::default());
+        let a = [3i64, 9, 4, 1, 7, 2, 8, 5];
+        let mut b = a;
+        b[5] = 33; // change token t+1 = 5
+        let (la, lb) = (logits(&model, &a), logits(&model, &b));
+        let v = 50;
+        for t in 0..5 {
+            for i in 0..v {
+                assert_eq!(la[t * v + i], lb[t * v + i], "position {t} saw the future");
+            }
+        }
+        assert!(
+            (5 * v..8 * v).any(|i| la[i] != lb[i]),
+            "later positions must see the change"
+        );
+    }
+
+    #[test]
+    fn kv_cache_matches_full_forward() {
+        let model = Llama::<Flex>::new(&small(), 3, &Default::default());
+        let ids = [5i64, 1, 8, 22, 13, 2];
+        let full = logits(&model, &ids);
+        let device = Default::default();
+        let mut cache = KvCache::new(2);
+        let prefix =
+            Tensor::<Flex, 2, Int>::from_data(TensorData::new(ids[..3].to_vec(), [1, 3]), &device);
+        let mut got = tensor_to_vec(model.forward(prefix, 0, Some(&mut cache)));
+        for (pos, &id) in ids.iter().enumerate().skip(3) {
+            let t = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![id], [1, 1]), &device);
+            got.extend(tensor_to_vec(model.forward(t, pos, Some(&mut cache))));
+        }
+        for (i, (x, y)) in full.iter().zip(&got).enumerate() {
+            assert!((x - y).abs() < 1e-4, "logit {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let a = crate::model::params::export_params(&Llama::<Flex>::new(
+            &small(),
+            11,
+            &Default::default(),
+        ));
+        let b = crate::model::params::export_params(&Llama::<Flex>::new(
+            &small(),
+            11,
+            &Default::default(),
+        ));
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().map(|t| t.data.len() as u64).sum::<u64>(),
+            crate::model::stats::param_count(&small()).total
+        );
+    }
 }

@@ -88,7 +88,8 @@ impl<B: Backend> ModuleVisitor<B> for NameLister {
         self.stack.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.out.push((self.stack.path(), param.val().dims().to_vec()));
+        self.out
+            .push((self.stack.path(), param.val().dims().to_vec()));
     }
 }
 
@@ -131,7 +132,10 @@ impl<B: Backend> ModuleMapper<B> for Importer<'_> {
                 }
             }
             Some(nt) => {
-                self.errors.push(format!("{name}: shape {:?}, model expects {:?}", nt.shape, expected));
+                self.errors.push(format!(
+                    "{name}: shape {:?}, model expects {:?}",
+                    nt.shape, expected
+                ));
                 tensor
             }
             None => {
@@ -157,9 +161,18 @@ pub fn import_params<B: Backend, M: Module<B>>(module: M, tensors: Vec<NamedTens
     let mut errors = mapper.errors;
     let mut extra: Vec<_> = source.keys().cloned().collect();
     extra.sort();
-    errors.extend(extra.into_iter().map(|n| format!("{n}: not part of this model")));
+    errors.extend(
+        extra
+            .into_iter()
+            .map(|n| format!("{n}: not part of this model")),
+    );
     if !errors.is_empty() {
-        let shown = errors.iter().take(4).cloned().collect::<Vec<_>>().join("; ");
+        let shown = errors
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
         let more = if errors.len() > 4 {
             format!(" (+{} more)", errors.len() - 4)
         } else {

@@ -39,7 +39,11 @@ pub fn rope_values(head_dim: usize, theta: f64, start: usize, len: usize) -> (Ve
 }
 
 /// Apply RoPE to `x` of shape `[batch, heads, seq, head_dim]`: x*cos + rotate_half(x)*sin.
-pub fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+pub fn apply_rope<B: Backend>(
+    x: Tensor<B, 4>,
+    cos: &Tensor<B, 4>,
+    sin: &Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let head_dim = x.dims()[3];
     let half = head_dim / 2;
     let x1 = x.clone().narrow(3, 0, half);
@@ -72,10 +76,18 @@ mod tests {
     fn rope_matches_direct_rotation() {
         let device = Default::default();
         let (heads, seq, dim, theta) = (2, 5, 8, 10000.0);
-        let values: Vec<f32> = (0..heads * seq * dim).map(|i| (i as f32 * 0.37).sin()).collect();
-        let x = Tensor::<Flex, 4>::from_data(TensorData::new(values.clone(), [1, heads, seq, dim]), &device);
+        let values: Vec<f32> = (0..heads * seq * dim)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let x = Tensor::<Flex, 4>::from_data(
+            TensorData::new(values.clone(), [1, heads, seq, dim]),
+            &device,
+        );
         let (cos, sin) = rope_tables::<Flex>(dim, theta, 3, seq, &device);
-        let out = apply_rope(x, &cos, &sin).into_data().to_vec::<f32>().unwrap();
+        let out = apply_rope(x, &cos, &sin)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         for h in 0..heads {
             for t in 0..seq {
                 let base = (h * seq + t) * dim;

@@ -109,7 +109,10 @@ mod tests {
     fn tiny_preset_is_a_few_million() {
         let cfg = preset("tiny");
         let n = param_count(&cfg.model).total;
-        assert_eq!(n, 4096 * 256 + 4 * (256 * 256 * 2 + 256 * 128 * 2 + 3 * 256 * 704 + 512) + 256);
+        assert_eq!(
+            n,
+            4096 * 256 + 4 * (256 * 256 * 2 + 256 * 128 * 2 + 3 * 256 * 704 + 512) + 256
+        );
         assert!((2_000_000..8_000_000).contains(&n), "{n}");
     }
 }

@@ -100,18 +100,28 @@ pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
 fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
     let weights = hf::to_hf(data.weights.clone())?;
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_synced(&dir.join(MODEL_FILE), &safetensors_io::to_bytes(&weights, Some(meta))?)?;
+    write_synced(
+        &dir.join(MODEL_FILE),
+        &safetensors_io::to_bytes(&weights, Some(meta))?,
+    )?;
     let moments = hf::to_hf(data.moments.clone())?;
     let meta = std::collections::HashMap::from([(
         "adamw_step".to_string(),
         data.trainer.optimizer_step.to_string(),
     )]);
-    write_synced(&dir.join(OPTIMIZER_FILE), &safetensors_io::to_bytes(&moments, Some(meta))?)?;
-    let config = serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
+    write_synced(
+        &dir.join(OPTIMIZER_FILE),
+        &safetensors_io::to_bytes(&moments, Some(meta))?,
+    )?;
+    let config =
+        serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
     write_synced(&dir.join(HF_CONFIG_FILE), config.as_bytes())?;
     write_synced(&dir.join(TOKENIZER_FILE), data.tokenizer_json.as_bytes())?;
     // trainer.json last: its presence marks the set complete even before the rename.
-    write_synced(&dir.join(TRAINER_FILE), serde_json::to_string_pretty(&data.trainer)?.as_bytes())?;
+    write_synced(
+        &dir.join(TRAINER_FILE),
+        serde_json::to_string_pretty(&data.trainer)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -128,7 +138,10 @@ pub struct LoadedCheckpoint {
 /// Read and validate a checkpoint directory (files complete, shapes consistent).
 pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
     let trainer = validate_checkpoint_dir(dir)?;
-    let config = crate::config::RunConfig::from_toml_str(&trainer.config_toml, &dir.join(TRAINER_FILE).display().to_string())?;
+    let config = crate::config::RunConfig::from_toml_str(
+        &trainer.config_toml,
+        &dir.join(TRAINER_FILE).display().to_string(),
+    )?;
     let model_config = config.model;
     if model_config_hash(&model_config) != trainer.model_config_hash {
         anyhow::bail!(
@@ -162,7 +175,10 @@ pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.ends_with(".partial") || name.ends_with(".old") {
             if std::fs::remove_dir_all(&p).is_ok() {
-                warnings.push(format!("removed incomplete checkpoint {} left by an interrupted save", p.display()));
+                warnings.push(format!(
+                    "removed incomplete checkpoint {} left by an interrupted save",
+                    p.display()
+                ));
             }
         }
     }
@@ -171,7 +187,12 @@ pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
 
 /// Delete checkpoints outside the retention policy: keep the newest `keep_last` (0 = all) and
 /// every step divisible by `keep_every`. `protect` (the one just written) is never deleted.
-pub fn apply_retention(run_dir: &Path, keep_last: usize, keep_every: u64, protect: &Path) -> Result<Vec<PathBuf>> {
+pub fn apply_retention(
+    run_dir: &Path,
+    keep_last: usize,
+    keep_every: u64,
+    protect: &Path,
+) -> Result<Vec<PathBuf>> {
     if keep_last == 0 {
         return Ok(Vec::new());
     }
@@ -180,7 +201,12 @@ pub fn apply_retention(run_dir: &Path, keep_last: usize, keep_every: u64, protec
         .map(|e| e.path())
         .filter(|p| p.is_dir() && is_final_checkpoint_name(p))
         .filter_map(|p| {
-            let step = p.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()?;
+            let step = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("step-")?
+                .parse()
+                .ok()?;
             Some((step, p))
         })
         .collect();

@@ -29,7 +29,8 @@ pub fn spawn(req: EngineRequest) -> EngineLink {
         .name("llite-engine".into())
         .spawn(move || {
             let out = Emitter::new(ev_tx);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&req, &cmd_rx, &out)));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&req, &cmd_rx, &out)));
             let message = match result {
                 Ok(Ok(())) => return,
                 Ok(Err(e)) => format!("{e:#}"),
@@ -82,7 +83,11 @@ fn cpu_name() -> String {
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
     format!("cpu (burn-flex, {threads} threads)")
 }
 
@@ -107,7 +112,9 @@ fn dispatch<B: AutodiffBackend>(
     let origin = match &req.start {
         crate::protocol::StartFrom::Fresh => "fresh".to_string(),
         crate::protocol::StartFrom::Resume(d) => format!("resume:{}", d.display()),
-        crate::protocol::StartFrom::FineTune { checkpoint, .. } => format!("finetune:{}", checkpoint.display()),
+        crate::protocol::StartFrom::FineTune { checkpoint, .. } => {
+            format!("finetune:{}", checkpoint.display())
+        }
         crate::protocol::StartFrom::Inspect(d) => format!("inspect:{}", d.display()),
     };
     let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
@@ -135,7 +142,16 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
 struct Samplers(HashMap<u64, Arc<AtomicBool>>);
 
 impl Samplers {
-    fn start<B: Backend>(&mut self, id: u64, prompt: String, params: SampleParams, model: Llama<B>, tokenizer: TextTokenizer, step: u64, out: &Emitter) {
+    fn start<B: Backend>(
+        &mut self,
+        id: u64,
+        prompt: String,
+        params: SampleParams,
+        model: Llama<B>,
+        tokenizer: TextTokenizer,
+        step: u64,
+        out: &Emitter,
+    ) {
         self.0.retain(|_, flag| Arc::strong_count(flag) > 1);
         let cancel = Arc::new(AtomicBool::new(false));
         self.0.insert(id, cancel.clone());
@@ -143,7 +159,11 @@ impl Samplers {
         std::thread::spawn(move || {
             let stream = out.clone();
             let result = generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
-                stream.emit(Event::SampleToken { step, id, text: piece.to_string() });
+                stream.emit(Event::SampleToken {
+                    step,
+                    id,
+                    text: piece.to_string(),
+                });
             });
             match result {
                 Ok(g) => out.emit(Event::SampleDone {
@@ -204,7 +224,10 @@ fn train_loop<B: AutodiffBackend>(
 ) -> Result<()> {
     let start_step = trainer.step;
     let info = run_info(&trainer.run, device, start_step, origin);
-    if !out.emit(Event::Started { step: start_step, info }) {
+    if !out.emit(Event::Started {
+        step: start_step,
+        info,
+    }) {
         return Ok(());
     }
     let mut spikes = SpikeDetector::default();
@@ -241,7 +264,15 @@ fn train_loop<B: AutodiffBackend>(
                 }
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model.valid();
-                    samplers.start(id, prompt, params, snapshot, trainer.run.tokenizer.clone(), trainer.step, out);
+                    samplers.start(
+                        id,
+                        prompt,
+                        params,
+                        snapshot,
+                        trainer.run.tokenizer.clone(),
+                        trainer.step,
+                        out,
+                    );
                 }
                 Command::CancelSample { id } => samplers.cancel(id),
                 Command::Stop { save: want_save } => {
@@ -312,12 +343,21 @@ fn train_loop<B: AutodiffBackend>(
 }
 
 /// A sample-only engine over a checkpoint: answers `Sample` until `Stop`.
-fn serve_samples<B: Backend>(run: PreparedRun, device: B::Device, device_name: String, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
+fn serve_samples<B: Backend>(
+    run: PreparedRun,
+    device: B::Device,
+    device_name: String,
+    cmds: &Receiver<Command>,
+    out: &Emitter,
+) -> Result<()> {
     let Some(ckpt) = run.checkpoint.as_ref() else {
         bail!("internal: sample-only engine without a checkpoint");
     };
     let step = ckpt.trainer.step;
-    let model = import_params(Llama::<B>::new(&run.config.model, 0, &device), ckpt.weights.clone())?;
+    let model = import_params(
+        Llama::<B>::new(&run.config.model, 0, &device),
+        ckpt.weights.clone(),
+    )?;
     let origin = format!("inspect:{}", ckpt.dir.display());
     let mut info = run_info(&run, device_name, step, origin);
     info.max_steps = step;
@@ -325,9 +365,15 @@ fn serve_samples<B: Backend>(run: PreparedRun, device: B::Device, device_name: S
     let mut samplers = Samplers::default();
     while let Ok(cmd) = cmds.recv() {
         match cmd {
-            Command::Sample { id, prompt, params } => {
-                samplers.start(id, prompt, params, model.clone(), run.tokenizer.clone(), step, out)
-            }
+            Command::Sample { id, prompt, params } => samplers.start(
+                id,
+                prompt,
+                params,
+                model.clone(),
+                run.tokenizer.clone(),
+                step,
+                out,
+            ),
             Command::CancelSample { id } => samplers.cancel(id),
             Command::Stop { .. } => break,
             _ => {}

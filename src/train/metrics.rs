@@ -70,13 +70,22 @@ impl SpikeDetector {
         let lz = self.loss.zscore(loss);
         let gz = self.grad.zscore(grad_norm);
         if let Some(z) = lz.filter(|z| *z > self.threshold) {
-            return Some((AlertKind::LossSpike, format!("loss {loss:.4} is {z:.1} sigma above the last {} steps", self.loss.capacity)));
+            return Some((
+                AlertKind::LossSpike,
+                format!(
+                    "loss {loss:.4} is {z:.1} sigma above the last {} steps",
+                    self.loss.capacity
+                ),
+            ));
         }
         if let Some(z) = gz.filter(|z| *z > self.threshold) {
             self.loss.push(loss);
             return Some((
                 AlertKind::GradExplosion,
-                format!("grad norm {grad_norm:.3} is {z:.1} sigma above the last {} steps", self.grad.capacity),
+                format!(
+                    "grad norm {grad_norm:.3} is {z:.1} sigma above the last {} steps",
+                    self.grad.capacity
+                ),
             ));
         }
         self.loss.push(loss);
@@ -94,10 +103,16 @@ mod tests {
         let mut d = SpikeDetector::new(20, 5.0);
         for i in 0..100 {
             let loss = 4.0 - i as f64 * 0.01 + if i % 2 == 0 { 0.01 } else { -0.01 };
-            assert!(d.observe(loss, 1.0 + (i % 3) as f64 * 0.01).is_none(), "step {i}");
+            assert!(
+                d.observe(loss, 1.0 + (i % 3) as f64 * 0.01).is_none(),
+                "step {i}"
+            );
         }
         assert_eq!(d.observe(9.0, 1.0).unwrap().0, AlertKind::LossSpike);
         assert_eq!(d.observe(3.0, 50.0).unwrap().0, AlertKind::GradExplosion);
-        assert_eq!(d.observe(f64::NAN, 1.0).unwrap().0, AlertKind::NonFiniteLoss);
+        assert_eq!(
+            d.observe(f64::NAN, 1.0).unwrap().0,
+            AlertKind::NonFiniteLoss
+        );
     }
 }

@@ -129,7 +129,11 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for Updater<'_, AB::InnerBackend> {
             p = p.mul_scalar(1.0 - self.lr * c.weight_decay);
         }
         let denom = v.clone().div_scalar(self.bias2).sqrt().add_scalar(c.eps);
-        let update = m.clone().div_scalar(self.bias1).div(denom).mul_scalar(self.lr);
+        let update = m
+            .clone()
+            .div_scalar(self.bias1)
+            .div(denom)
+            .mul_scalar(self.lr);
         p = p - update;
         self.moments[i] = Some((m, v));
         let mut t = Tensor::<AB, D>::from_inner(p.reshape(shape));
@@ -224,7 +228,11 @@ impl<B: Backend> AdamW<B> {
                     bail!("optimizer state has no `{key}`")
                 };
                 if &t.shape != shape {
-                    bail!("optimizer `{key}` has shape {:?}, parameter has {:?}", t.shape, shape);
+                    bail!(
+                        "optimizer `{key}` has shape {:?}, parameter has {:?}",
+                        t.shape,
+                        shape
+                    );
                 }
                 let n = t.data.len();
                 Ok(Tensor::from_data(TensorData::new(t.data, [n]), device))

@@ -86,10 +86,13 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
     match &req.start {
         StartFrom::Fresh => prepare_fresh(req),
         StartFrom::Resume(dir) => prepare_resume(req, dir),
-        StartFrom::FineTune { checkpoint, data } => prepare_finetune(req, checkpoint, data.as_deref()),
+        StartFrom::FineTune { checkpoint, data } => {
+            prepare_finetune(req, checkpoint, data.as_deref())
+        }
         StartFrom::Inspect(dir) => {
             let ckpt = checkpoint::load(dir)?;
-            let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+            let mut config =
+                RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
             config.model = ckpt.model_config.clone();
             let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
             Ok(PreparedRun {
@@ -117,12 +120,19 @@ pub fn run_dir_of(ckpt: &Path) -> PathBuf {
 
 fn default_run_name(prefix: &str) -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
+    let stamp: String = now
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
     format!("{prefix}-{}-{}", &stamp[..8], &stamp[8..])
 }
 
 fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<(String, PathBuf)> {
-    let name = req.run_name.clone().unwrap_or_else(|| default_run_name(prefix));
+    let name = req
+        .run_name
+        .clone()
+        .unwrap_or_else(|| default_run_name(prefix));
     let dir = req.runs_dir.join(&name);
     if dir.join("metrics.jsonl").exists() || dir.join("checkpoints").exists() {
         bail!(
@@ -131,12 +141,17 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<(String, PathBuf)> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create run directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create run directory {}", dir.display()))?;
     Ok((name, dir))
 }
 
 /// Tokenize (or locate) the corpus for a run, with `tokenizer` fixed or resolved from it.
-fn resolve_data(config: &RunConfig, run_dir: &Path, fixed_tokenizer: Option<TextTokenizer>) -> Result<(TextTokenizer, ShardSet)> {
+fn resolve_data(
+    config: &RunConfig,
+    run_dir: &Path,
+    fixed_tokenizer: Option<TextTokenizer>,
+) -> Result<(TextTokenizer, ShardSet)> {
     let corpus = &config.data.corpus;
     if corpus.len() == 1 && is_shard_source(&corpus[0]) {
         let tokenizer = match fixed_tokenizer {
@@ -162,7 +177,14 @@ fn resolve_data(config: &RunConfig, run_dir: &Path, fixed_tokenizer: Option<Text
         None => TextTokenizer::resolve(&config.data.tokenizer, &docs)?,
     };
     check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
-    prepare_shards(&docs, &tokenizer, config.data.val_fraction, SHARD_TOKENS, &data_dir, "corpus")?;
+    prepare_shards(
+        &docs,
+        &tokenizer,
+        config.data.val_fraction,
+        SHARD_TOKENS,
+        &data_dir,
+        "corpus",
+    )?;
     tokenizer.save(&tokenizer_path)?;
     Ok((tokenizer, list_shards(&data_dir)?))
 }
@@ -201,11 +223,20 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
 
 /// Keys of the `[model]` section whose values differ, as "key a -> b".
 pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
-    let (ta, tb) = (toml::Value::try_from(a).unwrap(), toml::Value::try_from(b).unwrap());
+    let (ta, tb) = (
+        toml::Value::try_from(a).unwrap(),
+        toml::Value::try_from(b).unwrap(),
+    );
     let (ta, tb) = (ta.as_table().unwrap(), tb.as_table().unwrap());
     ta.iter()
         .filter(|(k, v)| tb.get(*k) != Some(v))
-        .map(|(k, v)| format!("model.{k} {} -> {}", v, tb.get(k).map(|x| x.to_string()).unwrap_or_default()))
+        .map(|(k, v)| {
+            format!(
+                "model.{k} {} -> {}",
+                v,
+                tb.get(k).map(|x| x.to_string()).unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -229,7 +260,11 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     config.apply_overrides(&req.overrides)?;
     let diff = model_differences(&ckpt.model_config, &config.model);
     if !diff.is_empty() {
-        bail!("{}: cannot change the model of a resumed run ({})", dir.display(), diff.join(", "));
+        bail!(
+            "{}: cannot change the model of a resumed run ({})",
+            dir.display(),
+            diff.join(", ")
+        );
     }
     config.validate()?;
     let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
@@ -265,7 +300,11 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     if req.config_explicit {
         let diff = model_differences(&ckpt.model_config, &config.model);
         if !diff.is_empty() {
-            bail!("{}: --config's model differs from the checkpoint's ({})", dir.display(), diff.join(", "));
+            bail!(
+                "{}: --config's model differs from the checkpoint's ({})",
+                dir.display(),
+                diff.join(", ")
+            );
         }
     }
     config.model = ckpt.model_config.clone();

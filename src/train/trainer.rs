@@ -75,7 +75,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                         .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
                 }
                 loader.seek(st.data_cursor)?;
-                (step, tokens, wall, val) = (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
+                (step, tokens, wall, val) =
+                    (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
             }
         }
         let schedule = LrSchedule {

@@ -1,0 +1,330 @@
+//! The real binary: headless training, bad input as one-line errors, `ckpt ls`, HF export and
+//! import round trip, and SIGKILL at random moments never leaving a torn checkpoint.
+
+mod common;
+use common::*;
+use llite_tui::model::params::{import_params, tensor_to_vec};
+use llite_tui::model::Llama;
+use llite_tui::run_dir::{latest_valid_checkpoint, list_checkpoints};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
+
+/// `--set` flags for the CI-sized model on `corpus`.
+fn tiny_flags(corpus: &Path) -> Vec<String> {
+    let sets = [
+        "model.vocab_size=512".to_string(),
+        "model.d_model=64".into(),
+        "model.n_layers=2".into(),
+        "model.n_heads=4".into(),
+        "model.n_kv_heads=2".into(),
+        "model.ff_dim=128".into(),
+        "model.max_seq_len=64".into(),
+        "data.tokenizer=train:512".into(),
+        format!("data.corpus={}", corpus.display()),
+        "train.batch_size=4".into(),
+        "train.seq_len=32".into(),
+        "train.eval_every=10".into(),
+        "train.eval_batches=2".into(),
+    ];
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
+}
+
+fn run(args: &[String]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_and_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            args(&[
+                "train",
+                "--headless",
+                "--runs-dir",
+                &runs,
+                "--set",
+                "train.learning_rate=1",
+            ]),
+            "unknown key `learning_rate`",
+        ),
+        (
+            args(&[
+                "train",
+                "--headless",
+                "--runs-dir",
+                &runs,
+                "--set",
+                "model.n_heads=3",
+            ]),
+            "must divide",
+        ),
+        (
+            args(&[
+                "train",
+                "--headless",
+                "--runs-dir",
+                &runs,
+                "--set",
+                "model.n_kv_heads=3",
+            ]),
+            "n_kv_heads",
+        ),
+        (
+            args(&[
+                "train",
+                "--headless",
+                "--runs-dir",
+                &runs,
+                "--set",
+                "data.corpus=/nonexistent/x.txt",
+            ]),
+            "/nonexistent/x.txt",
+        ),
+        (
+            args(&["info", "--config", "/nonexistent.toml"]),
+            "/nonexistent.toml",
+        ),
+        (
+            args(&["sample", "--checkpoint", "/nonexistent-ckpt"]),
+            "/nonexistent-ckpt",
+        ),
+    ];
+    for (a, needle) in cases {
+        let (ok, _, err) = run(&a);
+        assert!(!ok, "{a:?} should fail");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{a:?}: expected one line, got {err}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(needle),
+            "{a:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn info_prints_the_dmas_parameter_count() {
+    let cfg = format!("{}/configs/dmas-1.7b.toml", env!("CARGO_MANIFEST_DIR"));
+    let (ok, out, err) = run(&args(&["info", "--config", &cfg]));
+    assert!(ok, "{err}");
+    assert!(out.contains("1,716,144,128"), "{out}");
+    assert!(out.contains("FLOPs per token"), "{out}");
+}
+
+#[test]
+fn headless_train_then_ckpt_ls_sample_export_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 150_000);
+    let runs = dir.path().join("runs");
+    let mut a = args(&[
+        "train",
+        "--headless",
+        "--max-steps",
+        "12",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--run-name",
+        "h",
+    ]);
+    a.extend(tiny_flags(&corpus));
+    a.extend(args(&["--set", "checkpoint.every=6"]));
+    let (ok, out, err) = run(&a);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("step ")).count(),
+        12,
+        "{out}"
+    );
+    assert!(out.contains("eval step 10 val_loss"), "{out}");
+
+    let run_dir = runs.join("h");
+    let (ok, ls, err) = run(&args(&["ckpt", "ls", run_dir.to_str().unwrap()]));
+    assert!(ok, "{err}");
+    assert!(
+        ls.contains("step-00000006") && ls.contains("step-00000012") && ls.contains("ok"),
+        "{ls}"
+    );
+
+    let ckpt = run_dir.join("checkpoints/step-00000012");
+    let (ok, text, err) = run(&args(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--prompt",
+        "KING",
+        "--max-tokens",
+        "10",
+        "--temperature",
+        "0",
+    ]));
+    assert!(ok, "{err}");
+    assert!(
+        text.starts_with("KING") && err.contains("tokens/s"),
+        "{text} / {err}"
+    );
+
+    // Export: HF names and [out, in] shapes, config.json fields.
+    let hf = dir.path().join("hf");
+    let (ok, _, err) = run(&args(&[
+        "export",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--out",
+        hf.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    let bytes = std::fs::read(hf.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |n: &str| st.tensor(n).unwrap().shape().to_vec();
+    assert_eq!(shape("model.embed_tokens.weight"), vec![512, 64]);
+    assert_eq!(
+        shape("model.layers.0.self_attn.q_proj.weight"),
+        vec![64, 64]
+    );
+    assert_eq!(
+        shape("model.layers.0.self_attn.k_proj.weight"),
+        vec![32, 64]
+    );
+    assert_eq!(shape("model.layers.1.mlp.gate_proj.weight"), vec![128, 64]);
+    assert_eq!(shape("model.layers.1.mlp.down_proj.weight"), vec![64, 128]);
+    assert_eq!(
+        shape("model.layers.1.post_attention_layernorm.weight"),
+        vec![64]
+    );
+    assert_eq!(shape("model.norm.weight"), vec![64]);
+    assert_eq!(st.names().len(), 2 + 2 * 9, "tied: no lm_head.weight");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(config["num_key_value_heads"], 2);
+    assert_eq!(config["tie_word_embeddings"], true);
+    assert!(hf.join("tokenizer.json").is_file() && hf.join("tokenizer_config.json").is_file());
+
+    // Import gives identical logits.
+    let back = dir.path().join("imported");
+    let (ok, _, err) = run(&args(&[
+        "import",
+        "--hf",
+        hf.to_str().unwrap(),
+        "--out",
+        back.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    let logits = |c: &Path| {
+        let ck = llite_tui::train::checkpoint::load(c).unwrap();
+        let device = Default::default();
+        let m = import_params(
+            Llama::<burn::backend::Flex>::new(&ck.model_config, 0, &device),
+            ck.weights,
+        )
+        .unwrap();
+        let ids: Vec<i64> = (0..20).map(|i| (i * 37 % 512) as i64).collect();
+        let t = burn::tensor::Tensor::<burn::backend::Flex, 2, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(ids, [1, 20]),
+            &device,
+        );
+        tensor_to_vec(m.forward(t, 0, None))
+    };
+    assert_eq!(logits(&ckpt), logits(&back));
+}
+
+#[test]
+fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 150_000);
+    let runs = dir.path().join("runs");
+    let run_dir = runs.join("k");
+    let mut base = args(&[
+        "train",
+        "--headless",
+        "--max-steps",
+        "100000",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--run-name",
+        "k",
+    ]);
+    base.extend(tiny_flags(&corpus));
+    base.extend(args(&[
+        "--set",
+        "checkpoint.every=2",
+        "--set",
+        "checkpoint.keep_last=2",
+    ]));
+    // Pseudo-random but reproducible kill delays (ms after the first checkpoint appears).
+    let delays = [7u64, 230, 61, 149, 3, 97];
+    let mut last_step = 0;
+    for (round, delay) in delays.iter().enumerate() {
+        let mut a = base.clone();
+        if let Some(latest) = latest_valid_checkpoint(&run_dir) {
+            a.extend(args(&["--resume", latest.to_str().unwrap()]));
+        } else {
+            assert_eq!(round, 0, "a later round found no valid checkpoint");
+        }
+        let mut child = Command::new(BIN)
+            .args(&a)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until this process has written a checkpoint past the last one, then kill.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let newest = list_checkpoints(&run_dir)
+                .iter()
+                .filter(|c| c.error.is_none())
+                .map(|c| c.step)
+                .max()
+                .unwrap_or(0);
+            if newest > last_step {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("round {round}: trainer exited early ({status}): {err}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no checkpoint in time"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(*delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let listed = list_checkpoints(&run_dir);
+        assert!(!listed.is_empty());
+        for c in &listed {
+            assert!(
+                c.error.is_none(),
+                "round {round}: torn checkpoint listed: {c:?}"
+            );
+            assert!(!c.path.ends_with(".partial"));
+        }
+        let newest = listed.iter().map(|c| c.step).max().unwrap();
+        assert!(newest > last_step, "round {round}: no progress");
+        last_step = newest;
+    }
+}
