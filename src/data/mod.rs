@@ -2,5 +2,6 @@
 
 pub mod corpus;
 pub mod loader;
+pub mod npy;
 pub mod shards;
 pub mod tokenizer;
