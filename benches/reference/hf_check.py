@@ -211,7 +211,7 @@ class HFLlama:
         import torch
         from transformers import AutoModelForCausalLM
         self.torch = torch
-        self.m = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).eval()
+        self.m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
 
     def forward(self, ids):
         with self.torch.no_grad():
@@ -289,6 +289,22 @@ def main():
         ref_name = "numpy float64 LLaMa forward"
     print("reference:", ref_name)
 
+    # sanity check of the conversion (Q/K unpermute direction): llama.cpp on the GGUF itself.
+    # Not exact: llama.cpp quantizes activations to 8 bits for its Q4_1/Q8_0 matmuls.
+    try:
+        from llama_cpp import Llama
+        lcpp = Llama(a.gguf, logits_all=True, verbose=False, n_ctx=256)
+        ids = tok.encode(PROMPTS[1]).ids
+        lcpp.eval(ids)
+        lc = np.asarray(lcpp.scores[:len(ids)], dtype=np.float64)
+        r = ref.forward(ids)
+        print(f"conversion check vs llama.cpp (quantized GGUF): max |diff| {np.abs(r - lc).max():.3f}, "
+              f"argmax agree {(r.argmax(-1) == lc.argmax(-1)).sum()}/{len(ids)}, "
+              f"llama.cpp tokenizer ids match: {lcpp.tokenize(PROMPTS[2].encode(), add_bos=False, special=True) == tok.encode(PROMPTS[2]).ids}")
+        del lcpp
+    except ImportError:
+        pass
+
     ckpt, ckpt2 = os.path.join(a.work, "ckpt"), os.path.join(a.work, "ckpt-sharded")
     for src, dst in [(hf, ckpt), (hf2, ckpt2)]:
         shutil.rmtree(dst, ignore_errors=True)
@@ -324,7 +340,7 @@ def main():
     if use_tf:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         import torch
-        m = AutoModelForCausalLM.from_pretrained(exp, torch_dtype=torch.float32).eval()
+        m = AutoModelForCausalLM.from_pretrained(exp, dtype=torch.float32).eval()
         t = AutoTokenizer.from_pretrained(exp)
         for row in results:
             ids = t(row["prompt"])["input_ids"]
