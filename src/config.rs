@@ -265,21 +265,21 @@ impl RunConfig {
     /// Catch configs that would fail deep inside the model with an opaque shape error.
     pub fn validate(&self) -> Result<()> {
         let m = &self.model;
-        if m.n_heads == 0 || m.d_model % m.n_heads != 0 {
+        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
             bail!(
                 "config: model.n_heads ({}) must divide model.d_model ({})",
                 m.n_heads,
                 m.d_model
             );
         }
-        if m.n_kv_heads == 0 || m.n_heads % m.n_kv_heads != 0 {
+        if m.n_kv_heads == 0 || !m.n_heads.is_multiple_of(m.n_kv_heads) {
             bail!(
                 "config: model.n_kv_heads ({}) must divide model.n_heads ({})",
                 m.n_kv_heads,
                 m.n_heads
             );
         }
-        if (m.d_model / m.n_heads) % 2 != 0 {
+        if !(m.d_model / m.n_heads).is_multiple_of(2) {
             bail!(
                 "config: head dimension d_model/n_heads = {} must be even for RoPE",
                 m.d_model / m.n_heads
@@ -299,7 +299,7 @@ impl RunConfig {
         if t.batch_size == 0 || t.grad_accum == 0 {
             bail!("config: train.batch_size and train.grad_accum must be positive");
         }
-        if !(t.lr > 0.0) || t.min_lr < 0.0 || t.min_lr > t.lr {
+        if t.lr.is_nan() || t.lr <= 0.0 || t.min_lr < 0.0 || t.min_lr > t.lr {
             bail!(
                 "config: need 0 <= train.min_lr ({}) <= train.lr ({}) and lr > 0",
                 t.min_lr,

@@ -114,6 +114,7 @@ fn pause_resume_and_stop_are_obeyed_between_steps() {
         }
     };
     let latency = sent.elapsed();
+    eprintln!("pause latency (command to Paused event): {latency:?}");
     assert_eq!(
         paused_at, last_step,
         "Paused must name the last completed step"

@@ -66,8 +66,10 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
             model_config.vocab_size
         );
     }
-    let mut config = RunConfig::default();
-    config.model = model_config.clone();
+    let mut config = RunConfig {
+        model: model_config.clone(),
+        ..RunConfig::default()
+    };
     config.train.seq_len = config.train.seq_len.min(model_config.max_seq_len);
     config.data.tokenizer = "tokenizer.json".into();
     config.validate()?;

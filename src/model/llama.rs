@@ -208,7 +208,7 @@ impl<B: Backend> Block<B> {
         let v = heads(h.matmul(self.v_proj.val()), nkv);
         let (k, v, causal) = match cache {
             Some(c) => {
-                let had_past = c.len() > 0;
+                let had_past = !c.is_empty();
                 let (k, v) = c.append(k, v);
                 // A single new query may see every cached key; a prefill is causal.
                 (k, v, !had_past && seq > 1)

@@ -173,13 +173,13 @@ pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
     for entry in rd.flatten() {
         let p = entry.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".partial") || name.ends_with(".old") {
-            if std::fs::remove_dir_all(&p).is_ok() {
-                warnings.push(format!(
-                    "removed incomplete checkpoint {} left by an interrupted save",
-                    p.display()
-                ));
-            }
+        if (name.ends_with(".partial") || name.ends_with(".old"))
+            && std::fs::remove_dir_all(&p).is_ok()
+        {
+            warnings.push(format!(
+                "removed incomplete checkpoint {} left by an interrupted save",
+                p.display()
+            ));
         }
     }
     warnings

@@ -142,6 +142,7 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
 struct Samplers(HashMap<u64, Arc<AtomicBool>>);
 
 impl Samplers {
+    #[allow(clippy::too_many_arguments)]
     fn start<B: Backend>(
         &mut self,
         id: u64,
