@@ -176,7 +176,7 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
         bail!("`sample` runs on the CPU; drop --device");
     }
-    let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let tokenizer = train::checkpoint::load_tokenizer(&ckpt)?;
     type B = burn::backend::Flex;
     let device = Default::default();
     let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);

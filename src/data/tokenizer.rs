@@ -227,6 +227,17 @@ impl TextTokenizer {
         self.eot
     }
 
+    /// Use another token as end-of-text: a chat model's `config.json` may name `<|im_end|>`
+    /// while its vocabulary also holds `<|endoftext|>`.
+    pub fn with_eot_id(mut self, id: u32) -> Result<Self> {
+        let Some(token) = self.inner.id_to_token(id) else {
+            anyhow::bail!("eos_token_id {id} is not in the tokenizer's vocabulary");
+        };
+        self.eot = id;
+        self.eot_token = token;
+        Ok(self)
+    }
+
     /// The end-of-text token's text (`<|endoftext|>` or a fallback such as `</s>`).
     pub fn eot_token(&self) -> &str {
         &self.eot_token

@@ -24,7 +24,7 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
             )
         })?;
     }
-    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     let eos = tokenizer.eot_token().to_string();
     let tok_cfg = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -49,7 +49,7 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
 /// Read an HF LLaMa directory (sharded or not, f32/f16/bf16) into a checkpoint at `out`
 /// with zero optimizer moments, ready for `--finetune`, `sample` or `export`.
 pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
-    let (model_config, weights) = super::hf::read_hf_dir(hf_dir)?;
+    let (model_config, weights, eos) = super::hf::read_hf_dir(hf_dir)?;
     let tok_path = hf_dir.join(TOKENIZER_FILE);
     if !tok_path.is_file() {
         bail!(
@@ -57,7 +57,10 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
             tok_path.display()
         );
     }
-    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&tok_path)?;
+    let mut tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&tok_path)?;
+    if let Some(id) = eos {
+        tokenizer = tokenizer.with_eot_id(id).with_context(|| format!("{}", hf_dir.join("config.json").display()))?;
+    }
     if tokenizer.vocab_size() > model_config.vocab_size {
         bail!(
             "{}: tokenizer has {} tokens, more than the model's vocab_size {}",

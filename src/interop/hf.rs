@@ -158,6 +158,14 @@ pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
     })
 }
 
+/// `eos_token_id` of a config (an integer or a list whose first entry is used).
+pub fn eos_token_id(v: &Value) -> Option<u32> {
+    let e = v.get("eos_token_id")?;
+    e.as_u64()
+        .or_else(|| e.as_array().and_then(|a| a.first()).and_then(Value::as_u64))
+        .map(|x| x as u32)
+}
+
 /// Read a transformers LlamaConfig (rope_theta may sit inside `rope_parameters`).
 pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
     let get = |k: &str| -> Result<u64> {
@@ -223,7 +231,7 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
 
 /// Load an HF model directory: `config.json` plus `model.safetensors` or the shards listed in
 /// `model.safetensors.index.json`. Returns the config and tensors in internal naming.
-pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>)> {
+pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<u32>)> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).with_context(|| {
         format!(
@@ -257,7 +265,7 @@ pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>)> {
         tensors.extend(safetensors_io::read_file(&f)?);
     }
     let tensors = from_hf(tensors, config.tie_embeddings)?;
-    Ok((config, tensors))
+    Ok((config, tensors, eos_token_id(&json)))
 }
 
 #[cfg(test)]

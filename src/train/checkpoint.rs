@@ -164,6 +164,23 @@ pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
     })
 }
 
+/// The checkpoint's tokenizer with the end-of-text id its `config.json` names (so an imported
+/// chat model stops at `<|im_end|>` rather than a stray `<|endoftext|>`).
+pub fn load_tokenizer(ckpt: &LoadedCheckpoint) -> Result<crate::data::tokenizer::TextTokenizer> {
+    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let cfg_path = ckpt.dir.join(HF_CONFIG_FILE);
+    let eos = std::fs::read_to_string(&cfg_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| hf::eos_token_id(&v));
+    match eos {
+        Some(id) if id != tokenizer.eot_id() => tokenizer
+            .with_eot_id(id)
+            .with_context(|| format!("{}", cfg_path.display())),
+        _ => Ok(tokenizer),
+    }
+}
+
 /// Remove `.partial` / `.old` leftovers of a crash; returns one warning per removal.
 pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
     let mut warnings = Vec::new();

@@ -94,7 +94,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
             let mut config =
                 RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
             config.model = ckpt.model_config.clone();
-            let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+            let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
             Ok(PreparedRun {
                 run_name: ckpt.trainer.run_name.clone(),
                 run_dir: run_dir_of(dir),
@@ -267,7 +267,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         );
     }
     config.validate()?;
-    let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
         bail!(
             "{}: tokenizer has {} tokens, the checkpoint was trained with {}",
@@ -321,7 +321,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     config.validate()?;
     let parent_name = ckpt.trainer.run_name.clone();
     let (run_name, run_dir) = new_run_dir(req, &format!("{parent_name}-ft"))?;
-    let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     let (tokenizer, shards) = resolve_data(&config, &run_dir, Some(tokenizer))?;
     std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
     Ok(PreparedRun {
