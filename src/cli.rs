@@ -88,6 +88,8 @@ pub enum Commands {
         #[command(subcommand)]
         command: CkptCommand,
     },
+    /// Evaluate a checkpoint: perplexity (.txt or shard dir) or multiple choice (.jsonl).
+    Eval(EvalArgs),
     /// Parameter count, memory floor and FLOPs per token of a config.
     Info,
     /// Training and sampling throughput table.
@@ -122,6 +124,26 @@ pub struct SampleArgs {
     /// Also write the prompt's logits (every position) as JSON, for numerical comparisons.
     #[arg(long)]
     pub dump_logits: Option<PathBuf>,
+}
+
+/// `eval` options.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// A .txt file or shard directory (perplexity) or a .jsonl multiple-choice task.
+    #[arg(long)]
+    pub task: PathBuf,
+    /// Prompt template for questions: vicuna, chatml, plain (default: the checkpoint's SFT
+    /// template, else plain).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Only the held-out split of Alpaca data, as SFT with this data.val_fraction made it.
+    #[arg(long)]
+    pub held_out: Option<f64>,
+    /// At most this many questions or windows.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
 }
 
 /// `prepare` options.

@@ -1,5 +1,6 @@
 //! What each CLI command does, in terms of the library.
 
+use crate::cli::EvalArgs;
 use crate::cli::{CkptCommand, Cli, Commands, PrepareArgs, RunArgs, SampleArgs};
 use anyhow::{bail, Context, Result};
 use llite_tui::config::RunConfig;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir },
         }) => ckpt_ls(&run_dir),
+        Some(Commands::Eval(args)) => eval(&args),
         Some(Commands::Info) => info(&run),
         Some(Commands::Bench(args)) => bench::run_table(args.steps, args.large),
     }
@@ -232,6 +234,54 @@ fn dump_logits(
     let json = serde_json::json!({"ids": ids, "shape": shape, "logits": values});
     std::fs::write(path, serde_json::to_string(&json)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    use llite_tui::data::sft::Template;
+    use llite_tui::protocol::Event;
+    let ckpt = train::checkpoint::load(&args.checkpoint)?;
+    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    let tokenizer = train::checkpoint::load_tokenizer(&ckpt)?;
+    let template = match args.template.as_deref() {
+        Some(name) => Some(Template::parse(name)?),
+        None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
+        None => None,
+    };
+    let device = Default::default();
+    let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
+    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let start = std::time::Instant::now();
+    let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
+    let metrics = if is_mc {
+        let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
+        items.truncate(args.limit);
+        llite_tui::eval::multiple_choice(&model, &tokenizer, &items)?
+    } else {
+        let seq = cfg.train.seq_len.min(ckpt.model_config.max_seq_len);
+        llite_tui::eval::perplexity(&model, &tokenizer, &args.task, seq, args.limit)?
+    };
+    let task = args
+        .task
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let summary: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!(
+        "{task} at step {}: {} ({:.1} s)",
+        ckpt.trainer.step,
+        summary.join(", "),
+        start.elapsed().as_secs_f64()
+    );
+    let run_dir = train::session::run_dir_of(&args.checkpoint);
+    if run_dir.join("metrics.jsonl").is_file() {
+        let mut log = run_dir::MetricsLog::open(&run_dir)?;
+        log.append(&Event::TaskEval {
+            step: ckpt.trainer.step,
+            task,
+            metrics,
+        })?;
+    }
     Ok(())
 }
 

@@ -194,6 +194,28 @@ impl Default for UiConfig {
     }
 }
 
+/// Instruction fine-tuning; used when the run's data is a `.jsonl` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    /// `vicuna` (Vicuna 1.1, the seed's), `chatml` or `plain`.
+    pub template: String,
+    /// Pack examples back to back into full rows (true) or pad one example per row.
+    pub pack: bool,
+    /// Skip malformed JSONL lines with a report (true) or stop at the first one.
+    pub skip_bad_lines: bool,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        Self {
+            template: "vicuna".into(),
+            pack: true,
+            skip_bad_lines: true,
+        }
+    }
+}
+
 /// A whole run. Every section has defaults so presets only say what differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -204,6 +226,7 @@ pub struct RunConfig {
     pub checkpoint: CheckpointConfig,
     pub sample: SampleConfig,
     pub ui: UiConfig,
+    pub sft: SftConfig,
 }
 
 impl RunConfig {
@@ -244,7 +267,7 @@ impl RunConfig {
                 .and_then(|v| v.as_table_mut())
                 .with_context(|| {
                     format!(
-                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui)"
+                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft)"
                     )
                 })?;
             let known: Vec<_> = table.keys().cloned().collect();
@@ -316,6 +339,11 @@ impl RunConfig {
             bail!("config: ui.smoothing must be in [0, 1)");
         }
         Ok(())
+    }
+
+    /// Whether the run fine-tunes on instruction data (a `.jsonl` corpus).
+    pub fn is_sft(&self) -> bool {
+        self.data.corpus.len() == 1 && self.data.corpus[0].ends_with(".jsonl")
     }
 
     /// Tokens consumed by one optimizer step.

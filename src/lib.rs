@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod headless;
 pub mod interop;
 pub mod model;

@@ -121,6 +121,13 @@ pub enum Event {
         step: u64,
         val_loss: f64,
     },
+    /// A task evaluation (`llite-tui eval`): perplexity or multiple-choice accuracy.
+    TaskEval {
+        step: u64,
+        task: String,
+        /// Metric name -> value, e.g. `acc`, `acc_norm`, `ppl`, `n`.
+        metrics: std::collections::BTreeMap<String, f64>,
+    },
     #[serde(rename = "checkpoint")]
     CheckpointSaved {
         step: u64,
@@ -168,6 +175,7 @@ impl Event {
             Event::Step(s) => s.step,
             Event::Started { step, .. }
             | Event::Eval { step, .. }
+            | Event::TaskEval { step, .. }
             | Event::CheckpointSaved { step, .. }
             | Event::Paused { step }
             | Event::Resumed { step }

@@ -3,5 +3,7 @@
 pub mod corpus;
 pub mod loader;
 pub mod npy;
+pub mod sft;
+pub mod sft_loader;
 pub mod shards;
 pub mod tokenizer;

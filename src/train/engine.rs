@@ -6,6 +6,7 @@ use super::emitter::Emitter;
 use super::metrics::SpikeDetector;
 use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
 use super::trainer::Trainer;
+use crate::data::sft::Template;
 use crate::data::tokenizer::TextTokenizer;
 use crate::model::params::import_params;
 use crate::model::stats::{param_count, train_flops_per_token};
@@ -59,7 +60,7 @@ pub fn spawn(req: EngineRequest) -> EngineLink {
 
 fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
     let prepared = prepare(req)?;
-    if prepared.shards.is_some() {
+    if prepared.shards.is_some() || prepared.sft.is_some() {
         out.attach_log(MetricsLog::open(&prepared.run_dir)?);
     }
     match req.device {
@@ -99,7 +100,7 @@ fn dispatch<B: AutodiffBackend>(
     cmds: &Receiver<Command>,
     out: &Emitter,
 ) -> Result<()> {
-    if prepared.shards.is_none() {
+    if prepared.shards.is_none() && prepared.sft.is_none() {
         return serve_samples::<B::InnerBackend>(prepared, device, device_name, cmds, out);
     }
     for w in &prepared.warnings {
@@ -137,6 +138,13 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
     }
 }
 
+/// The chat template an SFT run's prompts are wrapped in (None for pretraining runs).
+fn chat_template(cfg: &crate::config::RunConfig) -> Option<Template> {
+    cfg.is_sft()
+        .then(|| Template::parse(&cfg.sft.template).ok())
+        .flatten()
+}
+
 /// Sampler threads in flight, by request id, with their cancel flags.
 #[derive(Default)]
 struct Samplers(HashMap<u64, Arc<AtomicBool>>);
@@ -145,6 +153,7 @@ impl Samplers {
     #[allow(clippy::too_many_arguments)]
     fn start<B: Backend>(
         &mut self,
+        template: Option<Template>,
         id: u64,
         prompt: String,
         params: SampleParams,
@@ -159,13 +168,24 @@ impl Samplers {
         let out = out.clone();
         std::thread::spawn(move || {
             let stream = out.clone();
-            let result = generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
-                stream.emit(Event::SampleToken {
-                    step,
-                    id,
-                    text: piece.to_string(),
-                });
-            });
+            let model_prompt = match template {
+                Some(t) => t.prompt_for(&prompt),
+                None => prompt.clone(),
+            };
+            let result = generate(
+                &model,
+                &tokenizer,
+                &model_prompt,
+                &params,
+                &cancel,
+                |piece| {
+                    stream.emit(Event::SampleToken {
+                        step,
+                        id,
+                        text: piece.to_string(),
+                    });
+                },
+            );
             match result {
                 Ok(g) => out.emit(Event::SampleDone {
                     step,
@@ -266,6 +286,7 @@ fn train_loop<B: AutodiffBackend>(
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model.valid();
                     samplers.start(
+                        chat_template(&cfg),
                         id,
                         prompt,
                         params,
@@ -367,6 +388,7 @@ fn serve_samples<B: Backend>(
     while let Ok(cmd) = cmds.recv() {
         match cmd {
             Command::Sample { id, prompt, params } => samplers.start(
+                chat_template(&run.config),
                 id,
                 prompt,
                 params,

@@ -6,6 +6,7 @@
 use super::checkpoint::{self, LoadedCheckpoint};
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::corpus::{is_shard_source, read_corpus};
+use crate::data::sft::{self, SftData, Template};
 use crate::data::shards::{list_shards, prepare as prepare_shards, ShardSet};
 use crate::data::tokenizer::TextTokenizer;
 use crate::protocol::StartFrom;
@@ -71,8 +72,10 @@ pub struct PreparedRun {
     pub run_name: String,
     pub run_dir: PathBuf,
     pub tokenizer: TextTokenizer,
-    /// Empty for sample-only (inspect) sessions.
+    /// Token shards of a pretraining run (None for SFT and sample-only sessions).
     pub shards: Option<ShardSet>,
+    /// Instruction rows of an SFT run.
+    pub sft: Option<SftData>,
     /// Weights (and for a resume, optimizer and cursor) to start from.
     pub checkpoint: Option<LoadedCheckpoint>,
     /// Continue the checkpoint's optimizer, step, schedule and data cursor.
@@ -101,6 +104,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
                 config,
                 tokenizer,
                 shards: None,
+                sft: None,
                 parent: Some(dir.display().to_string()),
                 checkpoint: Some(ckpt),
                 continue_state: true,
@@ -146,8 +150,63 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<(String, PathBuf)> {
     Ok((name, dir))
 }
 
-/// Tokenize (or locate) the corpus for a run, with `tokenizer` fixed or resolved from it.
+/// The data of a run: token shards for pretraining or instruction rows for SFT.
+pub enum RunData {
+    Shards(ShardSet),
+    Sft(SftData),
+}
+
+impl RunData {
+    fn split(self) -> (Option<ShardSet>, Option<SftData>) {
+        match self {
+            RunData::Shards(s) => (Some(s), None),
+            RunData::Sft(d) => (None, Some(d)),
+        }
+    }
+}
+
+fn resolve_sft(
+    config: &RunConfig,
+    fixed_tokenizer: Option<TextTokenizer>,
+) -> Result<(TextTokenizer, RunData)> {
+    let path = Path::new(&config.data.corpus[0]);
+    let tokenizer = match fixed_tokenizer {
+        Some(t) => t,
+        None if config.data.tokenizer.starts_with("train:") => bail!(
+            "{}: instruction data needs a pretrained tokenizer; fine-tune a checkpoint (--finetune CKPT --data {})",
+            path.display(),
+            path.display()
+        ),
+        None => TextTokenizer::resolve(&config.data.tokenizer, &[])?,
+    };
+    let template = Template::parse(&config.sft.template)?;
+    let (convs, report) = sft::parse_jsonl(path, config.sft.skip_bad_lines)?;
+    let data = sft::build(
+        &convs,
+        report,
+        template,
+        &tokenizer,
+        config.train.seq_len,
+        config.sft.pack,
+        config.data.val_fraction,
+    )?;
+    Ok((tokenizer, RunData::Sft(data)))
+}
+
+/// Tokenize (or locate) the data for a run, with `tokenizer` fixed or resolved from it.
 fn resolve_data(
+    config: &RunConfig,
+    run_dir: &Path,
+    fixed_tokenizer: Option<TextTokenizer>,
+) -> Result<(TextTokenizer, RunData)> {
+    if config.is_sft() {
+        return resolve_sft(config, fixed_tokenizer);
+    }
+    let (tok, shards) = resolve_shards(config, run_dir, fixed_tokenizer)?;
+    Ok((tok, RunData::Shards(shards)))
+}
+
+fn resolve_shards(
     config: &RunConfig,
     run_dir: &Path,
     fixed_tokenizer: Option<TextTokenizer>,
@@ -205,15 +264,17 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
     let (run_name, run_dir) = new_run_dir(req, "run")?;
-    let (tokenizer, shards) = resolve_data(&config, &run_dir, None)?;
+    let (tokenizer, data) = resolve_data(&config, &run_dir, None)?;
     check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
     std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
+    let (shards, sft) = data.split();
     Ok(PreparedRun {
         config,
         run_name,
         run_dir,
         tokenizer,
-        shards: Some(shards),
+        shards,
+        sft,
         checkpoint: None,
         continue_state: false,
         parent: None,
@@ -276,7 +337,8 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
             ckpt.trainer.vocab_size
         );
     }
-    let (_, shards) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
+    let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
+    let (shards, sft) = data.split();
     let mut warnings = checkpoint::clean_leftovers(&run_dir);
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
@@ -286,7 +348,8 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         run_dir,
         config,
         tokenizer,
-        shards: Some(shards),
+        shards,
+        sft,
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: true,
@@ -297,39 +360,38 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
 fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Result<PreparedRun> {
     let ckpt = checkpoint::load(dir)?;
     let mut config = req.config.clone();
-    if req.config_explicit {
-        let diff = model_differences(&ckpt.model_config, &config.model);
-        if !diff.is_empty() {
-            bail!(
-                "{}: --config's model differs from the checkpoint's ({})",
-                dir.display(),
-                diff.join(", ")
-            );
-        }
-    }
+    // The model always comes from the checkpoint; a preset's [model] section is ignored here.
     config.model = ckpt.model_config.clone();
     if let Some(data) = data {
-        if data.extension().is_some_and(|e| e == "jsonl") {
-            bail!(
-                "{}: instruction (JSONL) fine-tuning is not supported yet; pass a text corpus or token shards",
-                data.display()
-            );
+        if !data.exists() {
+            bail!("{}: no such data file", data.display());
         }
         config.data.corpus = vec![data.display().to_string()];
     }
     config.data.tokenizer = ckpt.tokenizer_path.display().to_string();
+    config.train.seq_len = config.train.seq_len.min(config.model.max_seq_len);
     config.validate()?;
     let parent_name = ckpt.trainer.run_name.clone();
     let (run_name, run_dir) = new_run_dir(req, &format!("{parent_name}-ft"))?;
+    if config.is_sft() {
+        // Keep a copy so a resume sees exactly the same examples even if the file changes.
+        let copy = run_dir.join("data").join("sft.jsonl");
+        std::fs::create_dir_all(run_dir.join("data"))?;
+        std::fs::copy(&config.data.corpus[0], &copy)
+            .with_context(|| format!("cannot copy {} into the run", config.data.corpus[0]))?;
+        config.data.corpus = vec![copy.display().to_string()];
+    }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
-    let (tokenizer, shards) = resolve_data(&config, &run_dir, Some(tokenizer))?;
+    let (tokenizer, data) = resolve_data(&config, &run_dir, Some(tokenizer))?;
     std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
+    let (shards, sft) = data.split();
     Ok(PreparedRun {
         config,
         run_name,
         run_dir,
         tokenizer,
-        shards: Some(shards),
+        shards,
+        sft,
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: false,

@@ -5,13 +5,15 @@ use super::checkpoint::{self, model_config_hash, CheckpointData};
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
-use crate::data::loader::{eval_batches, Batch, TokenLoader};
+use crate::data::loader::{eval_batches, Batch, DataCursor, TokenLoader};
+use crate::data::sft_loader::{stack, MaskedBatch, SftLoader};
 use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
 use crate::model::Llama;
 use crate::protocol::StepStats;
 use crate::run_dir::{unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
+use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::path::PathBuf;
@@ -19,8 +21,107 @@ use std::time::Instant;
 
 /// Upload a batch of token rows.
 pub fn batch_tensor<B: Backend>(batch: &Batch, device: &B::Device) -> Tensor<B, 2, Int> {
-    let data: Vec<i64> = batch.tokens.iter().map(|&t| t as i64).collect();
-    Tensor::from_data(TensorData::new(data, [batch.batch, batch.seq + 1]), device)
+    rows_tensor(&batch.tokens, batch.batch, batch.seq, device)
+}
+
+fn rows_tensor<B: Backend>(
+    tokens: &[u32],
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    let data: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+    Tensor::from_data(TensorData::new(data, [batch, seq + 1]), device)
+}
+
+/// Mean next-token loss over the targets whose mask is 1 (SFT: response tokens only).
+pub fn masked_loss<B: Backend>(
+    model: &Llama<B>,
+    rows: Tensor<B, 2, Int>,
+    mask: Tensor<B, 1>,
+) -> Tensor<B, 1> {
+    let [batch, width] = rows.dims();
+    let seq = width - 1;
+    let inputs = rows.clone().narrow(1, 0, seq);
+    let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
+    let logits = model.forward(inputs, 0, None);
+    let nll = log_softmax(logits, 1)
+        .gather(1, targets)
+        .reshape([batch * seq])
+        .neg();
+    let count = mask.clone().sum().clamp_min(1.0);
+    (nll * mask).sum().div(count)
+}
+
+/// A batch from either data source; SFT batches carry a loss mask.
+struct TrainBatch {
+    tokens: Vec<u32>,
+    mask: Option<Vec<f32>>,
+    batch: usize,
+    seq: usize,
+}
+
+impl TrainBatch {
+    fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
+        let rows = rows_tensor::<B>(&self.tokens, self.batch, self.seq, device);
+        match &self.mask {
+            Some(m) => masked_loss(
+                model,
+                rows,
+                Tensor::from_data(TensorData::new(m.clone(), [m.len()]), device),
+            ),
+            None => model.loss(rows),
+        }
+    }
+}
+
+impl From<Batch> for TrainBatch {
+    fn from(b: Batch) -> Self {
+        Self {
+            tokens: b.tokens,
+            mask: None,
+            batch: b.batch,
+            seq: b.seq,
+        }
+    }
+}
+
+impl From<MaskedBatch> for TrainBatch {
+    fn from(b: MaskedBatch) -> Self {
+        Self {
+            tokens: b.tokens,
+            mask: Some(b.mask),
+            batch: b.batch,
+            seq: b.seq,
+        }
+    }
+}
+
+/// Where training batches come from.
+enum Source {
+    Tokens(TokenLoader),
+    Sft(SftLoader),
+}
+
+impl Source {
+    fn next_batch(&mut self) -> Result<TrainBatch> {
+        Ok(match self {
+            Source::Tokens(l) => l.next_batch()?.into(),
+            Source::Sft(l) => l.next_batch().into(),
+        })
+    }
+    fn cursor(&self) -> DataCursor {
+        match self {
+            Source::Tokens(l) => l.cursor(),
+            Source::Sft(l) => l.cursor(),
+        }
+    }
+    fn seek(&mut self, c: DataCursor) -> Result<()> {
+        match self {
+            Source::Tokens(l) => l.seek(c),
+            Source::Sft(l) => l.seek(c),
+        }
+    }
 }
 
 /// A run in progress.
@@ -28,8 +129,8 @@ pub struct Trainer<B: AutodiffBackend> {
     pub run: PreparedRun,
     pub model: Llama<B>,
     optim: AdamW<B::InnerBackend>,
-    loader: TokenLoader,
-    eval_set: Vec<Batch>,
+    loader: Source,
+    eval_set: Vec<TrainBatch>,
     schedule: LrSchedule,
     device: B::Device,
     pub step: u64,
@@ -45,9 +146,6 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn new(run: PreparedRun, device: B::Device, fresh_optimizer: bool) -> Result<Self> {
         let cfg = run.config.clone();
         let t = &cfg.train;
-        let Some(shards) = run.shards.as_ref() else {
-            bail!("internal: a training run needs token shards");
-        };
         let mut model = Llama::<B>::new(&cfg.model, t.seed, &device);
         let mut optim = AdamW::new(AdamWConfig {
             beta1: t.beta1,
@@ -56,11 +154,31 @@ impl<B: AutodiffBackend> Trainer<B> {
             weight_decay: t.weight_decay,
             grad_clip: t.grad_clip,
         });
-        let mut loader = TokenLoader::new(shards.train.clone(), t.batch_size, t.seq_len, t.seed)?;
-        let eval_set = if shards.val.is_empty() || t.eval_batches == 0 {
-            Vec::new()
-        } else {
-            eval_batches(&shards.val, t.batch_size, t.seq_len, t.eval_batches)?
+        let (mut loader, eval_set) = match (&run.shards, &run.sft) {
+            (Some(shards), _) => {
+                let loader =
+                    TokenLoader::new(shards.train.clone(), t.batch_size, t.seq_len, t.seed)?;
+                let eval = if shards.val.is_empty() || t.eval_batches == 0 {
+                    Vec::new()
+                } else {
+                    eval_batches(&shards.val, t.batch_size, t.seq_len, t.eval_batches)?
+                };
+                (
+                    Source::Tokens(loader),
+                    eval.into_iter().map(TrainBatch::from).collect(),
+                )
+            }
+            (None, Some(sft)) => {
+                let loader = SftLoader::new(sft.train.clone(), t.batch_size, t.seq_len, t.seed)?;
+                let eval: Vec<TrainBatch> = sft
+                    .val
+                    .chunks(t.batch_size)
+                    .take(t.eval_batches)
+                    .map(|rows| stack(&rows.iter().collect::<Vec<_>>(), t.seq_len).into())
+                    .collect();
+                (Source::Sft(loader), eval)
+            }
+            (None, None) => bail!("internal: a training run needs data"),
         };
         let (mut step, mut tokens, mut wall, mut val) = (0, 0, 0.0, None);
         if let Some(ck) = &run.checkpoint {
@@ -111,8 +229,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut losses = Vec::with_capacity(accum);
         for _ in 0..accum {
             let batch = self.loader.next_batch()?;
-            let rows = batch_tensor::<B>(&batch, &self.device);
-            let loss = self.model.loss(rows);
+            let loss = batch.loss(&self.model, &self.device);
             losses.push(loss.clone().inner());
             let grads = loss.backward();
             buffer.accumulate::<B, _>(&self.model, grads);
@@ -155,7 +272,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let losses: Vec<_> = self
             .eval_set
             .iter()
-            .map(|b| model.loss(batch_tensor::<B::InnerBackend>(b, &device)))
+            .map(|b| b.loss(&model, &device))
             .collect();
         let val = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
         self.last_val_loss = Some(val);

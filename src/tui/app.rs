@@ -152,6 +152,8 @@ pub struct App {
     pub engine_alive: bool,
     pub steps: Vec<StepStats>,
     pub evals: Vec<(u64, f64)>,
+    /// Task evaluations (step, task, "metric value, ...") from `llite-tui eval`.
+    pub task_evals: Vec<(u64, String, String)>,
     pub last_checkpoint: Option<(u64, String)>,
     pub alerts: Vec<AlertEntry>,
     /// Index into `alerts` below which the banner was dismissed.
@@ -192,6 +194,7 @@ impl App {
             engine_alive: mode != Mode::Watch,
             steps: Vec::new(),
             evals: Vec::new(),
+            task_evals: Vec::new(),
             last_checkpoint: None,
             alerts: Vec::new(),
             alerts_seen: 0,
@@ -262,6 +265,19 @@ impl App {
                 self.steps.push(s);
             }
             Event::Eval { step, val_loss } => self.evals.push((step, val_loss)),
+            Event::TaskEval {
+                step,
+                task,
+                metrics,
+            } => {
+                let summary = metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.notify(format!("eval {task} at step {step}: {summary}"));
+                self.task_evals.push((step, task, summary));
+            }
             Event::CheckpointSaved { step, path } => {
                 self.saving = false;
                 self.notify(format!("checkpoint saved: {path}"));

@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 /// Rows the pane wants (content plus borders).
 pub const HEIGHT: u16 = 9;
+// A task-eval row, when present, shows where the layout leaves room below the others.
 
 /// Label/value rows, kept separate from drawing so tests can check the numbers.
 pub fn rows(app: &App) -> Vec<(&'static str, String)> {
@@ -27,7 +28,7 @@ pub fn rows(app: &App) -> Vec<(&'static str, String)> {
         .as_ref()
         .map(|(s, _)| format!("step {s}"))
         .unwrap_or_else(|| "none yet".into());
-    vec![
+    let mut rows = vec![
         (
             "tokens/s",
             tps.map(|t| format!("{} (avg 20)", fmt_count(t)))
@@ -44,7 +45,11 @@ pub fn rows(app: &App) -> Vec<(&'static str, String)> {
         ("tokens", fmt_count(tokens as f64)),
         ("checkpoint", ckpt),
         ("alerts", app.alerts.len().to_string()),
-    ]
+    ];
+    if let Some((step, task, summary)) = app.task_evals.last() {
+        rows.push(("task eval", format!("{task} @{step}: {summary}")));
+    }
+    rows
 }
 
 /// Draw the pane.
