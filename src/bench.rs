@@ -134,45 +134,221 @@ pub fn sample_tokens_per_s(case: &BenchCase) -> f64 {
     new_tokens as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Print the benchmark table.
-pub fn run_table(steps: usize, large: bool) -> Result<()> {
-    println!(
-        "{:<22} {:>10} {:>10} {:>10} {:>12} {:>12} {:>14}",
-        "config", "params", "ms/step", "tokens/s", "GFLOP/s", "sample tok/s", "peak RSS/floor"
-    );
-    for case in cases(large) {
-        let ms = train_step_ms(&case, steps.max(1));
-        let tokens = (case.batch * case.seq) as f64;
-        let tps = tokens / (ms / 1000.0);
-        let gflops = tps * train_flops_per_token(&case.model, case.seq) / 1e9;
-        let sample = sample_tokens_per_s(&case);
-        let floor = memory_floor(&case.model).total();
-        let rss = peak_rss_bytes()
-            .map(|r| {
-                format!(
-                    "{} / {} = {:.1}x",
-                    format_bytes(r),
-                    format_bytes(floor),
-                    r as f64 / floor as f64
-                )
+/// CPU time (user + system) of this process so far, in seconds, from /proc (Linux only).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Reset the peak-RSS mark (VmHWM) so each config reports its own peak (Linux >= 4.0).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The PyTorch reference script, embedded so the binary runs it from anywhere.
+const REFERENCE_SCRIPT: &str = include_str!("../benches/reference/train_step.py");
+
+/// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
+fn bench_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+/// Python interpreter for the reference: `LLITE_BENCH_REFERENCE` (a python with torch),
+/// else `benches/reference/.venv/bin/python` when it exists, else `python3`.
+/// `LLITE_BENCH_REFERENCE=off` skips the reference.
+fn reference_python() -> Option<String> {
+    match std::env::var("LLITE_BENCH_REFERENCE") {
+        Ok(v) if v == "off" || v == "0" => None,
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let venv = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/reference/.venv/bin/python"
+            );
+            Some(if std::path::Path::new(venv).exists() {
+                venv.to_string()
+            } else {
+                "python3".to_string()
             })
-            .unwrap_or_else(|| "n/a".into());
+        }
+    }
+}
+
+/// What the PyTorch reference measured for one config.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReferenceResult {
+    pub torch: String,
+    pub threads: usize,
+    pub ms_per_step: f64,
+    pub tokens_per_s: f64,
+    #[serde(default)]
+    pub cpu_util: f64,
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    #[serde(default)]
+    pub params: u64,
+}
+
+/// Run `benches/reference/train_step.py` on the same model and batch; `Err` says why not.
+pub fn reference_train_step(
+    python: &str,
+    case: &BenchCase,
+    steps: usize,
+    threads: usize,
+) -> std::result::Result<ReferenceResult, String> {
+    let script = std::env::temp_dir().join(format!("llite-bench-ref-{}.py", std::process::id()));
+    std::fs::write(&script, REFERENCE_SCRIPT).map_err(|e| format!("writing script: {e}"))?;
+    let m = &case.model;
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script)
+        .args(["--vocab", &m.vocab_size.to_string()])
+        .args(["--d-model", &m.d_model.to_string()])
+        .args(["--layers", &m.n_layers.to_string()])
+        .args(["--heads", &m.n_heads.to_string()])
+        .args(["--kv-heads", &m.n_kv_heads.to_string()])
+        .args(["--ff", &m.ff_dim.to_string()])
+        .args(["--batch", &case.batch.to_string()])
+        .args(["--seq", &case.seq.to_string()])
+        .args(["--steps", &steps.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--rope-theta", &m.rope_theta.to_string()])
+        .args(["--norm-eps", &m.norm_eps.to_string()]);
+    if !m.tie_embeddings {
+        cmd.arg("--untied");
+    }
+    let out = cmd.output();
+    let _ = std::fs::remove_file(&script);
+    let out = out.map_err(|e| format!("cannot run `{python}`: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(format!("`{python}` failed: {last}"));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("bad reference output ({e}): {line}"))
+}
+
+/// Print the benchmark table: llite-tui's training step and, when a Python with torch is
+/// found, the PyTorch eager reference on the same model and batch, one after the other.
+pub fn run_table(steps: usize, large: bool) -> Result<()> {
+    let steps = steps.max(1);
+    let threads = bench_threads();
+    let python = reference_python();
+    println!("threads: {threads} (RAYON_NUM_THREADS / torch.set_num_threads), median of {steps} steps after 1 warm-up");
+    println!(
+        "{:<20} {:<14} {:>9} {:>10} {:>9} {:>8} {:>5} {:>9} {:>24}",
+        "config",
+        "impl",
+        "params",
+        "ms/step",
+        "tokens/s",
+        "GFLOP/s",
+        "cpu",
+        "vs torch",
+        "peak RSS / f32 floor"
+    );
+    let mut notes = Vec::new();
+    for case in cases(large) {
+        let tokens = (case.batch * case.seq) as f64;
+        let flops = train_flops_per_token(&case.model, case.seq);
+        let floor = memory_floor(&case.model).total();
+        let params = param_count(&case.model).total;
+        let rss_cell = |r: Option<u64>| {
+            r.filter(|&r| r > 0)
+                .map(|r| {
+                    format!(
+                        "{} / {} = {:.1}x",
+                        format_bytes(r),
+                        format_bytes(floor),
+                        r as f64 / floor as f64
+                    )
+                })
+                .unwrap_or_else(|| "n/a".into())
+        };
+        reset_peak_rss();
+        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+        let ms = train_step_ms(&case, steps);
+        let util = match (cpu0, cpu_seconds()) {
+            (Some(a), Some(b)) => (b - a) / wall0.elapsed().as_secs_f64(),
+            _ => f64::NAN,
+        };
+        let tps = tokens / (ms / 1000.0);
+        let rss = peak_rss_bytes();
+        let reference = python
+            .as_deref()
+            .map(|py| reference_train_step(py, &case, steps, threads));
+        let ratio = match &reference {
+            Some(Ok(r)) => format!("{:.2}x", r.ms_per_step / ms),
+            _ => "-".into(),
+        };
         println!(
-            "{:<22} {:>10} {:>10.1} {:>10.0} {:>12.2} {:>12.1} {:>14}",
+            "{:<20} {:<14} {:>9} {:>10.1} {:>9.0} {:>8.2} {:>5.2} {:>9} {:>24}",
             case.name,
-            param_count(&case.model).total,
+            "llite (flex)",
+            params,
             ms,
             tps,
-            gflops,
-            sample,
-            rss
+            tps * flops / 1e9,
+            util,
+            ratio,
+            rss_cell(rss)
         );
+        match reference {
+            Some(Ok(r)) => println!(
+                "{:<20} {:<14} {:>9} {:>10.1} {:>9.0} {:>8.2} {:>5.2} {:>9} {:>24}",
+                "",
+                "pytorch eager",
+                r.params,
+                r.ms_per_step,
+                r.tokens_per_s,
+                r.tokens_per_s * flops / 1e9,
+                r.cpu_util,
+                "1.00x",
+                rss_cell(Some(r.peak_rss_bytes))
+            ),
+            Some(Err(e)) => {
+                println!("{:<20} {:<14} not available: {e}", "", "pytorch eager");
+                notes.push(e);
+            }
+            None => println!(
+                "{:<20} {:<14} skipped (LLITE_BENCH_REFERENCE=off)",
+                "", "pytorch eager"
+            ),
+        }
     }
+    println!();
+    println!("{:<20} {:>12}", "config", "sample tok/s");
+    for case in cases(large) {
+        println!("{:<20} {:>12.1}", case.name, sample_tokens_per_s(&case));
+    }
+    println!("vs torch = PyTorch ms/step / llite ms/step (above 1: llite is faster); cpu = CPU seconds per wall second.");
     println!(
-        "threads: {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        "peak RSS of the PyTorch process includes the Python interpreter and libtorch (~0.3 GiB)."
     );
+    if !notes.is_empty() {
+        println!("no PyTorch reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with `torch`), or create benches/reference/.venv with `pip install torch`.");
+    }
     Ok(())
 }

@@ -95,6 +95,8 @@ pub enum AlertKind {
     /// A checkpoint could not be written (disk full, permissions); training continues and
     /// the previous checkpoint stays intact.
     CheckpointFailed,
+    /// Something the user should know that needs no action (data summary, cleaned leftovers).
+    Notice,
 }
 
 /// Why a run ended, so a watcher can tell a finished run from an interrupted one.

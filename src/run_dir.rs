@@ -240,6 +240,19 @@ pub fn is_final_checkpoint_name(path: &Path) -> bool {
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Delete a checkpoint so that no reader ever sees it half-deleted: rename it out of the
+/// `step-N` namespace first (atomic), then remove the files.
+pub fn remove_checkpoint(dir: &Path) -> Result<()> {
+    let name = dir
+        .file_name()
+        .context("checkpoint path has no directory name")?
+        .to_string_lossy()
+        .into_owned();
+    let doomed = dir.with_file_name(format!("{name}.deleting"));
+    std::fs::rename(dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+    std::fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
+}
+
 /// The newest valid checkpoint of a run, for "resume the latest".
 pub fn latest_valid_checkpoint(run_dir: &Path) -> Option<PathBuf> {
     list_checkpoints(run_dir)

@@ -59,7 +59,9 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     }
     let mut tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&tok_path)?;
     if let Some(id) = eos {
-        tokenizer = tokenizer.with_eot_id(id).with_context(|| format!("{}", hf_dir.join("config.json").display()))?;
+        tokenizer = tokenizer
+            .with_eot_id(id)
+            .with_context(|| format!("{}", hf_dir.join("config.json").display()))?;
     }
     if tokenizer.vocab_size() > model_config.vocab_size {
         bail!(

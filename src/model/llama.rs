@@ -2,9 +2,12 @@
 //! no biases, tied or untied output head. Linear weights are stored `[in, out]` so a forward
 //! pass is a plain `x.matmul(w)`; `interop::hf` transposes to HF's `[out, in]`.
 
+#[path = "fused.rs"]
+pub mod fused;
+
 use super::init::InitRng;
 use super::kv_cache::KvCache;
-use super::rope::{apply_rope, rope_tables};
+use super::rope::{apply_rope, rope_tables, rope_values_cached};
 use crate::config::ModelConfig;
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_softmax, silu};
@@ -127,7 +130,7 @@ impl<B: Backend> Llama<B> {
         let mut x = x.reshape([batch * seq, d_model]);
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
-            x = layer.forward(x, batch, seq, &dims, &cos, &sin, layer_cache);
+            x = layer.forward(x, [batch, seq, start], &dims, &cos, &sin, layer_cache);
         }
         let h = rms_norm(x, &self.norm.val(), dims.norm_eps);
         match &self.lm_head {
@@ -144,6 +147,18 @@ impl<B: Backend> Llama<B> {
         let inputs = rows.clone().narrow(1, 0, seq);
         let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
         let logits = self.forward(inputs, 0, None);
+        if fused::enabled::<B>() {
+            let ids: Vec<i64> = targets
+                .clone()
+                .into_data()
+                .convert::<i64>()
+                .to_vec::<i64>()
+                .expect("int targets");
+            match fused::cross_entropy(logits, &ids) {
+                Ok(loss) => return loss,
+                Err(logits) => return cross_entropy(logits, targets),
+            }
+        }
         cross_entropy(logits, targets)
     }
 }
@@ -156,6 +171,10 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 2, Int
 
 /// RMSNorm over the last dimension of `[n, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
+    let x = match fused::rms_norm(x, weight.clone(), eps) {
+        Ok(y) => return y,
+        Err((x, _)) => x,
+    };
     let inv = x
         .clone()
         .powi_scalar(2)
@@ -171,22 +190,26 @@ impl<B: Backend> Block<B> {
     fn forward(
         &self,
         x: Tensor<B, 2>,
-        batch: usize,
-        seq: usize,
+        [batch, seq, start]: [usize; 3],
         dims: &Dims,
         cos: &Tensor<B, 4>,
         sin: &Tensor<B, 4>,
         cache: Option<&mut super::kv_cache::LayerCache<B>>,
     ) -> Tensor<B, 2> {
         let h = rms_norm(x.clone(), &self.input_layernorm.val(), dims.norm_eps);
-        let attn = self.attention(h, batch, seq, dims, cos, sin, cache);
+        let attn = self.attention(h, [batch, seq, start], dims, cos, sin, cache);
         let x = x + attn;
         let h = rms_norm(
             x.clone(),
             &self.post_attention_layernorm.val(),
             dims.norm_eps,
         );
-        let gated = silu(h.clone().matmul(self.gate_proj.val())) * h.matmul(self.up_proj.val());
+        let gate = h.clone().matmul(self.gate_proj.val());
+        let up = h.matmul(self.up_proj.val());
+        let gated = match fused::swiglu(gate, up) {
+            Ok(y) => y,
+            Err((gate, up)) => silu(gate) * up,
+        };
         x + gated.matmul(self.down_proj.val())
     }
 
@@ -194,18 +217,33 @@ impl<B: Backend> Block<B> {
     fn attention(
         &self,
         h: Tensor<B, 2>,
-        batch: usize,
-        seq: usize,
+        [batch, seq, start]: [usize; 3],
         dims: &Dims,
         cos: &Tensor<B, 4>,
         sin: &Tensor<B, 4>,
         cache: Option<&mut super::kv_cache::LayerCache<B>>,
     ) -> Tensor<B, 2> {
         let (hd, nh, nkv) = (dims.head_dim, dims.n_heads, dims.n_kv_heads);
+        let (q, k, v) = (
+            h.clone().matmul(self.q_proj.val()),
+            h.clone().matmul(self.k_proj.val()),
+            h.matmul(self.v_proj.val()),
+        );
+        // Training on the CPU backend: one fused node (RoPE, GQA, causal softmax, layout).
+        let (q, k, v) = match (&cache, seq > 1 && fused::enabled::<B>()) {
+            (None, true) => {
+                let tables = rope_values_cached(hd, dims.rope_theta, start, seq);
+                match fused::attention_block(q, k, v, batch, seq, nh, nkv, tables) {
+                    Ok(out) => return out.matmul(self.o_proj.val()),
+                    Err(qkv) => qkv,
+                }
+            }
+            _ => (q, k, v),
+        };
         let heads = |t: Tensor<B, 2>, n: usize| t.reshape([batch, seq, n, hd]).swap_dims(1, 2);
-        let q = apply_rope(heads(h.clone().matmul(self.q_proj.val()), nh), cos, sin);
-        let k = apply_rope(heads(h.clone().matmul(self.k_proj.val()), nkv), cos, sin);
-        let v = heads(h.matmul(self.v_proj.val()), nkv);
+        let q = apply_rope(heads(q, nh), cos, sin);
+        let k = apply_rope(heads(k, nkv), cos, sin);
+        let v = heads(v, nkv);
         let (k, v, causal) = match cache {
             Some(c) => {
                 let had_past = !c.is_empty();
@@ -303,6 +341,55 @@ mod tests {
         }
         for (i, (x, y)) in full.iter().zip(&got).enumerate() {
             assert!((x - y).abs() < 1e-4, "logit {i}: {x} vs {y}");
+        }
+    }
+
+    /// The fused CPU training kernels give the generic formulation's loss and gradients.
+    #[test]
+    fn fused_kernels_match_generic_gradients() {
+        type Ad = burn::backend::Autodiff<Flex>;
+        let cfg = ModelConfig {
+            tie_embeddings: true,
+            ..small()
+        };
+        let rows: Vec<i64> = (0..2 * 9).map(|i| (i * 17 % 50) as i64).collect();
+        let run = |unfused: bool| {
+            fused::FORCE_UNFUSED.with(|f| f.set(unfused));
+            let model = Llama::<Ad>::new(&cfg, 5, &Default::default());
+            let t = Tensor::<Ad, 2, Int>::from_data(
+                TensorData::new(rows.clone(), [2, 9]),
+                &Default::default(),
+            );
+            let loss = model.loss(t);
+            let l = tensor_to_vec(loss.clone().inner())[0];
+            let g = loss.backward();
+            let mut out = vec![("embed", tensor_to_vec(model.embed_tokens.grad(&g).unwrap()))];
+            out.push(("norm", tensor_to_vec(model.norm.grad(&g).unwrap())));
+            for (i, b) in model.layers.iter().enumerate() {
+                let _ = i;
+                out.push(("in_ln", tensor_to_vec(b.input_layernorm.grad(&g).unwrap())));
+                out.push(("q", tensor_to_vec(b.q_proj.grad(&g).unwrap())));
+                out.push(("k", tensor_to_vec(b.k_proj.grad(&g).unwrap())));
+                out.push(("v", tensor_to_vec(b.v_proj.grad(&g).unwrap())));
+                out.push(("o", tensor_to_vec(b.o_proj.grad(&g).unwrap())));
+                out.push(("gate", tensor_to_vec(b.gate_proj.grad(&g).unwrap())));
+                out.push(("up", tensor_to_vec(b.up_proj.grad(&g).unwrap())));
+                out.push(("down", tensor_to_vec(b.down_proj.grad(&g).unwrap())));
+            }
+            fused::FORCE_UNFUSED.with(|f| f.set(false));
+            (l, out)
+        };
+        let (la, ga) = run(false);
+        let (lb, gb) = run(true);
+        assert!((la - lb).abs() < 1e-5, "loss {la} vs {lb}");
+        for ((name, a), (_, b)) in ga.iter().zip(&gb) {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * scale,
+                    "{name}: {x} vs {y} (max {scale})"
+                );
+            }
         }
     }
 

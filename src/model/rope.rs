@@ -3,6 +3,8 @@
 //! Burn's own `RotaryEncoding` rotates interleaved pairs instead, hence this module.
 
 use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// cos and sin tables for positions `start..start+len`, shaped `[1, 1, len, head_dim]` so they
 /// broadcast over batch and heads.
@@ -13,12 +15,39 @@ pub fn rope_tables<B: Backend>(
     len: usize,
     device: &B::Device,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-    let (cos, sin) = rope_values(head_dim, theta, start, len);
+    let tables = rope_values_cached(head_dim, theta, start, len);
     let shape = [1, 1, len, head_dim];
     (
-        Tensor::from_data(TensorData::new(cos, shape), device),
-        Tensor::from_data(TensorData::new(sin, shape), device),
+        Tensor::from_data(TensorData::new(tables.0.clone(), shape), device),
+        Tensor::from_data(TensorData::new(tables.1.clone(), shape), device),
     )
+}
+
+/// `rope_values`, computed once per (head_dim, theta, start, len) and shared: training calls
+/// it every step with the same arguments, and the f64 sin/cos cost shows in profiles.
+pub fn rope_values_cached(
+    head_dim: usize,
+    theta: f64,
+    start: usize,
+    len: usize,
+) -> Arc<(Vec<f32>, Vec<f32>)> {
+    type Key = (usize, u64, usize, usize);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<(Vec<f32>, Vec<f32>)>>>> = OnceLock::new();
+    let key = (head_dim, theta.to_bits(), start, len);
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = cache.get(&key) {
+        return t.clone();
+    }
+    // Sampling asks for one new position per token: keep the cache bounded.
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    let t = Arc::new(rope_values(head_dim, theta, start, len));
+    cache.insert(key, t.clone());
+    t
 }
 
 /// The raw table values; computed in f64 and rounded once so every backend sees the same

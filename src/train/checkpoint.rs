@@ -234,7 +234,7 @@ pub fn apply_retention(
         let recent = i + keep_last >= n;
         let milestone = keep_every > 0 && step % keep_every == 0;
         if !recent && !milestone && path != protect {
-            std::fs::remove_dir_all(&path)?;
+            crate::run_dir::remove_checkpoint(&path)?;
             removed.push(path);
         }
     }

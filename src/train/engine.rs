@@ -106,7 +106,7 @@ fn dispatch<B: AutodiffBackend>(
     for w in &prepared.warnings {
         out.emit(Event::Alert {
             step: 0,
-            kind: AlertKind::CheckpointFailed,
+            kind: AlertKind::Notice,
             detail: w.clone(),
         });
     }

@@ -357,6 +357,30 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     })
 }
 
+/// One line describing what SFT data preparation did, for the run's first notice.
+pub fn sft_summary(d: &SftData) -> String {
+    let skipped: Vec<String> = d
+        .report
+        .skipped
+        .iter()
+        .take(3)
+        .map(|(l, why)| format!("line {l}: {why}"))
+        .collect();
+    let more = d.report.skipped.len().saturating_sub(3);
+    format!(
+        "instruction data: {} examples from {} lines; {} skipped{}{}; {} truncated to the context; {} train rows, {} held-out rows, {} response tokens",
+        d.report.examples,
+        d.report.lines,
+        d.report.skipped.len(),
+        if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) },
+        if more > 0 { format!(" +{more} more") } else { String::new() },
+        d.truncated,
+        d.train.len(),
+        d.val.len(),
+        d.response_tokens
+    )
+}
+
 fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Result<PreparedRun> {
     let ckpt = checkpoint::load(dir)?;
     let mut config = req.config.clone();
@@ -385,6 +409,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     let (tokenizer, data) = resolve_data(&config, &run_dir, Some(tokenizer))?;
     std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
     let (shards, sft) = data.split();
+    let warnings = sft.as_ref().map(sft_summary).into_iter().collect();
     Ok(PreparedRun {
         config,
         run_name,
@@ -395,6 +420,6 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: false,
-        warnings: Vec::new(),
+        warnings,
     })
 }

@@ -319,7 +319,8 @@ impl App {
             Event::Alert { step, kind, detail } => {
                 let running = self.state == RunState::Running;
                 self.alerts.push(AlertEntry { step, kind, detail });
-                if self.auto_pause_on_spike && running && self.mode == Mode::Live {
+                let health = !matches!(kind, AlertKind::Notice | AlertKind::CheckpointFailed);
+                if self.auto_pause_on_spike && health && running && self.mode == Mode::Live {
                     actions.push(Action::Send(Command::Pause));
                 }
             }

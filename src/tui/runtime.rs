@@ -249,7 +249,7 @@ impl Runtime {
                             path.display()
                         )
                     } else {
-                        match std::fs::remove_dir_all(&path) {
+                        match crate::run_dir::remove_checkpoint(&path) {
                             Ok(()) => format!("deleted {}", path.display()),
                             Err(e) => format!("cannot delete {}: {e}", path.display()),
                         }
