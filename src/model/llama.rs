@@ -2,8 +2,7 @@
 //! no biases, tied or untied output head. Linear weights are stored `[in, out]` so a forward
 //! pass is a plain `x.matmul(w)`; `interop::hf` transposes to HF's `[out, in]`.
 
-#[path = "fused.rs"]
-pub mod fused;
+use super::fused;
 
 use super::init::InitRng;
 use super::kv_cache::KvCache;
