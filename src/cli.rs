@@ -121,6 +121,9 @@ pub struct SampleArgs {
     pub top_p: Option<f32>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Send the prompt as is, even to an SFT checkpoint (default: wrap it in its chat template).
+    #[arg(long)]
+    pub raw: bool,
     /// Also write the prompt's logits (every position) as JSON, for numerical comparisons.
     #[arg(long)]
     pub dump_logits: Option<PathBuf>,

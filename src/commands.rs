@@ -188,18 +188,15 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
     use std::io::Write;
-    print!("{}", args.prompt);
-    let g = llite_tui::sample::generate(
-        &model,
-        &tokenizer,
-        &args.prompt,
-        &params,
-        &cancel,
-        |piece| {
-            print!("{piece}");
-            let _ = std::io::stdout().flush();
-        },
-    )?;
+    let prompt = match cfg.is_sft() && !args.raw {
+        true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
+        false => args.prompt.clone(),
+    };
+    print!("{prompt}");
+    let g = llite_tui::sample::generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
+        print!("{piece}");
+        let _ = std::io::stdout().flush();
+    })?;
     println!();
     eprintln!(
         "[{} tokens, {:.1} tokens/s, stop: {:?}]",
