@@ -32,7 +32,8 @@ pub fn rope_values_cached(
     len: usize,
 ) -> Arc<(Vec<f32>, Vec<f32>)> {
     type Key = (usize, u64, usize, usize);
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<(Vec<f32>, Vec<f32>)>>>> = OnceLock::new();
+    type Tables = Arc<(Vec<f32>, Vec<f32>)>;
+    static CACHE: OnceLock<Mutex<HashMap<Key, Tables>>> = OnceLock::new();
     let key = (head_dim, theta.to_bits(), start, len);
     let mut cache = CACHE
         .get_or_init(Default::default)
