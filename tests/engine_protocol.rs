@@ -246,3 +246,37 @@ fn bad_input_is_a_one_line_error_event() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+#[test]
+fn non_finite_loss_stops_with_an_alert_and_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 100_000);
+    let mut cfg = tiny_config(&corpus, 50);
+    cfg.train.lr = 1e30;
+    cfg.train.min_lr = 0.0;
+    cfg.train.warmup_steps = 0;
+    cfg.train.grad_clip = 0.0;
+    cfg.checkpoint.every = 1;
+    let link = spawn(request(cfg, dir.path(), "nan", StartFrom::Fresh));
+    let mut alert = false;
+    let message = loop {
+        match next_event(&link, 60) {
+            Event::Alert {
+                kind: llite_tui::protocol::AlertKind::NonFiniteLoss,
+                ..
+            } => alert = true,
+            Event::Error { message, .. } => break message,
+            Event::Finished { .. } => panic!("finished without an error"),
+            _ => {}
+        }
+    };
+    assert!(alert, "a NonFiniteLoss alert precedes the error");
+    assert!(
+        message.contains("train.lr") && !message.contains('\n'),
+        "{message}"
+    );
+    // Every checkpoint on disk is valid and none holds non-finite weights' step.
+    for c in llite_tui::run_dir::list_checkpoints(&dir.path().join("nan")) {
+        assert!(c.error.is_none(), "{c:?}");
+    }
+}
