@@ -155,15 +155,7 @@ const REFERENCE_SCRIPT: &str = include_str!("../benches/reference/train_step.py"
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
 fn bench_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+    crate::model::fused::worker_threads()
 }
 
 /// Python interpreter for the reference: `LLITE_BENCH_REFERENCE` (a python with torch),

@@ -81,14 +81,7 @@ fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<(
 }
 
 fn cpu_name() -> String {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+    let threads = crate::model::fused::worker_threads();
     format!("cpu (burn-flex, {threads} threads)")
 }
 

@@ -58,19 +58,23 @@ fn from_ad<B: Backend, const D: usize>(t: AdTensor) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(prim))
 }
 
+/// Worker threads of the CPU backend: `RAYON_NUM_THREADS` if set, else all cores. Shared by
+/// the kernels, the engine's device label and the benchmark so they all report the same.
+pub fn worker_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
 fn threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            })
-    })
+    *N.get_or_init(worker_threads)
 }
 
 /// Run `f(first_row, rows)` over `out` split into row chunks of `width`, on all threads.
