@@ -124,10 +124,8 @@ pub fn run(link: EngineLink, quiet: bool) -> Result<HeadlessSummary> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Some(mut join) = Some(link.join) {
-        if let Some(j) = join.take() {
-            let _ = j.join();
-        }
+    if let Some(join) = link.join {
+        let _ = join.join();
     }
     if let Some(e) = error {
         bail!(e);
