@@ -3,6 +3,7 @@
 //! it talks to the engine solely through `crate::protocol`.
 
 pub mod app;
+mod app_derived;
 pub mod calc;
 pub mod keys;
 pub mod panes;
