@@ -277,7 +277,7 @@ fn train_loop<B: AutodiffBackend>(
                     save(&mut trainer, out);
                 }
                 Command::Sample { id, prompt, params } => {
-                    let snapshot = trainer.model.valid();
+                    let snapshot = trainer.model().valid();
                     samplers.start(
                         chat_template(&cfg),
                         id,

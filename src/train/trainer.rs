@@ -127,7 +127,8 @@ impl Source {
 /// A run in progress.
 pub struct Trainer<B: AutodiffBackend> {
     pub run: PreparedRun,
-    pub model: Llama<B>,
+    /// Always `Some` between steps; taken during the update so AdamW can write in place.
+    model: Option<Llama<B>>,
     optim: AdamW<B::InnerBackend>,
     loader: Source,
     eval_set: Vec<TrainBatch>,
@@ -206,7 +207,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(Self {
             last_lr: schedule.at(step.max(1)),
             run,
-            model,
+            model: Some(model),
             optim,
             loader,
             eval_set,
@@ -229,10 +230,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut losses = Vec::with_capacity(accum);
         for _ in 0..accum {
             let batch = self.loader.next_batch()?;
-            let loss = batch.loss(&self.model, &self.device);
+            let loss = batch.loss(self.model(), &self.device);
             losses.push(loss.clone().inner());
             let grads = loss.backward();
-            buffer.accumulate::<B, _>(&self.model, grads);
+            buffer.accumulate::<B, _>(self.model(), grads);
         }
         let loss = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
         if !loss.is_finite() {
@@ -242,9 +243,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             );
         }
         let lr = self.schedule.at(self.step + 1);
-        let model = self.model.clone();
+        let model = self.model.take().expect("model present between steps");
         let (model, stats) = self.optim.update(model, buffer, lr);
-        self.model = model;
+        self.model = Some(model);
         self.step += 1;
         let step_tokens = self.run.config.tokens_per_step();
         self.tokens += step_tokens;
@@ -267,7 +268,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         if self.eval_set.is_empty() {
             return None;
         }
-        let model = self.model.valid();
+        let model = self.model().valid();
         let device = self.device.clone();
         let losses: Vec<_> = self
             .eval_set
@@ -313,11 +314,11 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Write a complete checkpoint and apply retention; returns its directory.
     pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
-        let params = param_shapes(&self.model);
+        let params = param_shapes(self.model());
         let data = CheckpointData {
             trainer: self.trainer_state(),
             model_config: self.run.config.model.clone(),
-            weights: export_params(&self.model),
+            weights: export_params(self.model()),
             moments: self.optim.export_moments(&params),
             tokenizer_json: self.run.tokenizer.to_json_string()?,
             eos_token_id: self.run.tokenizer.eot_id(),
@@ -327,6 +328,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         checkpoint::apply_retention(&self.run.run_dir, c.keep_last, c.keep_every, &dir)?;
         self.last_checkpoint_step = Some(self.step);
         Ok(dir)
+    }
+
+    /// The current weights (for sampling snapshots and checkpoints).
+    pub fn model(&self) -> &Llama<B> {
+        self.model.as_ref().expect("model present between steps")
     }
 
     /// Steps left before `max_steps`.
