@@ -154,6 +154,8 @@ pub struct App {
     pub evals: Vec<(u64, f64)>,
     /// Task evaluations (step, task, "metric value, ...") from `llite-tui eval`.
     pub task_evals: Vec<(u64, String, String)>,
+    /// Watch mode: when the followed `metrics.jsonl` was last written (0 = unknown).
+    pub last_write_unix: u64,
     pub last_checkpoint: Option<(u64, String)>,
     pub alerts: Vec<AlertEntry>,
     /// Index into `alerts` below which the banner was dismissed.
@@ -195,6 +197,7 @@ impl App {
             steps: Vec::new(),
             evals: Vec::new(),
             task_evals: Vec::new(),
+            last_write_unix: 0,
             last_checkpoint: None,
             alerts: Vec::new(),
             alerts_seen: 0,

@@ -60,4 +60,15 @@ impl App {
         let left = info.max_steps.checked_sub(self.step())?;
         Some(left as f64 * self.recent_step_ms()? / 1000.0)
     }
+
+    /// In watch mode, seconds since the followed run last wrote anything, once that exceeds a
+    /// minute while it claims to be running (its writer may have died).
+    pub fn watch_silence_secs(&self) -> Option<u64> {
+        let silent = self.now_unix.saturating_sub(self.last_write_unix);
+        (self.mode == super::app::Mode::Watch
+            && self.state == super::app::RunState::Running
+            && self.last_write_unix > 0
+            && silent > 60)
+            .then_some(silent)
+    }
 }

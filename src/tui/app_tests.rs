@@ -306,3 +306,27 @@ fn thinning_keeps_the_last_point() {
     assert!(t.len() <= 102);
     assert_eq!(t.last(), Some(&(1000.0, 1000.0)));
 }
+
+#[test]
+fn watch_mode_flags_a_silent_writer() {
+    let mut app = running_app();
+    app.mode = Mode::Watch;
+    app.last_write_unix = 1_000;
+    app.tick(1_030);
+    assert_eq!(app.watch_silence_secs(), None, "30 s of silence is normal");
+    app.tick(1_300);
+    assert_eq!(app.watch_silence_secs(), Some(300));
+    app.on_event(Event::Paused { step: 50 });
+    assert_eq!(
+        app.watch_silence_secs(),
+        None,
+        "a paused run is expected to be quiet"
+    );
+    app.mode = Mode::Live;
+    app.on_event(Event::Resumed { step: 50 });
+    assert_eq!(
+        app.watch_silence_secs(),
+        None,
+        "only watch mode follows a writer"
+    );
+}

@@ -172,13 +172,19 @@ impl Runtime {
                 }
             }
         }
-        if let Some((tail, watch, _)) = &mut self.tail {
+        if let Some((tail, watch, run)) = &mut self.tail {
             if watch.due() {
                 for ev in tail.poll() {
                     changed = true;
                     self.app.on_event(ev);
                 }
                 self.refresh_checkpoints = true;
+                // A writer that died leaves a "running" run behind: show how stale it is.
+                self.app.last_write_unix = std::fs::metadata(run.join("metrics.jsonl"))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
             }
         }
         if self.theme_watch.due() {

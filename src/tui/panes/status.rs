@@ -61,6 +61,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.prompt.active.is_some() {
         spans.push(Span::styled(" · SAMPLING", Style::new().fg(theme.accent)));
     }
+    if let Some(secs) = app.watch_silence_secs() {
+        spans.push(Span::styled(
+            format!(
+                " · no update for {}",
+                crate::tui::app::fmt_duration(secs as f64)
+            ),
+            Style::new().fg(theme.warning),
+        ));
+    }
     if let RunState::Finished(reason) = app.state {
         spans.push(Span::styled(
             format!(" ({reason:?})").to_lowercase(),
