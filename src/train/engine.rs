@@ -96,13 +96,6 @@ fn dispatch<B: AutodiffBackend>(
     if prepared.shards.is_none() && prepared.sft.is_none() {
         return serve_samples::<B::InnerBackend>(prepared, device, device_name, cmds, out);
     }
-    for w in &prepared.warnings {
-        out.emit(Event::Alert {
-            step: 0,
-            kind: AlertKind::Notice,
-            detail: w.clone(),
-        });
-    }
     let origin = match &req.start {
         crate::protocol::StartFrom::Fresh => "fresh".to_string(),
         crate::protocol::StartFrom::Resume(d) => format!("resume:{}", d.display()),
@@ -243,6 +236,14 @@ fn train_loop<B: AutodiffBackend>(
         info,
     }) {
         return Ok(());
+    }
+    // After Started, so consumers that reset on a new run keep these notices.
+    for w in &trainer.run.warnings {
+        out.emit(Event::Alert {
+            step: start_step,
+            kind: AlertKind::Notice,
+            detail: w.clone(),
+        });
     }
     let mut spikes = SpikeDetector::default();
     let mut samplers = Samplers::default();
