@@ -13,7 +13,6 @@ pub struct HeadlessSummary {
     pub last_loss: Option<f64>,
     pub last_val_loss: Option<f64>,
     pub run_dir: Option<String>,
-    pub events: Vec<Event>,
 }
 
 fn eta(steps_left: u64, step_ms: f64) -> String {
@@ -36,7 +35,6 @@ pub fn run(link: EngineLink, quiet: bool) -> Result<HeadlessSummary> {
         last_loss: None,
         last_val_loss: None,
         run_dir: None,
-        events: Vec::new(),
     };
     let mut max_steps = 0;
     let mut error = None;
@@ -113,7 +111,6 @@ pub fn run(link: EngineLink, quiet: bool) -> Result<HeadlessSummary> {
                 ..
             }
         );
-        summary.events.push(event);
         if finished {
             if failed && error.is_none() {
                 error = Some("engine failed".into());
