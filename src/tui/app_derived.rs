@@ -26,23 +26,20 @@ impl App {
 
     /// Mean step time over the recent window, in ms.
     pub fn recent_step_ms(&self) -> Option<f64> {
-        let n = self.steps.len().min(RATE_WINDOW);
-        (n > 0).then(|| {
-            self.steps[self.steps.len() - n..]
-                .iter()
-                .map(|s| s.step_ms)
-                .sum::<f64>()
-                / n as f64
-        })
+        self.recent_mean(|s| s.step_ms)
     }
 
     /// Mean tokens/s over the recent window.
     pub fn recent_tokens_per_s(&self) -> Option<f64> {
+        self.recent_mean(|s| s.tokens_per_s)
+    }
+
+    fn recent_mean(&self, field: impl Fn(&StepStats) -> f64) -> Option<f64> {
         let n = self.steps.len().min(RATE_WINDOW);
         (n > 0).then(|| {
             self.steps[self.steps.len() - n..]
                 .iter()
-                .map(|s| s.tokens_per_s)
+                .map(field)
                 .sum::<f64>()
                 / n as f64
         })
