@@ -177,4 +177,8 @@ pub struct BenchArgs {
     /// Also bench a larger config (d_model 512, 8 layers, seq 512).
     #[arg(long)]
     pub large: bool,
+    /// Directory for the checkpoint save/load measurement (default: the runs directory,
+    /// where checkpoints are really written). Everything written there is removed.
+    #[arg(long)]
+    pub io_dir: Option<std::path::PathBuf>,
 }

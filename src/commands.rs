@@ -40,7 +40,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }) => ckpt_ls(&run_dir),
         Some(Commands::Eval(args)) => eval(&args),
         Some(Commands::Info) => info(&run),
-        Some(Commands::Bench(args)) => bench::run_table(args.steps, args.large),
+        Some(Commands::Bench(args)) => {
+            let io_dir = match args.io_dir {
+                Some(d) => d,
+                None => runs_dir(&run)?,
+            };
+            bench::run_table(args.steps, args.large, &io_dir)
+        }
     }
 }
 

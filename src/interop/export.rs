@@ -92,7 +92,32 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "imported".into());
-    let trainer = TrainerState {
+    let trainer = initial_trainer_state(
+        &config,
+        run_name,
+        tokenizer.vocab_size(),
+        Some(hf_dir.display().to_string()),
+    );
+    let data = CheckpointData {
+        trainer,
+        model_config,
+        weights,
+        moments,
+        tokenizer_json: tokenizer.to_json_string()?,
+        eos_token_id: tokenizer.eot_id(),
+    };
+    checkpoint::save_to(out, &data)
+}
+
+/// Trainer state of a checkpoint that no training has touched yet (an import, a benchmark):
+/// step 0, cursor at the start, schedule from `config`.
+pub fn initial_trainer_state(
+    config: &RunConfig,
+    run_name: String,
+    vocab_size: usize,
+    parent: Option<String>,
+) -> TrainerState {
+    TrainerState {
         format_version: CHECKPOINT_FORMAT_VERSION,
         run_name,
         step: 0,
@@ -116,20 +141,11 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
         },
         optimizer_step: 0,
         last_val_loss: None,
-        parent: Some(hf_dir.display().to_string()),
+        parent,
         wall_time_s: 0.0,
         written_unix: unix_now(),
-        model_config_hash: model_config_hash(&model_config),
-        vocab_size: tokenizer.vocab_size(),
+        model_config_hash: model_config_hash(&config.model),
+        vocab_size,
         config_toml: config.to_toml(),
-    };
-    let data = CheckpointData {
-        trainer,
-        model_config,
-        weights,
-        moments,
-        tokenizer_json: tokenizer.to_json_string()?,
-        eos_token_id: tokenizer.eot_id(),
-    };
-    checkpoint::save_to(out, &data)
+    }
 }

@@ -1,11 +1,12 @@
 //! Hugging Face LlamaForCausalLM interop: tensor names, the `[out, in]` layout, `config.json`
 //! in both directions, and loading a (possibly sharded) HF model directory.
 
-use super::safetensors_io;
+use super::safetensors_io::{self, OutTensor};
 use crate::config::ModelConfig;
 use crate::model::params::NamedTensor;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::path::Path;
 
 const ATTN: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
@@ -57,35 +58,54 @@ pub fn internal_name(hf: &str) -> Option<(String, bool)> {
     (back == hf).then_some((path, transpose))
 }
 
-fn transpose(t: NamedTensor, name: String) -> NamedTensor {
-    let (rows, cols) = (t.shape[0], t.shape[1]);
-    let mut data = vec![0f32; t.data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            data[c * rows + r] = t.data[r * cols + c];
+/// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles (a checkpoint transposes
+/// every matrix, so a naive strided loop would dominate the save time).
+fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0f32; src.len()];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
         }
     }
+    out
+}
+
+fn transpose(t: NamedTensor, name: String) -> NamedTensor {
+    let (rows, cols) = (t.shape[0], t.shape[1]);
     NamedTensor {
         name,
         shape: vec![cols, rows],
-        data,
+        data: transpose_data(&t.data, rows, cols),
     }
 }
 
-/// Rename (and transpose) internal tensors to HF LlamaForCausalLM layout. `suffix` keeps
-/// optimizer-moment suffixes like `.exp_avg` attached to the HF name.
-pub fn to_hf(tensors: Vec<NamedTensor>) -> Result<Vec<NamedTensor>> {
+/// Rename (and transpose) internal tensors to HF LlamaForCausalLM layout, borrowing what
+/// needs no transpose. `suffix` keeps optimizer-moment suffixes like `.exp_avg` attached.
+pub fn to_hf(tensors: &[NamedTensor]) -> Result<Vec<OutTensor<'_>>> {
     tensors
-        .into_iter()
+        .iter()
         .map(|t| {
             let (base, suffix) = split_suffix(&t.name);
             let (hf, tr) =
                 hf_name(base).with_context(|| format!("no HF name for parameter `{}`", t.name))?;
             let name = format!("{hf}{suffix}");
             Ok(if tr {
-                transpose(t, name)
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                OutTensor {
+                    name,
+                    shape: vec![cols, rows],
+                    data: Cow::Owned(transpose_data(&t.data, rows, cols)),
+                }
             } else {
-                NamedTensor { name, ..t }
+                OutTensor {
+                    name,
+                    ..OutTensor::borrowed(t)
+                }
             })
         })
         .collect()

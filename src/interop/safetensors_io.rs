@@ -3,30 +3,62 @@
 
 use crate::model::params::NamedTensor;
 use anyhow::{bail, Context, Result};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Serialise tensors as little-endian f32 with optional string metadata.
-pub fn to_bytes(
-    tensors: &[NamedTensor],
+/// A tensor on its way to a file: borrowed when it needs no reordering, owned when it was
+/// transposed, so writing a checkpoint copies each value as few times as possible.
+pub struct OutTensor<'a> {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Cow<'a, [f32]>,
+}
+
+impl<'a> OutTensor<'a> {
+    /// Borrow a named tensor as it is.
+    pub fn borrowed(t: &'a NamedTensor) -> Self {
+        OutTensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            data: Cow::Borrowed(&t.data),
+        }
+    }
+}
+
+impl View for &OutTensor<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        if cfg!(target_endian = "little") {
+            Cow::Borrowed(bytemuck::cast_slice(&self.data))
+        } else {
+            Cow::Owned(self.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        }
+    }
+    fn data_len(&self) -> usize {
+        self.data.len() * 4
+    }
+}
+
+fn named<'b>(tensors: &'b [OutTensor<'_>]) -> impl Iterator<Item = (&'b str, &'b OutTensor<'b>)> {
+    tensors.iter().map(|t| (t.name.as_str(), t))
+}
+
+/// Stream tensors into `path` (no whole-file buffer in memory) and fsync it.
+pub fn write_file_synced(
+    path: &Path,
+    tensors: &[OutTensor<'_>],
     metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-        .iter()
-        .map(|t| {
-            let mut b = Vec::with_capacity(t.data.len() * 4);
-            for v in &t.data {
-                b.extend_from_slice(&v.to_le_bytes());
-            }
-            (t.name.clone(), b, t.shape.clone())
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, b, shape)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), b)?)))
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    Ok(safetensors::serialize(views, metadata)?)
+) -> Result<()> {
+    safetensors::serialize_to_file(named(tensors), metadata, path)
+        .and_then(|_| Ok(std::fs::File::open(path)?.sync_all()?))
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
 }
 
 /// Decode a safetensors buffer; `origin` names the file in errors.
@@ -41,7 +73,11 @@ pub fn from_bytes(buffer: &[u8], origin: &Path) -> Result<Vec<NamedTensor>> {
     for (name, view) in st.iter() {
         let data = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F32 if cfg!(target_endian = "little") => bytemuck::pod_collect_to_vec(&data),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             Dtype::BF16 => data
                 .chunks_exact(2)
                 .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())

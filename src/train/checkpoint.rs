@@ -98,20 +98,20 @@ pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
 }
 
 fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
-    let weights = hf::to_hf(data.weights.clone())?;
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_synced(
+    safetensors_io::write_file_synced(
         &dir.join(MODEL_FILE),
-        &safetensors_io::to_bytes(&weights, Some(meta))?,
+        &hf::to_hf(&data.weights)?,
+        Some(meta),
     )?;
-    let moments = hf::to_hf(data.moments.clone())?;
     let meta = std::collections::HashMap::from([(
         "adamw_step".to_string(),
         data.trainer.optimizer_step.to_string(),
     )]);
-    write_synced(
+    safetensors_io::write_file_synced(
         &dir.join(OPTIMIZER_FILE),
-        &safetensors_io::to_bytes(&moments, Some(meta))?,
+        &hf::to_hf(&data.moments)?,
+        Some(meta),
     )?;
     let config =
         serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;

@@ -1,0 +1,73 @@
+//! The llite side of the training benchmark: median step time of forward + backward + AdamW on
+//! random tokens, and the process's CPU time and peak memory around it.
+
+use super::BenchCase;
+use crate::model::Llama;
+use crate::train::optim::{AdamW, AdamWConfig, GradBuffer};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+type Train = burn::backend::Autodiff<burn::backend::Flex>;
+
+fn random_rows(batch: usize, width: usize, vocab: usize, seed: u64) -> Tensor<Train, 2, Int> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let data: Vec<i64> = (0..batch * width)
+        .map(|_| rng.random_range(0..vocab as i64))
+        .collect();
+    Tensor::from_data(TensorData::new(data, [batch, width]), &Default::default())
+}
+
+/// Peak resident memory of this process so far, from /proc (Linux only).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Median milliseconds per training step (fwd + bwd + AdamW) over `steps` timed steps.
+pub fn train_step_ms(case: &BenchCase, steps: usize) -> f64 {
+    let device = Default::default();
+    let mut model = Llama::<Train>::new(&case.model, 1, &device);
+    let mut optim = AdamW::new(AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        grad_clip: 1.0,
+    });
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let rows = random_rows(case.batch, case.seq + 1, case.model.vocab_size, i as u64);
+        let start = Instant::now();
+        let loss = model.loss(rows);
+        let mut buffer = GradBuffer::default();
+        buffer.accumulate::<Train, _>(&model, loss.backward());
+        let (m, _) = optim.update(model, buffer, 1e-4);
+        model = m;
+        // Force the update to finish before stopping the clock.
+        let _ = crate::model::params::tensor_to_vec(model.norm.val().sum());
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// CPU time (user + system) of this process so far, in seconds, from /proc (Linux only).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Reset the peak-RSS mark (VmHWM) so each config reports its own peak (Linux >= 4.0).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
