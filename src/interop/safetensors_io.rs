@@ -73,7 +73,7 @@ pub fn from_bytes(buffer: &[u8], origin: &Path) -> Result<Vec<NamedTensor>> {
     for (name, view) in st.iter() {
         let data = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 if cfg!(target_endian = "little") => bytemuck::pod_collect_to_vec(&data),
+            Dtype::F32 if cfg!(target_endian = "little") => bytemuck::pod_collect_to_vec(data),
             Dtype::F32 => data
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
