@@ -3,5 +3,5 @@
 //! in the system temp directory here; `llite-tui bench --io-dir DIR` picks another disk.
 
 fn main() -> anyhow::Result<()> {
-    llite_tui::bench::run_table(5, true, &std::env::temp_dir())
+    llite_tui::bench::run_table(5, true, &std::env::temp_dir(), &[])
 }

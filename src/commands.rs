@@ -45,7 +45,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 Some(d) => d,
                 None => runs_dir(&run)?,
             };
-            bench::run_table(args.steps, args.large, &io_dir)
+            bench::run_table(args.steps, args.large, &io_dir, &args.only)
         }
     }
 }

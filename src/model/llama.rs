@@ -134,6 +134,13 @@ impl<B: Backend> Llama<B> {
         let h = rms_norm(x, &self.norm.val(), dims.norm_eps);
         match &self.lm_head {
             Some(head) => h.matmul(head.val()),
+            // One row (a generation step): `E h^T` reads the `[vocab, d]` embedding as it is
+            // stored; `h E^T` would copy the transposed embedding on every token.
+            None if batch * seq == 1 => self
+                .embed_tokens
+                .val()
+                .matmul(h.reshape([d_model, 1]))
+                .reshape([1, dims.vocab_size]),
             None => h.matmul(self.embed_tokens.val().transpose()),
         }
     }
@@ -252,6 +259,18 @@ impl<B: Backend> Block<B> {
             }
             None => (k, v, true),
         };
+        if seq == 1 && nh != nkv {
+            // One new query per head: the `rep` query heads of a group become `rep` rows
+            // against their shared keys, so the cache is never copied per head.
+            let rep = nh / nkv;
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: false,
+            };
+            let out = attention(q.reshape([batch, nkv, rep, hd]), k, v, None, None, options);
+            return out.reshape([batch, nh * hd]).matmul(self.o_proj.val());
+        }
         let k = repeat_kv(k, nh / nkv);
         let v = repeat_kv(v, nh / nkv);
         let options = AttentionModuleOptions {
@@ -324,9 +343,21 @@ mod tests {
         );
     }
 
+    /// Generation's one-row paths (grouped queries, `E h^T` for tied embeddings) give the
+    /// full forward's logits, tied and untied.
     #[test]
     fn kv_cache_matches_full_forward() {
-        let model = Llama::<Flex>::new(&small(), 3, &Default::default());
+        for tie_embeddings in [false, true] {
+            let cfg = ModelConfig {
+                tie_embeddings,
+                ..small()
+            };
+            kv_cache_matches_full_forward_for(&cfg);
+        }
+    }
+
+    fn kv_cache_matches_full_forward_for(cfg: &ModelConfig) {
+        let model = Llama::<Flex>::new(cfg, 3, &Default::default());
         let ids = [5i64, 1, 8, 22, 13, 2];
         let full = logits(&model, &ids);
         let device = Default::default();
