@@ -3,5 +3,6 @@
 //! in the system temp directory here; `llite-tui bench --io-dir DIR` picks another disk.
 
 fn main() -> anyhow::Result<()> {
+    llite_tui::alloc_tuning::keep_freed_memory();
     llite_tui::bench::run_table(5, true, &std::env::temp_dir(), &[])
 }

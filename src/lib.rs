@@ -3,6 +3,7 @@
 //! The engine (`train`) owns every tensor and runs in its own thread; consumers (the TUI in
 //! `tui`, the headless writer in `headless`) talk to it only through `protocol`.
 
+pub mod alloc_tuning;
 pub mod bench;
 pub mod config;
 pub mod data;

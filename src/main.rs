@@ -7,6 +7,7 @@ mod commands;
 use clap::Parser;
 
 fn main() {
+    llite_tui::alloc_tuning::keep_freed_memory();
     let cli = cli::Cli::parse();
     if let Err(e) = commands::dispatch(cli) {
         let msg = format!("{e:#}");
