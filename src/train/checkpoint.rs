@@ -98,21 +98,33 @@ pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
 }
 
 fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
-    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors_io::write_file_synced(
-        &dir.join(MODEL_FILE),
-        &hf::to_hf(&data.weights)?,
-        Some(meta),
-    )?;
-    let meta = std::collections::HashMap::from([(
-        "adamw_step".to_string(),
-        data.trainer.optimizer_step.to_string(),
-    )]);
-    safetensors_io::write_file_synced(
-        &dir.join(OPTIMIZER_FILE),
-        &hf::to_hf(&data.moments)?,
-        Some(meta),
-    )?;
+    // The two tensor files are independent: transpose and write them on two threads.
+    let write_weights = || {
+        let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        safetensors_io::write_file_synced(
+            &dir.join(MODEL_FILE),
+            &hf::to_hf(&data.weights)?,
+            Some(meta),
+        )
+    };
+    let write_moments = || {
+        let meta = std::collections::HashMap::from([(
+            "adamw_step".to_string(),
+            data.trainer.optimizer_step.to_string(),
+        )]);
+        safetensors_io::write_file_synced(
+            &dir.join(OPTIMIZER_FILE),
+            &hf::to_hf(&data.moments)?,
+            Some(meta),
+        )
+    };
+    let (weights, moments) = std::thread::scope(|s| {
+        let weights = s.spawn(write_weights);
+        let moments = write_moments();
+        (weights.join(), moments)
+    });
+    weights.map_err(|_| anyhow::anyhow!("the thread writing {MODEL_FILE} panicked"))??;
+    moments?;
     let config =
         serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
     write_synced(&dir.join(HF_CONFIG_FILE), config.as_bytes())?;
