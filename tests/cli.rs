@@ -328,3 +328,86 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
         last_step = newest;
     }
 }
+
+/// A save that runs out of space (here: the file-size limit, which fails writes with EFBIG the
+/// way a full disk fails them with ENOSPC) leaves no partial checkpoint, keeps the earlier one
+/// loadable, reports a `CheckpointFailed` alert and lets training go on.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_save_that_runs_out_of_space_loses_nothing_and_training_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 200_000);
+    let runs = dir.path().join("runs");
+    let run_dir = runs.join("full");
+    let mut base = args(&[
+        "train",
+        "--headless",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--run-name",
+        "full",
+    ]);
+    base.extend(tiny_flags(&corpus));
+    base.extend(args(&["--set", "checkpoint.every=10"]));
+
+    // Unlimited first: a good checkpoint at step 10.
+    let mut first = base.clone();
+    first.extend(args(&["--max-steps", "30", "--stop-at-step", "10"]));
+    let (ok, _, err) = run(&first);
+    assert!(ok, "first run failed: {err}");
+    let good = latest_valid_checkpoint(&run_dir).expect("step-10 checkpoint");
+    let good_model = std::fs::read(good.join("model.safetensors")).unwrap();
+    let optimizer_bytes = std::fs::metadata(good.join("optimizer.safetensors"))
+        .unwrap()
+        .len();
+    let model_bytes = good_model.len() as u64;
+    // A limit between the two tensor files: model.safetensors fits, the optimizer's does not.
+    let limit_kib = (model_bytes + optimizer_bytes) / 2 / 1024;
+    assert!(model_bytes / 1024 < limit_kib && limit_kib < optimizer_bytes / 1024);
+
+    let mut resume = base.clone();
+    resume.extend(args(&[
+        "--max-steps",
+        "30",
+        "--resume",
+        good.to_str().unwrap(),
+    ]));
+    let quoted: Vec<String> = resume.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f {limit_kib}; exec '{BIN}' {}",
+        quoted.join(" ")
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CheckpointFailed") && stderr.contains("earlier checkpoints are intact"),
+        "no checkpoint_failed alert: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "the trainer panicked: {stderr}"
+    );
+
+    // Training went on past the failed saves at steps 20 and 30.
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    assert!(
+        metrics.contains("\"event\":\"step\",\"step\":30"),
+        "training stopped early: {stderr}"
+    );
+    // Nothing half-written is left, and the step-10 checkpoint is untouched and loadable.
+    let names: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["step-00000010".to_string()], "{names:?}");
+    assert_eq!(
+        std::fs::read(good.join("model.safetensors")).unwrap(),
+        good_model
+    );
+    assert!(list_checkpoints(&run_dir).iter().all(|c| c.error.is_none()));
+    llite_tui::train::checkpoint::load(&good).expect("step-10 still loads");
+}
