@@ -3,7 +3,7 @@
 use crate::cli::EvalArgs;
 use crate::cli::{CkptCommand, Cli, Commands, PrepareArgs, RunArgs, SampleArgs};
 use anyhow::{bail, Context, Result};
-use llite_tui::config::RunConfig;
+use llite_tui::config::{RunConfig, SFT_PRESET};
 use llite_tui::data::corpus::read_corpus;
 use llite_tui::data::tokenizer::TextTokenizer;
 use llite_tui::model::stats::{format_bytes, memory_floor, param_count, train_flops_per_token};
@@ -51,7 +51,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn load_config(run: &RunArgs) -> Result<RunConfig> {
-    let mut cfg = RunConfig::load(run.config.as_deref())?;
+    load_config_with_default(run, false)
+}
+
+/// The command line's config; without `--config`, the embedded tiny preset, or the SFT preset
+/// when `sft` (an instruction fine-tune, from the CLI or the checkpoint browser).
+fn load_config_with_default(run: &RunArgs, sft: bool) -> Result<RunConfig> {
+    let mut cfg = match (&run.config, sft) {
+        (None, true) => RunConfig::from_toml_str(SFT_PRESET, "embedded SFT preset")?,
+        (path, _) => RunConfig::load(path.as_deref())?,
+    };
     cfg.apply_overrides(&run.overrides)?;
     if let Some(n) = run.max_steps {
         cfg.train.max_steps = n;
@@ -82,8 +91,14 @@ fn start_from(run: &RunArgs) -> StartFrom {
     }
 }
 
+/// Whether `start` fine-tunes on instruction data (a `.jsonl` file).
+fn is_sft_finetune(start: &StartFrom) -> bool {
+    matches!(start, StartFrom::FineTune { data: Some(d), .. }
+        if d.extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl")))
+}
+
 fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
-    let config = load_config(run)?;
+    let config = load_config_with_default(run, is_sft_finetune(&start))?;
     let mut overrides = run.overrides.clone();
     if let Some(n) = run.max_steps {
         overrides.push(format!("train.max_steps={n}"));

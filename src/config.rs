@@ -7,6 +7,9 @@ use std::path::Path;
 
 /// The preset compiled into the binary, so `llite-tui` works from any directory.
 pub const TINY_PRESET: &str = include_str!("../configs/tiny.toml");
+/// The instruction fine-tuning preset: the schedule an SFT run gets when no `--config` is given
+/// (a pretraining schedule would run thousands of steps at a pretraining learning rate).
+pub const SFT_PRESET: &str = include_str!("../configs/sft.toml");
 
 /// Shape of the LLaMa decoder; names follow DESIGN.md and map one to one onto HF `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

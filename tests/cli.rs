@@ -411,3 +411,57 @@ fn a_save_that_runs_out_of_space_loses_nothing_and_training_goes_on() {
     assert!(list_checkpoints(&run_dir).iter().all(|c| c.error.is_none()));
     llite_tui::train::checkpoint::load(&good).expect("step-10 still loads");
 }
+
+/// Fine-tuning on instruction data without `--config` gets the SFT preset's schedule, not the
+/// pretraining preset's (the checkpoint browser launches the same way).
+#[test]
+fn instruction_finetune_without_config_uses_the_sft_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 100_000);
+    let runs = dir.path().join("runs");
+    let runs_arg = runs.to_str().unwrap();
+    let mut pre = args(&[
+        "train",
+        "--headless",
+        "--runs-dir",
+        runs_arg,
+        "--run-name",
+        "pre",
+        "--stop-at-step",
+        "3",
+    ]);
+    pre.extend(tiny_flags(&corpus));
+    let (ok, _, err) = run(&pre);
+    assert!(ok, "pretraining failed: {err}");
+    let ckpt = latest_valid_checkpoint(&runs.join("pre")).unwrap();
+
+    let jsonl = dir.path().join("tasks.jsonl");
+    let lines: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"instruction": "Say {i}.", "input": "", "output": "{i} and {i}."}}"#))
+        .collect();
+    std::fs::write(&jsonl, lines.join("\n")).unwrap();
+    let ft = args(&[
+        "train",
+        "--headless",
+        "--runs-dir",
+        runs_arg,
+        "--run-name",
+        "ft",
+        "--finetune",
+        ckpt.to_str().unwrap(),
+        "--data",
+        jsonl.to_str().unwrap(),
+        "--stop-at-step",
+        "2",
+    ]);
+    let (ok, _, err) = run(&ft);
+    assert!(ok, "fine-tune failed: {err}");
+    let used = llite_tui::config::RunConfig::load(Some(&runs.join("ft").join("run.toml"))).unwrap();
+    let preset =
+        llite_tui::config::RunConfig::from_toml_str(llite_tui::config::SFT_PRESET, "sft preset")
+            .unwrap();
+    assert_eq!(used.train.max_steps, preset.train.max_steps);
+    assert_eq!(used.train.lr, preset.train.lr);
+    assert_eq!(used.sft.template, preset.sft.template);
+    assert!(used.is_sft());
+}
