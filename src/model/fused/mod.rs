@@ -78,11 +78,14 @@ fn threads() -> usize {
 }
 
 /// Run `f(first_row, rows)` over `out` split into row chunks of `width`, on all threads.
-/// Each row is handled by exactly one call, so results never depend on the split.
+/// Each row is handled by exactly one call, so results never depend on the split. The chunks
+/// run on rayon's pool, the one Flex's gemm uses: spawning fresh OS threads per call put three
+/// busy threads on two cores and cost a thread start per kernel.
 fn par_rows<F>(out: &mut [f32], width: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
+    use rayon::prelude::*;
     let rows = out.len() / width.max(1);
     let t = threads().min(rows.max(1));
     if t <= 1 || out.len() < 32 * 1024 {
@@ -90,17 +93,9 @@ where
         return;
     }
     let per = rows.div_ceil(t);
-    std::thread::scope(|s| {
-        let mut chunks = out.chunks_mut(per * width).enumerate();
-        let first = chunks.next();
-        for (i, chunk) in chunks {
-            let f = &f;
-            s.spawn(move || f(i * per, chunk));
-        }
-        if let Some((_, chunk)) = first {
-            f(0, chunk);
-        }
-    });
+    out.par_chunks_mut(per * width)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * per, chunk));
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
