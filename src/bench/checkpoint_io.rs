@@ -3,8 +3,8 @@
 
 use super::BenchCase;
 use crate::config::RunConfig;
-use crate::interop::export::initial_trainer_state;
-use crate::model::params::{export_params, NamedTensor};
+use crate::interop::export::{initial_trainer_state, zero_moments};
+use crate::model::params::export_params;
 use crate::model::Llama;
 use crate::train::checkpoint::{self, CheckpointData};
 use anyhow::{Context, Result};
@@ -43,20 +43,11 @@ fn mb_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs.max(1e-9)
 }
 
-/// A complete checkpoint of the bench model with non-zero moments (zeros compress nowhere,
-/// but keep the data honest anyway).
+/// A complete checkpoint of the bench model (moments as after import: zero, which the
+/// uncompressed safetensors format writes at the same cost as any other value).
 fn bench_checkpoint(model: &Llama<Infer>, case: &BenchCase) -> CheckpointData {
     let weights = export_params(model);
-    let moments: Vec<NamedTensor> = weights
-        .iter()
-        .flat_map(|w| {
-            ["exp_avg", "exp_avg_sq"].map(|s| NamedTensor {
-                name: format!("{}.{s}", w.name),
-                shape: w.shape.clone(),
-                data: w.data.iter().map(|v| v * 1e-3).collect(),
-            })
-        })
-        .collect();
+    let moments = zero_moments(&weights);
     let config = RunConfig {
         model: case.model.clone(),
         ..RunConfig::default()

@@ -1,6 +1,7 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
 use crate::config::RunConfig;
+use crate::model::params::NamedTensor;
 use crate::run_dir::{
     unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION, HF_CONFIG_FILE,
     MODEL_FILE, TOKENIZER_FILE,
@@ -78,16 +79,7 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     config.train.seq_len = config.train.seq_len.min(model_config.max_seq_len);
     config.data.tokenizer = "tokenizer.json".into();
     config.validate()?;
-    let moments: Vec<_> = weights
-        .iter()
-        .flat_map(|w| {
-            ["exp_avg", "exp_avg_sq"].map(|s| crate::model::params::NamedTensor {
-                name: format!("{}.{s}", w.name),
-                shape: w.shape.clone(),
-                data: vec![0.0; w.data.len()],
-            })
-        })
-        .collect();
+    let moments = zero_moments(&weights);
     let run_name = hf_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -148,4 +140,19 @@ pub fn initial_trainer_state(
         vocab_size,
         config_toml: config.to_toml(),
     }
+}
+
+/// AdamW moments of an optimizer that has taken no step yet (both zero), named as a checkpoint
+/// stores them: what an imported or freshly built checkpoint carries.
+pub fn zero_moments(weights: &[NamedTensor]) -> Vec<NamedTensor> {
+    weights
+        .iter()
+        .flat_map(|w| {
+            ["exp_avg", "exp_avg_sq"].map(|s| NamedTensor {
+                name: format!("{}.{s}", w.name),
+                shape: w.shape.clone(),
+                data: vec![0.0; w.data.len()],
+            })
+        })
+        .collect()
 }
