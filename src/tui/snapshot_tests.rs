@@ -205,6 +205,33 @@ pub fn prompt_app() -> App {
     app
 }
 
+/// A generation taller than the pane keeps its header (token count, speed) and its prompt in
+/// view above the tail of its text; before, both scrolled away with the text.
+#[test]
+fn pane_prompt_pins_the_newest_header_when_text_overflows() {
+    let mut app = scripted_app();
+    app.prompt_open = true;
+    let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+    app.prompt.history.push(SampleEntry {
+        step: 40,
+        prompt: "ROMEO:\n".into(),
+        text,
+        tokens: 96,
+        tokens_per_s: 8000.0,
+    });
+    let screen = render_pane(70, 10, &app, panes::prompt::render);
+    assert!(
+        screen.contains("step 40 · 96 tok · 8000 tok/s · ROMEO:"),
+        "{screen}"
+    );
+    assert!(screen.contains("line 29"), "{screen}");
+    assert!(!screen.contains("line 0 "), "{screen}");
+    app.prompt.active = Some((2, "JULIET:".into(), "x\n".repeat(30)));
+    let screen = render_pane(70, 10, &app, panes::prompt::render);
+    assert!(screen.contains("generating… · JULIET:"), "{screen}");
+    assert!(!screen.contains("96 tok"), "{screen}");
+}
+
 #[test]
 fn pane_prompt_streaming() {
     let app = prompt_app();

@@ -87,7 +87,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     let w = output.width as usize;
     let mut lines: Vec<Line> = Vec::new();
+    // The newest generation's header line and prompt, kept in view when its text overflows.
+    let (mut newest_header, mut newest_prompt) = (0, "");
     for e in &p.history {
+        (newest_header, newest_prompt) = (lines.len(), e.prompt.as_str());
         lines.push(Line::styled(
             format!(
                 "─ step {} · {} tok · {:.0} tok/s",
@@ -100,6 +103,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     if let Some((_, prompt, text)) = &p.active {
+        (newest_header, newest_prompt) = (lines.len(), prompt.as_str());
         lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
         for l in wrap_text(&format!("{prompt}{text}▌"), w) {
             lines.push(Line::raw(l));
@@ -107,5 +111,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let h = output.height as usize;
     let start = lines.len().saturating_sub(h);
-    frame.render_widget(Paragraph::new(lines.split_off(start)), output);
+    let shown = if start > newest_header && h > 1 {
+        // The newest text is taller than the pane: pin its header (tokens, speed, or
+        // "generating…") and the prompt's first line above the tail of the text instead of
+        // scrolling them away.
+        let tail = lines.split_off(lines.len() - (h - 1));
+        let mut header = lines.swap_remove(newest_header);
+        let prompt_line = newest_prompt.lines().next().unwrap_or("");
+        header.push_span(Span::raw(format!(" · {prompt_line}")));
+        std::iter::once(header).chain(tail).collect()
+    } else {
+        lines.split_off(start)
+    };
+    frame.render_widget(Paragraph::new(shown), output);
 }
