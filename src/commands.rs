@@ -9,7 +9,7 @@ use llite_tui::data::tokenizer::TextTokenizer;
 use llite_tui::model::stats::{format_bytes, memory_floor, param_count, train_flops_per_token};
 use llite_tui::protocol::{EngineLauncher, EngineLink, StartFrom};
 use llite_tui::train::session::{DeviceSpec, EngineRequest};
-use llite_tui::{bench, headless, interop, run_dir, train};
+use llite_tui::{bench, headless, interop, store, train};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -178,7 +178,7 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
 }
 
 fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
-    let ckpt = train::checkpoint::load(&args.checkpoint)?;
+    let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
     let mut params = cfg.sample.params();
     if let Some(v) = args.max_tokens {
@@ -199,7 +199,7 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
         bail!("`sample` runs on the CPU; drop --device");
     }
-    let tokenizer = train::checkpoint::load_tokenizer(&ckpt)?;
+    let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     type B = burn::backend::Flex;
     let device = Default::default();
     let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
@@ -258,9 +258,9 @@ fn dump_logits(
 fn eval(args: &EvalArgs) -> Result<()> {
     use llite_tui::data::sft::Template;
     use llite_tui::protocol::Event;
-    let ckpt = train::checkpoint::load(&args.checkpoint)?;
+    let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
-    let tokenizer = train::checkpoint::load_tokenizer(&ckpt)?;
+    let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
         Some(name) => Some(Template::parse(name)?),
         None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
@@ -293,7 +293,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
     );
     let run_dir = train::session::run_dir_of(&args.checkpoint);
     if run_dir.join("metrics.jsonl").is_file() {
-        let mut log = run_dir::MetricsLog::open(&run_dir)?;
+        let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
         log.append(&Event::TaskEval {
             step: ckpt.trainer.step,
             task,
@@ -329,15 +329,15 @@ fn ckpt_ls(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         bail!("{}: no such run directory", dir.display());
     }
-    let list = run_dir::list_checkpoints(dir);
+    let list = store::listing::list_checkpoints(dir);
     if list.is_empty() {
         println!(
             "no checkpoints in {}",
-            run_dir::checkpoints_dir(dir).display()
+            store::layout::checkpoints_dir(dir).display()
         );
         return Ok(());
     }
-    let now = run_dir::unix_now();
+    let now = store::layout::unix_now();
     println!(
         "{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status",
         "checkpoint", "step", "tokens", "val_loss", "size", "age"

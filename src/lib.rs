@@ -12,7 +12,7 @@ pub mod headless;
 pub mod interop;
 pub mod model;
 pub mod protocol;
-pub mod run_dir;
 pub mod sample;
+pub mod store;
 pub mod train;
 pub mod tui;

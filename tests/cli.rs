@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use llite_tui::model::params::{import_params, tensor_to_vec};
 use llite_tui::model::Llama;
-use llite_tui::run_dir::{latest_valid_checkpoint, list_checkpoints};
+use llite_tui::store::listing::{latest_valid_checkpoint, list_checkpoints};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -231,7 +231,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     ]));
     assert!(ok, "{err}");
     let logits = |c: &Path| {
-        let ck = llite_tui::train::checkpoint::load(c).unwrap();
+        let ck = llite_tui::store::checkpoint::load(c).unwrap();
         let device = Default::default();
         let m = import_params(
             Llama::<burn::backend::Flex>::new(&ck.model_config, 0, &device),
@@ -409,7 +409,7 @@ fn a_save_that_runs_out_of_space_loses_nothing_and_training_goes_on() {
         good_model
     );
     assert!(list_checkpoints(&run_dir).iter().all(|c| c.error.is_none()));
-    llite_tui::train::checkpoint::load(&good).expect("step-10 still loads");
+    llite_tui::store::checkpoint::load(&good).expect("step-10 still loads");
 }
 
 /// Fine-tuning on instruction data without `--config` gets the SFT preset's schedule, not the

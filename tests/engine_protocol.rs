@@ -86,7 +86,7 @@ fn tiny_model_loss_falls_and_metrics_are_written() {
         .any(|l| l["event"] == "eval" && l.get("val_loss").is_some()));
     assert!(run_dir.join("run.toml").is_file());
     // The final checkpoint exists and is valid.
-    let ckpts = llite_tui::run_dir::list_checkpoints(&run_dir);
+    let ckpts = llite_tui::store::listing::list_checkpoints(&run_dir);
     assert_eq!(ckpts.len(), 1);
     assert!(ckpts[0].error.is_none(), "{:?}", ckpts[0].error);
     assert_eq!(ckpts[0].step, 300);
@@ -276,7 +276,7 @@ fn non_finite_loss_stops_with_an_alert_and_a_clear_error() {
         "{message}"
     );
     // Every checkpoint on disk is valid and none holds non-finite weights' step.
-    for c in llite_tui::run_dir::list_checkpoints(&dir.path().join("nan")) {
+    for c in llite_tui::store::listing::list_checkpoints(&dir.path().join("nan")) {
         assert!(c.error.is_none(), "{c:?}");
     }
 }

@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use llite_tui::protocol::{Event, StartFrom};
-use llite_tui::run_dir::{list_checkpoints, read_trainer_state};
+use llite_tui::store::listing::list_checkpoints;
+use llite_tui::store::trainer_state::read_trainer_state;
 use llite_tui::train::engine::spawn;
 use std::path::{Path, PathBuf};
 

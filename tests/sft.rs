@@ -120,8 +120,8 @@ fn sft_response_loss_falls_resumes_exactly_and_samples_through_the_template() {
 fn multiple_choice_scores_match_a_direct_computation() {
     let dir = tempfile::tempdir().unwrap();
     let base = pretrained(dir.path());
-    let ck = llite_tui::train::checkpoint::load(&base).unwrap();
-    let tok = llite_tui::train::checkpoint::load_tokenizer(&ck).unwrap();
+    let ck = llite_tui::store::checkpoint::load(&base).unwrap();
+    let tok = llite_tui::store::checkpoint::load_tokenizer(&ck).unwrap();
     let device = Default::default();
     let model = import_params(
         Llama::<burn::backend::Flex>::new(&ck.model_config, 0, &device),

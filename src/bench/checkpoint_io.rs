@@ -3,10 +3,11 @@
 
 use super::BenchCase;
 use crate::config::RunConfig;
-use crate::interop::export::{initial_trainer_state, zero_moments};
+use crate::interop::export::zero_moments;
 use crate::model::params::export_params;
 use crate::model::Llama;
-use crate::train::checkpoint::{self, CheckpointData};
+use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::trainer_state::initial_trainer_state;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;

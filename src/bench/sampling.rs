@@ -2,10 +2,10 @@
 //! written as a Hugging Face directory so transformers `generate` can run them side by side.
 
 use super::BenchCase;
-use crate::interop::{hf, safetensors_io};
 use crate::model::kv_cache::KvCache;
 use crate::model::params::{export_params, tensor_to_vec};
 use crate::model::Llama;
+use crate::store::{hf_layout as hf, safetensors_io};
 use anyhow::{Context, Result};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::path::Path;

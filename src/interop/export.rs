@@ -1,12 +1,10 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
 use crate::config::RunConfig;
-use crate::model::params::NamedTensor;
-use crate::run_dir::{
-    unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION, HF_CONFIG_FILE,
-    MODEL_FILE, TOKENIZER_FILE,
-};
-use crate::train::checkpoint::{self, model_config_hash, CheckpointData};
+use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
+use crate::store::trainer_state::initial_trainer_state;
+use crate::store::NamedTensor;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::Path;
@@ -99,47 +97,6 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
         eos_token_id: tokenizer.eot_id(),
     };
     checkpoint::save_to(out, &data)
-}
-
-/// Trainer state of a checkpoint that no training has touched yet (an import, a benchmark):
-/// step 0, cursor at the start, schedule from `config`.
-pub fn initial_trainer_state(
-    config: &RunConfig,
-    run_name: String,
-    vocab_size: usize,
-    parent: Option<String>,
-) -> TrainerState {
-    TrainerState {
-        format_version: CHECKPOINT_FORMAT_VERSION,
-        run_name,
-        step: 0,
-        tokens_seen: 0,
-        data_cursor: crate::data::loader::DataCursor {
-            epoch: 0,
-            shard: 0,
-            offset: 0,
-        },
-        rng: RngState {
-            init_seed: 0,
-            data_seed: 0,
-            sample_seed: 0,
-        },
-        schedule: ScheduleState {
-            lr: config.train.lr,
-            min_lr: config.train.min_lr,
-            warmup_steps: config.train.warmup_steps,
-            max_steps: config.train.max_steps,
-            last_lr: 0.0,
-        },
-        optimizer_step: 0,
-        last_val_loss: None,
-        parent,
-        wall_time_s: 0.0,
-        written_unix: unix_now(),
-        model_config_hash: model_config_hash(&config.model),
-        vocab_size,
-        config_toml: config.to_toml(),
-    }
 }
 
 /// AdamW moments of an optimizer that has taken no step yet (both zero), named as a checkpoint

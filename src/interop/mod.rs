@@ -2,4 +2,3 @@
 
 pub mod export;
 pub mod hf;
-pub mod safetensors_io;

@@ -1,6 +1,6 @@
 //! The LLaMa decoder: RMSNorm, RoPE (rotate_half), grouped-query causal attention, SwiGLU,
 //! no biases, tied or untied output head. Linear weights are stored `[in, out]` so a forward
-//! pass is a plain `x.matmul(w)`; `interop::hf` transposes to HF's `[out, in]`.
+//! pass is a plain `x.matmul(w)`; `store::hf_layout` transposes to HF's `[out, in]`.
 
 use super::fused;
 

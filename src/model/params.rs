@@ -26,13 +26,7 @@ impl PathStack {
     }
 }
 
-/// A host copy of one parameter (or optimizer moment), in the model's own layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
+pub use crate::store::NamedTensor;
 
 /// Read a tensor back to the host as f32, whatever its storage dtype.
 pub fn tensor_to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {

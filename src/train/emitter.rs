@@ -2,7 +2,7 @@
 //! from sampler threads alike. A vanished consumer is reported so the engine can stop.
 
 use crate::protocol::Event;
-use crate::run_dir::MetricsLog;
+use crate::store::metrics_log::MetricsLog;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 

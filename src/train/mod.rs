@@ -1,6 +1,5 @@
 //! The training engine: its thread, optimizer, schedule, checkpoints and health metrics.
 
-pub mod checkpoint;
 pub mod emitter;
 pub mod engine;
 pub mod metrics;

@@ -3,13 +3,14 @@
 //! shards and the checkpoint to start from. Kept free of Burn; all bad input is caught here
 //! with one-line errors.
 
-use super::checkpoint::{self, LoadedCheckpoint};
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::corpus::{is_shard_source, read_corpus};
 use crate::data::sft::{self, SftData, Template};
 use crate::data::shards::{list_shards, prepare as prepare_shards, ShardSet};
 use crate::data::tokenizer::TextTokenizer;
 use crate::protocol::StartFrom;
+use crate::store::checkpoint::{self, LoadedCheckpoint};
+use crate::store::listing::clean_leftovers;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -339,7 +340,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     }
     let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
     let (shards, sft) = data.split();
-    let mut warnings = checkpoint::clean_leftovers(&run_dir);
+    let mut warnings = clean_leftovers(&run_dir);
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
     }

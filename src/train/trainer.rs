@@ -1,7 +1,6 @@
 //! One training run's tensors and counters, and the operations on them: a step, an
 //! evaluation, a checkpoint. Generic over the Burn backend; knows nothing of threads or UIs.
 
-use super::checkpoint::{self, model_config_hash, CheckpointData};
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
@@ -10,7 +9,10 @@ use crate::data::sft_loader::{stack, MaskedBatch, SftLoader};
 use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
 use crate::model::Llama;
 use crate::protocol::StepStats;
-use crate::run_dir::{unix_now, RngState, ScheduleState, TrainerState, CHECKPOINT_FORMAT_VERSION};
+use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::layout::{unix_now, CHECKPOINT_FORMAT_VERSION};
+use crate::store::listing::apply_retention;
+use crate::store::trainer_state::{model_config_hash, RngState, ScheduleState, TrainerState};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::activation::log_softmax;
@@ -325,7 +327,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let dir = checkpoint::save(&self.run.run_dir, &data)?;
         let c = &self.run.config.checkpoint;
-        checkpoint::apply_retention(&self.run.run_dir, c.keep_last, c.keep_every, &dir)?;
+        apply_retention(&self.run.run_dir, c.keep_last, c.keep_every, &dir)?;
         self.last_checkpoint_step = Some(self.step);
         Ok(dir)
     }

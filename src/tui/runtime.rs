@@ -6,7 +6,7 @@ use super::panes;
 use super::theme::Theme;
 use super::watch::{ChangeWatch, MetricsTail};
 use crate::protocol::{Command, EngineLauncher, EngineLink, Event, StartFrom};
-use crate::run_dir;
+use crate::store::{layout, listing};
 use crossterm::event::{self, Event as TermEvent};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, TryRecvError};
@@ -215,7 +215,7 @@ impl Runtime {
     }
 
     fn list_checkpoints(&self) -> Vec<crate::protocol::CheckpointSummary> {
-        let mut all = run_dir::list_all_checkpoints(&self.runs_dir);
+        let mut all = listing::list_all_checkpoints(&self.runs_dir);
         let current = self
             .app
             .info
@@ -223,7 +223,7 @@ impl Runtime {
             .map(|i| PathBuf::from(&i.run_dir))
             .or_else(|| self.tail.as_ref().map(|t| t.2.clone()));
         if let Some(dir) = current {
-            for c in run_dir::list_checkpoints(&dir) {
+            for c in listing::list_checkpoints(&dir) {
                 if !all.iter().any(|a| a.path == c.path) {
                     all.push(c);
                 }
@@ -249,13 +249,13 @@ impl Runtime {
                     _ => self.launch(from),
                 },
                 Action::Delete(path) => {
-                    let msg = if !run_dir::is_final_checkpoint_name(&path) {
+                    let msg = if !layout::is_final_checkpoint_name(&path) {
                         format!(
                             "refusing to delete {}: not a checkpoint directory",
                             path.display()
                         )
                     } else {
-                        match crate::run_dir::remove_checkpoint(&path) {
+                        match listing::remove_checkpoint(&path) {
                             Ok(()) => format!("deleted {}", path.display()),
                             Err(e) => format!("cannot delete {}: {e}", path.display()),
                         }
@@ -301,7 +301,7 @@ impl Runtime {
         let mut last_draw = Instant::now() - Duration::from_secs(10);
         let mut dirty = true;
         loop {
-            self.app.tick(run_dir::unix_now());
+            self.app.tick(layout::unix_now());
             dirty |= self.pump();
             if self.app.should_quit {
                 return Ok(());
@@ -309,7 +309,7 @@ impl Runtime {
             let now = Instant::now();
             let stale = now.duration_since(last_draw) >= Duration::from_secs(1);
             if (dirty && now.duration_since(last_draw) >= FRAME) || stale {
-                self.app.tick(run_dir::unix_now());
+                self.app.tick(layout::unix_now());
                 terminal.draw(|f| panes::draw(f, &self.app, &self.theme))?;
                 last_draw = now;
                 dirty = false;

@@ -3,7 +3,7 @@
 //! (with polling as the fallback, since notify can miss events on network filesystems).
 
 use crate::protocol::Event;
-use crate::run_dir::parse_metrics_line;
+use crate::store::metrics_log::parse_metrics_line;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,17 +2,18 @@
 //! every file fsynced, then renamed to `step-N/` and the parent directory fsynced: a crash
 //! leaves the old set or the new one, never a torn one.
 
-use crate::config::ModelConfig;
-use crate::interop::{hf, safetensors_io};
-use crate::model::params::NamedTensor;
-use crate::run_dir::{
-    checkpoint_dir_name, checkpoints_dir, is_final_checkpoint_name, validate_checkpoint_dir,
-    TrainerState, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE,
+use super::fsio::{sync_dir, write_synced};
+use super::hf_layout as hf;
+use super::layout::{
+    checkpoint_dir_name, checkpoints_dir, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE,
+    TOKENIZER_FILE, TRAINER_FILE,
 };
+use super::listing::validate_checkpoint_dir;
+use super::safetensors_io;
+use super::tensors::NamedTensor;
+use super::trainer_state::{model_config_hash, TrainerState};
+use crate::config::ModelConfig;
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Everything a checkpoint holds, in host memory and internal naming.
@@ -23,26 +24,6 @@ pub struct CheckpointData {
     pub moments: Vec<NamedTensor>,
     pub tokenizer_json: String,
     pub eos_token_id: u32,
-}
-
-/// Short stable hash of the `[model]` section: resume refuses a checkpoint whose hash differs.
-pub fn model_config_hash(m: &ModelConfig) -> String {
-    let text = toml::to_string(m).expect("model config serialises");
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Write a checkpoint atomically into the run's `checkpoints/` and return its directory.
@@ -191,64 +172,4 @@ pub fn load_tokenizer(ckpt: &LoadedCheckpoint) -> Result<crate::data::tokenizer:
             .with_context(|| format!("{}", cfg_path.display())),
         _ => Ok(tokenizer),
     }
-}
-
-/// Remove `.partial` / `.old` leftovers of a crash; returns one warning per removal.
-pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let Ok(rd) = std::fs::read_dir(checkpoints_dir(run_dir)) else {
-        return warnings;
-    };
-    for entry in rd.flatten() {
-        let p = entry.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if (name.ends_with(".partial") || name.ends_with(".old"))
-            && std::fs::remove_dir_all(&p).is_ok()
-        {
-            warnings.push(format!(
-                "removed incomplete checkpoint {} left by an interrupted save",
-                p.display()
-            ));
-        }
-    }
-    warnings
-}
-
-/// Delete checkpoints outside the retention policy: keep the newest `keep_last` (0 = all) and
-/// every step divisible by `keep_every`. `protect` (the one just written) is never deleted.
-pub fn apply_retention(
-    run_dir: &Path,
-    keep_last: usize,
-    keep_every: u64,
-    protect: &Path,
-) -> Result<Vec<PathBuf>> {
-    if keep_last == 0 {
-        return Ok(Vec::new());
-    }
-    let mut dirs: Vec<(u64, PathBuf)> = std::fs::read_dir(checkpoints_dir(run_dir))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && is_final_checkpoint_name(p))
-        .filter_map(|p| {
-            let step = p
-                .file_name()?
-                .to_str()?
-                .strip_prefix("step-")?
-                .parse()
-                .ok()?;
-            Some((step, p))
-        })
-        .collect();
-    dirs.sort();
-    let n = dirs.len();
-    let mut removed = Vec::new();
-    for (i, (step, path)) in dirs.into_iter().enumerate() {
-        let recent = i + keep_last >= n;
-        let milestone = keep_every > 0 && step % keep_every == 0;
-        if !recent && !milestone && path != protect {
-            crate::run_dir::remove_checkpoint(&path)?;
-            removed.push(path);
-        }
-    }
-    Ok(removed)
 }

@@ -1,7 +1,7 @@
 //! Reading and writing safetensors files of named f32 tensors; f16 and bf16 are widened on
 //! read so real Hugging Face checkpoints load.
 
-use crate::model::params::NamedTensor;
+use super::tensors::NamedTensor;
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;

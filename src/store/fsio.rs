@@ -1,0 +1,112 @@
+//! Durable file writes: every byte fsynced, directories too, so a crash leaves the old state
+//! or the new one.
+
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+/// Create (or replace) `path` with `bytes` and fsync it.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
+}
+
+/// Fsync a directory so a rename or create inside it survives a crash.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Open `path` for reading only if it is a regular file (following symlinks). FIFOs, devices
+/// and sockets are refused before anything blocks on them: the file is opened non-blocking and
+/// its type checked on the open handle, so a swap between check and open cannot sneak one in.
+pub fn open_regular(path: &Path) -> Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading would otherwise wait for a writer forever.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let kind = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .file_type();
+    if !kind.is_file() {
+        anyhow::bail!(
+            "{}: not a regular file ({}); refusing to read it",
+            path.display(),
+            describe_file_type(&kind)
+        );
+    }
+    Ok(file)
+}
+
+/// Read a whole regular file of at most `max_bytes`; larger files and special files are refused
+/// with the path named, so a hostile `/dev/zero` or a 100 GB "config" never exhausts memory.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max_bytes {
+        anyhow::bail!(
+            "{}: {} bytes, more than the {} this file may have; refusing to read it",
+            path.display(),
+            len,
+            max_bytes
+        );
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        anyhow::bail!(
+            "{}: grew past {} bytes while being read; refusing it",
+            path.display(),
+            max_bytes
+        );
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] as UTF-8 text.
+pub fn read_bounded_string(path: &Path, max_bytes: u64) -> Result<String> {
+    String::from_utf8(read_bounded(path, max_bytes)?)
+        .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", path.display()))
+}
+
+/// Upper bound for small JSON/TOML metadata files (configs, trainer state, indexes).
+pub const MAX_METADATA_BYTES: u64 = 64 << 20;
+
+fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a plain file"
+    }
+}

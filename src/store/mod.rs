@@ -1,0 +1,15 @@
+//! The Burn-free home of a run's files: layout and naming, trainer state, checkpoint
+//! write/read/verify, listing and retention, the metrics log. `train`, `interop`, `tui` and the
+//! commands all go through it, so each integrity rule is enforced in one place.
+
+pub mod checkpoint;
+pub mod fsio;
+pub mod hf_layout;
+pub mod layout;
+pub mod listing;
+pub mod metrics_log;
+pub mod safetensors_io;
+pub mod tensors;
+pub mod trainer_state;
+
+pub use tensors::NamedTensor;
