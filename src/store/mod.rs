@@ -3,6 +3,7 @@
 //! commands all go through it, so each integrity rule is enforced in one place.
 
 pub mod checkpoint;
+pub mod faults;
 pub mod fsio;
 pub mod hf_layout;
 pub mod layout;

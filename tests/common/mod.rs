@@ -118,3 +118,36 @@ pub fn unigram_entropy(shard_dir: &Path) -> f64 {
         })
         .sum()
 }
+
+/// `--set` flags that give the real binary the same CI-sized model as [`tiny_config`].
+pub fn tiny_flags(corpus: &Path) -> Vec<String> {
+    let sets = [
+        "model.vocab_size=512".to_string(),
+        "model.d_model=64".into(),
+        "model.n_layers=2".into(),
+        "model.n_heads=4".into(),
+        "model.n_kv_heads=2".into(),
+        "model.ff_dim=128".into(),
+        "model.max_seq_len=64".into(),
+        "data.tokenizer=train:512".into(),
+        format!("data.corpus={}", corpus.display()),
+        "train.batch_size=4".into(),
+        "train.seq_len=32".into(),
+        "train.eval_every=10".into(),
+        "train.eval_batches=2".into(),
+    ];
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
+}
+
+/// `(step, loss)` of every `step` event in a `metrics.jsonl`, in file order.
+pub fn metrics_step_losses(metrics: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(metrics)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
