@@ -166,14 +166,13 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
         let opts = cockpit_options(run, &cfg)?;
         return llite_tui::tui::run_cockpit(Box::new(Launcher { run: run.clone() }), start, opts);
     }
+    // Caught from before the engine starts, so a signal during start-up still saves step 0.
+    let signals = llite_tui::signals::StopSignals::install()?;
     let req = engine_request(run, start)?;
-    let summary = headless::run(train::engine::spawn(req), false)?;
-    if let Some(dir) = summary.run_dir {
-        eprintln!(
-            "finished at step {}; run directory {dir}",
-            summary.final_step
-        );
-    }
+    let summary = headless::run(train::engine::spawn(req), false, Some(signals))?;
+    let newest_good = headless::newest_good_checkpoint(&summary);
+    let line = summary.verdict(newest_good.as_deref())?;
+    eprintln!("{line}");
     Ok(())
 }
 
@@ -292,12 +291,19 @@ fn eval(args: &EvalArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     let run_dir = train::session::run_dir_of(&args.checkpoint);
-    if run_dir.join("metrics.jsonl").is_file() {
+    let metrics_path = run_dir.join("metrics.jsonl");
+    if metrics_path.is_file() {
         let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
         log.append(&Event::TaskEval {
             step: ckpt.trainer.step,
             task,
             metrics,
+        })
+        .with_context(|| {
+            format!(
+                "the result was printed but not recorded: cannot append to {}",
+                metrics_path.display()
+            )
         })?;
     }
     Ok(())

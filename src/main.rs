@@ -12,6 +12,7 @@ fn main() {
     if let Err(e) = commands::dispatch(cli) {
         let msg = format!("{e:#}");
         eprintln!("error: {}", msg.replace('\n', " "));
-        std::process::exit(1);
+        // 130/143/129 after a stop signal, 1 for every other failure (see `train --help`).
+        std::process::exit(llite_tui::exit::Exit::code_of(&e));
     }
 }
