@@ -10,7 +10,7 @@ use llite_tui::model::stats::{format_bytes, memory_floor, param_count, train_flo
 use llite_tui::protocol::{EngineLauncher, EngineLink, StartFrom};
 use llite_tui::train::session::{DeviceSpec, EngineRequest};
 use llite_tui::{bench, headless, interop, store, train};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Run the parsed command line.
@@ -172,7 +172,8 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
     let summary = headless::run(train::engine::spawn(req), false, Some(signals))?;
     let newest_good = headless::newest_good_checkpoint(&summary);
     let line = summary.verdict(newest_good.as_deref())?;
-    eprintln!("{line}");
+    // Never panics on a closed stderr (a dead ssh session): the run is already saved.
+    let _ = writeln!(std::io::stderr(), "{line}");
     Ok(())
 }
 
@@ -207,7 +208,6 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    use std::io::Write;
     let prompt = match cfg.is_sft() && !args.raw {
         true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
         false => args.prompt.clone(),

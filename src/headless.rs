@@ -80,6 +80,23 @@ impl HeadlessSummary {
     }
 }
 
+/// `println!` that never panics: a closed stdout (`| head`) or a dead terminal (after SIGHUP)
+/// must not kill a training run; progress lines are then simply lost.
+macro_rules! say_out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics, for the same reason.
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn eta(steps_left: u64, step_ms: f64) -> String {
     let secs = (steps_left as f64 * step_ms / 1000.0).round() as u64;
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
@@ -98,15 +115,13 @@ fn relay_signals(
         let name = signal_name(reason);
         let code = reason.signal_exit_code().unwrap_or(1);
         if nth == 1 {
-            eprintln!(
+            say_err!(
                 "{name}: finishing step {} and saving a checkpoint; send again to abort",
                 step.load(Ordering::Relaxed) + 1
             );
             let _ = commands.send(Command::Stop { save: true, reason });
         } else {
-            eprintln!(
-                "error: {name} again: aborted without saving; earlier checkpoints are intact"
-            );
+            say_err!("error: {name} again: aborted without saving; earlier checkpoints are intact");
             std::process::exit(code);
         }
     })
@@ -148,7 +163,7 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
                     b.set_position(info.start_step);
                 }
                 if !quiet {
-                    eprintln!(
+                    say_err!(
                         "run {} on {}: {} parameters, {} tokens/step, steps {}..{} -> {}",
                         info.run_name,
                         info.device,
@@ -182,7 +197,7 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
                         b.set_position(s.step);
                         b.set_message(line);
                     }
-                    None if !quiet => println!("{line}"),
+                    None if !quiet => say_out!("{line}"),
                     None => {}
                 }
             }
@@ -192,13 +207,13 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
                     let line = format!("eval step {step} val_loss {val_loss:.4}");
                     match &bar {
                         Some(b) => b.println(line),
-                        None => println!("{line}"),
+                        None => say_out!("{line}"),
                     }
                 }
             }
-            Event::CheckpointSaved { path, .. } if !quiet => eprintln!("checkpoint {path}"),
+            Event::CheckpointSaved { path, .. } if !quiet => say_err!("checkpoint {path}"),
             Event::Alert { step, kind, detail } if !quiet => {
-                eprintln!("alert at step {step} ({kind:?}): {detail}")
+                say_err!("alert at step {step} ({kind:?}): {detail}")
             }
             Event::Error { message, .. } => error = Some(message.clone()),
             Event::Finished {

@@ -544,11 +544,10 @@ fn headless_never_pauses_itself_on_a_spike_even_with_ui_auto_pause() {
     let mut spiked = false;
     loop {
         match next_event(&link, 120) {
-            Event::Alert { kind, .. }
-                if matches!(kind, AlertKind::LossSpike | AlertKind::GradExplosion) =>
-            {
-                spiked = true
-            }
+            Event::Alert {
+                kind: AlertKind::LossSpike | AlertKind::GradExplosion,
+                ..
+            } => spiked = true,
             Event::Paused { step } => panic!("the engine paused itself at step {step}"),
             Event::Error { message, .. } => panic!("engine error: {message}"),
             Event::Finished { step, reason, .. } => {
