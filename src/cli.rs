@@ -58,10 +58,22 @@ pub struct RunArgs {
     pub theme: Option<String>,
 }
 
+/// How a headless run ends and what it does on a spike, shown by `train --help`.
+const TRAIN_AFTER_HELP: &str = "\
+Headless runs:
+  SIGINT, SIGTERM or SIGHUP: finish the current step, save a checkpoint (even at step 0),
+  log `finished` with the reason, exit 130 / 143 / 129 (128 + signal number). A second
+  signal exits at once with the same code; earlier checkpoints stay intact.
+  Loss spikes and gradient explosions are alerted and training goes on
+  (ui.auto_pause_on_spike pauses the cockpit only).
+Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write failed
+  (the last line names the newest good checkpoint); 130 / 143 / 129 stopped by a signal.";
+
 /// Subcommands; without one, the cockpit opens.
 #[derive(Subcommand, Debug)]
 pub enum Commands {
     /// Train (headless with --headless or without a terminal).
+    #[command(after_help = TRAIN_AFTER_HELP)]
     Train,
     /// Show a run written by another process, following metrics.jsonl and checkpoints/.
     Watch { run_dir: PathBuf },

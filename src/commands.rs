@@ -10,7 +10,7 @@ use llite_tui::model::stats::{format_bytes, memory_floor, param_count, train_flo
 use llite_tui::protocol::{EngineLauncher, EngineLink, StartFrom};
 use llite_tui::train::session::{DeviceSpec, EngineRequest};
 use llite_tui::{bench, headless, interop, store, train};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Run the parsed command line.
@@ -166,14 +166,14 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
         let opts = cockpit_options(run, &cfg)?;
         return llite_tui::tui::run_cockpit(Box::new(Launcher { run: run.clone() }), start, opts);
     }
+    // Caught from before the engine starts, so a signal during start-up still saves step 0.
+    let signals = llite_tui::signals::StopSignals::install()?;
     let req = engine_request(run, start)?;
-    let summary = headless::run(train::engine::spawn(req), false)?;
-    if let Some(dir) = summary.run_dir {
-        eprintln!(
-            "finished at step {}; run directory {dir}",
-            summary.final_step
-        );
-    }
+    let summary = headless::run(train::engine::spawn(req), false, Some(signals))?;
+    let newest_good = headless::newest_good_checkpoint(&summary);
+    let line = summary.verdict(newest_good.as_deref())?;
+    // Never panics on a closed stderr (a dead ssh session): the run is already saved.
+    let _ = writeln!(std::io::stderr(), "{line}");
     Ok(())
 }
 
@@ -208,7 +208,6 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    use std::io::Write;
     let prompt = match cfg.is_sft() && !args.raw {
         true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
         false => args.prompt.clone(),
@@ -292,12 +291,19 @@ fn eval(args: &EvalArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     let run_dir = train::session::run_dir_of(&args.checkpoint);
-    if run_dir.join("metrics.jsonl").is_file() {
+    let metrics_path = run_dir.join("metrics.jsonl");
+    if metrics_path.is_file() {
         let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
         log.append(&Event::TaskEval {
             step: ckpt.trainer.step,
             task,
             metrics,
+        })
+        .with_context(|| {
+            format!(
+                "the result was printed but not recorded: cannot append to {}",
+                metrics_path.display()
+            )
         })?;
     }
     Ok(())

@@ -47,9 +47,11 @@ pub enum Command {
     CancelSample {
         id: u64,
     },
-    /// End the run; `save` writes a final checkpoint first.
+    /// End the run; `save` writes a final checkpoint first (even at step 0, so the run stays
+    /// resumable). `reason` ends up in the `Finished` event, so a watcher knows who stopped it.
     Stop {
         save: bool,
+        reason: FinishReason,
     },
 }
 
@@ -97,6 +99,12 @@ pub enum AlertKind {
     CheckpointFailed,
     /// Something the user should know that needs no action (data summary, cleaned leftovers).
     Notice,
+    /// Appending to `metrics.jsonl` failed; sent for the first failure and then sparsely
+    /// (never one per event), and the run ends non-zero.
+    MetricsWriteFailed,
+    /// A step failed for a reason other than a non-finite loss (an I/O error reading data, an
+    /// internal error); the run ends with an `Error`.
+    StepFailed,
 }
 
 /// Why a run ended, so a watcher can tell a finished run from an interrupted one.
@@ -104,8 +112,44 @@ pub enum AlertKind {
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     MaxSteps,
+    /// Stopped by the user (cockpit quit, `--stop-at-step`, switching runs).
     Stopped,
     Error,
+    /// SIGINT or the cockpit's Ctrl-C; the headless exit code is 130.
+    Interrupted,
+    /// SIGTERM (`kill`, a cluster pre-emption); the headless exit code is 143.
+    Terminated,
+    /// SIGHUP (a closed ssh session); the headless exit code is 129.
+    HangUp,
+}
+
+impl FinishReason {
+    /// The conventional exit code (128 + signal number) for a signal reason, `None` otherwise.
+    pub fn signal_exit_code(self) -> Option<i32> {
+        match self {
+            FinishReason::Interrupted => Some(130),
+            FinishReason::Terminated => Some(143),
+            FinishReason::HangUp => Some(129),
+            FinishReason::MaxSteps | FinishReason::Stopped | FinishReason::Error => None,
+        }
+    }
+}
+
+/// Writes that failed during a run, carried by `Finished` so every consumer (headless exit
+/// code, cockpit, watchers reading `metrics.jsonl`) knows the run's record is incomplete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCounts {
+    /// Checkpoint saves that failed (the previous checkpoints stay intact).
+    pub checkpoint_saves: u64,
+    /// Events that could not be appended to `metrics.jsonl`.
+    pub metrics_writes: u64,
+}
+
+impl FailureCounts {
+    /// True when no write failed.
+    pub fn is_clean(&self) -> bool {
+        self.checkpoint_saves == 0 && self.metrics_writes == 0
+    }
 }
 
 /// Everything the engine reports. Each variant carries the step it refers to; serialised as
@@ -167,6 +211,9 @@ pub enum Event {
     Finished {
         step: u64,
         reason: FinishReason,
+        /// Absent in logs written before failure counting; then no failure was counted.
+        #[serde(default)]
+        failures: FailureCounts,
     },
 }
 

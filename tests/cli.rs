@@ -334,7 +334,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
 /// loadable, reports a `CheckpointFailed` alert and lets training go on.
 #[cfg(target_os = "linux")]
 #[test]
-fn a_save_that_runs_out_of_space_loses_nothing_and_training_goes_on() {
+fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 200_000);
     let runs = dir.path().join("runs");
@@ -386,6 +386,15 @@ fn a_save_that_runs_out_of_space_loses_nothing_and_training_goes_on() {
     assert!(
         stderr.contains("CheckpointFailed") && stderr.contains("earlier checkpoints are intact"),
         "no checkpoint_failed alert: {stderr}"
+    );
+    // Loud: non-zero, and the last line says what failed and which checkpoint is good.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: run finished at step 30, but ")
+            && last.contains(" checkpoint saves failed; newest good checkpoint: ")
+            && last.ends_with(good.to_str().unwrap()),
+        "{last}"
     );
     assert!(
         !stderr.contains("panicked"),

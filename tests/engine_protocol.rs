@@ -55,7 +55,8 @@ fn tiny_model_loss_falls_and_metrics_are_written() {
         events.last(),
         Some(Event::Finished {
             reason: FinishReason::MaxSteps,
-            step: 300
+            step: 300,
+            ..
         })
     ));
 
@@ -135,7 +136,12 @@ fn pause_resume_and_stop_are_obeyed_between_steps() {
             break;
         }
     }
-    link.commands.send(Command::Stop { save: true }).unwrap();
+    link.commands
+        .send(Command::Stop {
+            save: true,
+            reason: FinishReason::Stopped,
+        })
+        .unwrap();
     let mut saved = false;
     loop {
         match next_event(&link, 60) {

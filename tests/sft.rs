@@ -113,7 +113,12 @@ fn sft_response_loss_falls_resumes_exactly_and_samples_through_the_template() {
             break;
         }
     }
-    link.commands.send(Command::Stop { save: false }).unwrap();
+    link.commands
+        .send(Command::Stop {
+            save: false,
+            reason: llite_tui::protocol::FinishReason::Stopped,
+        })
+        .unwrap();
 }
 
 #[test]

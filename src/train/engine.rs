@@ -1,10 +1,13 @@
 //! The engine thread: owns the trainer, drains `Command`s between steps, emits `Event`s.
 //! Pausing blocks on the command channel, so a paused engine uses no CPU. A panic or error
-//! in the engine becomes an `Error` + `Finished` event instead of a silent dead thread.
+//! in the engine becomes an `Error` + `Finished` event (at the step it reached) instead of a
+//! silent dead thread. The engine never reads `[ui]`: pausing on a spike is the cockpit's
+//! decision, so a headless run alerts on a spike and goes on.
 
 use super::emitter::Emitter;
 use super::metrics::SpikeDetector;
 use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
+use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
 use crate::data::tokenizer::TextTokenizer;
@@ -13,6 +16,7 @@ use crate::model::stats::{param_count, train_flops_per_token};
 use crate::model::Llama;
 use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo, SampleParams};
 use crate::sample::generate;
+use crate::store::layout::{checkpoint_dir_name, checkpoints_dir};
 use crate::store::metrics_log::MetricsLog;
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
@@ -44,11 +48,11 @@ pub fn spawn(req: EngineRequest) -> EngineLink {
                     format!("engine panicked: {what}")
                 }
             };
-            out.emit(Event::Error { step: 0, message });
-            out.emit(Event::Finished {
-                step: 0,
-                reason: FinishReason::Error,
+            out.emit(Event::Error {
+                step: out.step(),
+                message,
             });
+            out.finish(FinishReason::Error);
         })
         .expect("spawning the engine thread");
     EngineLink {
@@ -61,7 +65,8 @@ pub fn spawn(req: EngineRequest) -> EngineLink {
 fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
     let prepared = prepare(req)?;
     if prepared.shards.is_some() || prepared.sft.is_some() {
-        out.attach_log(MetricsLog::open(&prepared.run_dir)?);
+        let log = MetricsLog::open(&prepared.run_dir)?;
+        out.attach_log(log, prepared.run_dir.join("metrics.jsonl"));
     }
     match req.device {
         DeviceSpec::Cpu => {
@@ -207,17 +212,44 @@ impl Samplers {
     }
 }
 
+/// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
 fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter) -> bool {
     match trainer.save_checkpoint() {
         Ok(path) => out.emit(Event::CheckpointSaved {
             step: trainer.step,
             path: path.display().to_string(),
         }),
-        Err(e) => out.emit(Event::Alert {
-            step: trainer.step,
-            kind: AlertKind::CheckpointFailed,
-            detail: format!("{e:#}"),
-        }),
+        Err(e) => {
+            out.count_failed_save();
+            out.emit(Event::Alert {
+                step: trainer.step,
+                kind: AlertKind::CheckpointFailed,
+                detail: format!("{e:#}"),
+            })
+        }
+    }
+}
+
+/// Whether the run already has a complete checkpoint at the current step (written by this
+/// engine, or the one a resume started from), so a final save would only rewrite it.
+fn saved_at_current_step(trainer: &Trainer<impl AutodiffBackend>) -> bool {
+    trainer.last_checkpoint_step == Some(trainer.step)
+        || checkpoints_dir(&trainer.run.run_dir)
+            .join(checkpoint_dir_name(trainer.step))
+            .is_dir()
+}
+
+/// The alert for a step that failed: a non-finite loss is a health problem of the run, any
+/// other error (I/O reading data, an internal failure) is a failed step.
+fn step_failure_alert(error: &anyhow::Error, failed_step: u64) -> Event {
+    let kind = match error.downcast_ref::<NonFiniteLoss>() {
+        Some(_) => AlertKind::NonFiniteLoss,
+        None => AlertKind::StepFailed,
+    };
+    Event::Alert {
+        step: failed_step,
+        kind,
+        detail: format!("{error:#}"),
     }
 }
 
@@ -230,6 +262,7 @@ fn train_loop<B: AutodiffBackend>(
     out: &Emitter,
 ) -> Result<()> {
     let start_step = trainer.step;
+    out.set_step(start_step);
     let info = run_info(&trainer.run, device, start_step, origin);
     if !out.emit(Event::Started {
         step: start_step,
@@ -291,60 +324,51 @@ fn train_loop<B: AutodiffBackend>(
                     );
                 }
                 Command::CancelSample { id } => samplers.cancel(id),
-                Command::Stop { save: want_save } => {
+                Command::Stop {
+                    save: want_save,
+                    reason,
+                } => {
                     samplers.cancel_all();
-                    if want_save && trainer.last_checkpoint_step != Some(trainer.step) {
+                    // Even at step 0 of a fresh run: a stopped run stays resumable.
+                    if want_save && !saved_at_current_step(&trainer) {
                         save(&mut trainer, out);
                     }
-                    out.emit(Event::Finished {
-                        step: trainer.step,
-                        reason: FinishReason::Stopped,
-                    });
+                    out.finish(reason);
                     return Ok(());
                 }
             }
         }
         if stop_at.is_some_and(|s| trainer.step >= s) && !trainer.finished() {
-            if trainer.last_checkpoint_step != Some(trainer.step) {
+            if !saved_at_current_step(&trainer) {
                 save(&mut trainer, out);
             }
-            out.emit(Event::Finished {
-                step: trainer.step,
-                reason: FinishReason::Stopped,
-            });
+            out.finish(FinishReason::Stopped);
             return Ok(());
         }
         if trainer.finished() {
             if trainer.last_checkpoint_step != Some(trainer.step) && trainer.step > start_step {
                 save(&mut trainer, out);
             }
-            out.emit(Event::Finished {
-                step: trainer.step,
-                reason: FinishReason::MaxSteps,
-            });
+            out.finish(FinishReason::MaxSteps);
             return Ok(());
         }
         let stats = match trainer.step() {
             Ok(s) => s,
             Err(e) => {
-                out.emit(Event::Alert {
-                    step: trainer.step + 1,
-                    kind: AlertKind::NonFiniteLoss,
-                    detail: format!("{e:#}"),
-                });
+                // Error and Finished (sent by `spawn`) report the last completed step.
+                out.emit(step_failure_alert(&e, trainer.step + 1));
                 return Err(e);
             }
         };
+        out.set_step(stats.step);
         let (step, loss, grad_norm) = (stats.step, stats.loss, stats.grad_norm);
         if !out.emit(Event::Step(stats)) {
             return Ok(());
         }
+        // Alert and go on: pausing on a spike is a consumer's decision (the cockpit's App
+        // pauses when `ui.auto_pause_on_spike` is set); nothing would resume a headless run.
         if let Some((kind, detail)) = spikes.observe(loss, grad_norm) {
             out.emit(Event::Alert { step, kind, detail });
-            if cfg.ui.auto_pause_on_spike && !paused {
-                paused = true;
-                out.emit(Event::Paused { step });
-            }
         }
         let t = &cfg.train;
         if (t.eval_every > 0 && step % t.eval_every == 0) || trainer.finished() {
@@ -374,11 +398,13 @@ fn serve_samples<B: Backend>(
         Llama::<B>::new(&run.config.model, 0, &device),
         ckpt.weights.clone(),
     )?;
+    out.set_step(step);
     let origin = format!("inspect:{}", ckpt.dir.display());
     let mut info = run_info(&run, device_name, step, origin);
     info.max_steps = step;
     out.emit(Event::Started { step, info });
     let mut samplers = Samplers::default();
+    let mut reason = FinishReason::Stopped;
     while let Ok(cmd) = cmds.recv() {
         match cmd {
             Command::Sample { id, prompt, params } => samplers.start(
@@ -392,14 +418,14 @@ fn serve_samples<B: Backend>(
                 out,
             ),
             Command::CancelSample { id } => samplers.cancel(id),
-            Command::Stop { .. } => break,
+            Command::Stop { reason: why, .. } => {
+                reason = why;
+                break;
+            }
             _ => {}
         }
     }
     samplers.cancel_all();
-    out.emit(Event::Finished {
-        step,
-        reason: FinishReason::Stopped,
-    });
+    out.finish(reason);
     Ok(())
 }

@@ -21,6 +21,28 @@ use burn::tensor::{Int, Tensor, TensorData};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// A step whose loss was NaN or infinite: a typed error so the engine can tell it (an alert
+/// about the run's health) from an I/O or internal failure (a `StepFailed` alert).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFiniteLoss {
+    /// The loss value (NaN or infinite).
+    pub loss: f64,
+    /// The step that was attempted and skipped.
+    pub step: u64,
+}
+
+impl std::fmt::Display for NonFiniteLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss became {} at step {}; the update was skipped. Lower train.lr or train.grad_clip and resume from the last checkpoint",
+            self.loss, self.step
+        )
+    }
+}
+
+impl std::error::Error for NonFiniteLoss {}
+
 /// Upload a batch of token rows.
 pub fn batch_tensor<B: Backend>(batch: &Batch, device: &B::Device) -> Tensor<B, 2, Int> {
     rows_tensor(&batch.tokens, batch.batch, batch.seq, device)
@@ -239,10 +261,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let loss = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
         if !loss.is_finite() {
-            bail!(
-                "loss became {loss} at step {}; the update was skipped. Lower train.lr or train.grad_clip and resume from the last checkpoint",
-                self.step + 1
-            );
+            return Err(NonFiniteLoss {
+                loss,
+                step: self.step + 1,
+            }
+            .into());
         }
         let lr = self.schedule.at(self.step + 1);
         let model = self.model.take().expect("model present between steps");

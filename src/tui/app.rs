@@ -183,6 +183,10 @@ pub struct App {
     pub should_quit: bool,
     /// Save-and-quit was chosen: leave once the engine reports it has finished.
     pub quit_after_stop: bool,
+    /// A second Ctrl-C quit while the final save was still running: do not wait for it.
+    pub abandon_save: bool,
+    /// The first stop signal (SIGTERM, SIGHUP, SIGINT) the cockpit received, for its exit code.
+    pub stop_signal: Option<FinishReason>,
 }
 
 impl App {
@@ -227,6 +231,8 @@ impl App {
             runs_dir: PathBuf::new(),
             should_quit: false,
             quit_after_stop: false,
+            abandon_save: false,
+            stop_signal: None,
         }
     }
 
@@ -322,7 +328,10 @@ impl App {
             Event::Alert { step, kind, detail } => {
                 let running = self.state == RunState::Running;
                 self.alerts.push(AlertEntry { step, kind, detail });
-                let health = !matches!(kind, AlertKind::Notice | AlertKind::CheckpointFailed);
+                let health = matches!(
+                    kind,
+                    AlertKind::NonFiniteLoss | AlertKind::LossSpike | AlertKind::GradExplosion
+                );
                 if self.auto_pause_on_spike && health && running && self.mode == Mode::Live {
                     actions.push(Action::Send(Command::Pause));
                 }

@@ -54,7 +54,10 @@ fn quit_asks_and_save_and_quit_waits_for_finish() {
     assert_eq!(app.overlay, Overlay::QuitConfirm);
     assert_eq!(
         app.on_key(ch('s')),
-        vec![Action::Send(Command::Stop { save: true })]
+        vec![Action::Send(Command::Stop {
+            save: true,
+            reason: FinishReason::Stopped
+        })]
     );
     assert!(
         !app.should_quit,
@@ -63,6 +66,7 @@ fn quit_asks_and_save_and_quit_waits_for_finish() {
     let acts = app.on_event(Event::Finished {
         step: 50,
         reason: FinishReason::Stopped,
+        failures: Default::default(),
     });
     assert!(acts.contains(&Action::Quit));
     assert!(app.should_quit);
@@ -75,19 +79,76 @@ fn quit_asks_and_save_and_quit_waits_for_finish() {
     let acts = app.on_key(ch('q'));
     assert_eq!(
         acts,
-        vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+        vec![
+            Action::Send(Command::Stop {
+                save: false,
+                reason: FinishReason::Stopped
+            }),
+            Action::Quit
+        ]
     );
 }
 
 #[test]
-fn ctrl_c_quits_at_once() {
+fn ctrl_c_saves_then_quits_and_a_second_ctrl_c_quits_at_once() {
+    let ctrl_c = || KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     let mut app = running_app();
-    let acts = app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    let acts = app.on_key(ctrl_c());
     assert_eq!(
         acts,
-        vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+        vec![Action::Send(Command::Stop {
+            save: true,
+            reason: FinishReason::Interrupted
+        })]
     );
-    assert!(app.should_quit);
+    assert!(!app.should_quit, "waits for the final checkpoint");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("saving…, Ctrl-C again to quit without saving")
+    );
+    let acts = app.on_event(Event::Finished {
+        step: 50,
+        reason: FinishReason::Interrupted,
+        failures: Default::default(),
+    });
+    assert!(acts.contains(&Action::Quit) && app.should_quit);
+    assert!(!app.abandon_save);
+
+    let mut app = running_app();
+    app.on_key(ctrl_c());
+    assert_eq!(app.on_key(ctrl_c()), vec![Action::Quit]);
+    assert!(
+        app.should_quit && app.abandon_save,
+        "second Ctrl-C: no waiting"
+    );
+}
+
+#[test]
+fn stop_signals_act_like_ctrl_c_and_ctrl_c_just_quits_watch_and_inspect() {
+    let mut app = running_app();
+    let acts = app.interrupt(FinishReason::Terminated);
+    assert_eq!(
+        acts,
+        vec![Action::Send(Command::Stop {
+            save: true,
+            reason: FinishReason::Terminated
+        })]
+    );
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let mut watch = App::new(Mode::Watch, &UiConfig::default(), SampleParams::default());
+    assert_eq!(watch.on_key(ctrl_c), vec![Action::Quit]);
+    assert!(watch.should_quit);
+    let mut inspect = App::new(Mode::Inspect, &UiConfig::default(), SampleParams::default());
+    assert_eq!(
+        inspect.on_key(ctrl_c),
+        vec![
+            Action::Send(Command::Stop {
+                save: false,
+                reason: FinishReason::Interrupted
+            }),
+            Action::Quit
+        ]
+    );
 }
 
 #[test]
@@ -175,7 +236,20 @@ fn alerts_auto_pause_only_when_configured() {
     assert!(app.on_event(alert()).is_empty());
     app.auto_pause_on_spike = true;
     assert_eq!(app.on_event(alert()), vec![Action::Send(Command::Pause)]);
-    assert_eq!(app.unseen_alerts().len(), 3, "scripted run had one already");
+    for kind in [
+        AlertKind::CheckpointFailed,
+        AlertKind::MetricsWriteFailed,
+        AlertKind::StepFailed,
+        AlertKind::Notice,
+    ] {
+        let not_health = Event::Alert {
+            step: 8,
+            kind,
+            detail: "disk full".into(),
+        };
+        assert!(app.on_event(not_health).is_empty(), "{kind:?} is no spike");
+    }
+    assert_eq!(app.unseen_alerts().len(), 7, "scripted run had one already");
     app.on_key(ch('x'));
     assert!(app.unseen_alerts().is_empty());
 }
@@ -190,6 +264,7 @@ fn engine_loss_is_an_error_unless_finished() {
     app.on_event(Event::Finished {
         step: 50,
         reason: FinishReason::MaxSteps,
+        failures: Default::default(),
     });
     app.on_engine_lost();
     assert_eq!(app.state, RunState::Finished(FinishReason::MaxSteps));

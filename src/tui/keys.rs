@@ -3,7 +3,7 @@
 //! typed into a text field never doubles as a command.
 
 use super::app::{Action, App, BrowserPrompt, Mode, Overlay, Pane, RunState};
-use crate::protocol::{Command, StartFrom};
+use crate::protocol::{Command, FinishReason, StartFrom};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::path::{Path, PathBuf};
 
@@ -18,13 +18,7 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
-            let mut out = vec![];
-            if self.engine_alive && self.mode != Mode::Watch {
-                out.push(Action::Send(Command::Stop { save: false }));
-            }
-            out.push(Action::Quit);
-            self.should_quit = true;
-            return out;
+            return self.interrupt(FinishReason::Interrupted);
         }
         match self.overlay {
             Overlay::QuitConfirm => return self.quit_key(key),
@@ -71,7 +65,10 @@ impl App {
                 } else {
                     let mut out = vec![];
                     if self.engine_alive && self.mode == Mode::Inspect {
-                        out.push(Action::Send(Command::Stop { save: false }));
+                        out.push(Action::Send(Command::Stop {
+                            save: false,
+                            reason: FinishReason::Stopped,
+                        }));
                     }
                     out.push(Action::Quit);
                     self.should_quit = true;
@@ -106,6 +103,31 @@ impl App {
         vec![]
     }
 
+    /// Ctrl-C, or a stop signal delivered to the cockpit: a live run saves a checkpoint and
+    /// then quits (as "save & quit" does); a second one quits at once without waiting. Watch
+    /// and inspect modes have nothing to save and quit at once.
+    pub fn interrupt(&mut self, reason: FinishReason) -> Vec<Action> {
+        let live = self.engine_alive && self.mode == Mode::Live;
+        if live && !self.quit_after_stop {
+            self.overlay = Overlay::None;
+            self.quit_after_stop = true;
+            self.saving = true;
+            self.notify("saving…, Ctrl-C again to quit without saving");
+            return vec![Action::Send(Command::Stop { save: true, reason })];
+        }
+        let mut out = vec![];
+        if self.engine_alive && self.mode == Mode::Inspect {
+            out.push(Action::Send(Command::Stop {
+                save: false,
+                reason,
+            }));
+        }
+        self.abandon_save = live;
+        out.push(Action::Quit);
+        self.should_quit = true;
+        out
+    }
+
     /// Why training commands cannot be sent now, if they cannot.
     fn cannot_command(&self) -> Option<String> {
         match self.mode {
@@ -132,11 +154,20 @@ impl App {
                 self.quit_after_stop = true;
                 self.saving = true;
                 self.notify("saving final checkpoint, then quitting…");
-                vec![Action::Send(Command::Stop { save: true })]
+                vec![Action::Send(Command::Stop {
+                    save: true,
+                    reason: FinishReason::Stopped,
+                })]
             }
             KeyCode::Char('q') | KeyCode::Char('y') | KeyCode::Enter => {
                 self.should_quit = true;
-                vec![Action::Send(Command::Stop { save: false }), Action::Quit]
+                vec![
+                    Action::Send(Command::Stop {
+                        save: false,
+                        reason: FinishReason::Stopped,
+                    }),
+                    Action::Quit,
+                ]
             }
             KeyCode::Char('n') | KeyCode::Char('c') | KeyCode::Esc => {
                 self.overlay = Overlay::None;

@@ -44,8 +44,12 @@ pub fn run_cockpit(
     } else {
         app::Mode::Live
     };
+    // Caught before the engine starts, so no signal can kill it mid-way without a save.
+    let signals = crate::signals::StopSignals::install()?;
     let app = app::App::new(mode, &opts.ui, opts.sample_defaults.clone());
-    let rt = runtime::Runtime::new(app, &opts).with_engine(launcher, start);
+    let rt = runtime::Runtime::new(app, &opts)
+        .with_signals(signals)
+        .with_engine(launcher, start);
     drive(rt)
 }
 
@@ -57,9 +61,32 @@ pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
             run_dir.display()
         );
     }
+    let signals = crate::signals::StopSignals::install()?;
     let app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
-    let rt = runtime::Runtime::new(app, &opts).with_tail(run_dir);
+    let rt = runtime::Runtime::new(app, &opts)
+        .with_signals(signals)
+        .with_tail(run_dir);
     drive(rt)
+}
+
+/// After a stop signal the cockpit exits 128 + signal number, saying what was saved.
+fn signal_exit(app: &app::App) -> anyhow::Result<()> {
+    let Some(reason) = app.stop_signal else {
+        return Ok(());
+    };
+    let saved = match (&app.last_checkpoint, app.mode) {
+        (Some((step, path)), app::Mode::Live) => format!("; checkpoint {path} (step {step})"),
+        (None, app::Mode::Live) => "; no checkpoint was saved".to_string(),
+        _ => String::new(),
+    };
+    Err(crate::exit::Exit::new(
+        reason.signal_exit_code().unwrap_or(1),
+        format!(
+            "{}: cockpit closed{saved}",
+            crate::signals::signal_name(reason)
+        ),
+    )
+    .into())
 }
 
 fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
@@ -77,13 +104,15 @@ fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
         }
     }));
     let result = rt.run(&mut terminal);
-    ratatui::restore();
+    // Not `restore()`: after SIGHUP the terminal is gone and its error print would panic.
+    let _ = ratatui::try_restore();
     std::panic::set_hook(Box::new(move |info| previous(info)));
     for msg in take_background_panics() {
         eprintln!("engine thread panicked: {msg}");
     }
+    let signalled = signal_exit(&rt.app);
     rt.shutdown();
-    result
+    result.and(signalled)
 }
 
 type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;

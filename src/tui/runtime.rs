@@ -5,7 +5,8 @@ use super::app::{Action, App, Mode};
 use super::panes;
 use super::theme::Theme;
 use super::watch::{ChangeWatch, MetricsTail};
-use crate::protocol::{Command, EngineLauncher, EngineLink, Event, StartFrom};
+use crate::protocol::{Command, EngineLauncher, EngineLink, Event, FinishReason, StartFrom};
+use crate::signals::{SignalForwarder, StopSignals};
 use crate::store::{layout, listing};
 use crossterm::event::{self, Event as TermEvent};
 use std::path::{Path, PathBuf};
@@ -36,7 +37,13 @@ pub struct Runtime {
     /// Watch mode: the followed run's metrics and its directory watch.
     tail: Option<(MetricsTail, ChangeWatch, PathBuf)>,
     export_results: (mpsc::Sender<String>, mpsc::Receiver<String>),
+    /// Stop signals delivered to the process, handled like Ctrl-C (the forwarder thread
+    /// lives as long as the runtime).
+    signals: Option<(SignalForwarder, mpsc::Receiver<FinishReason>)>,
 }
+
+/// A stuck UI loop still ends on the third signal: terminal restored, 128 + signal number.
+const HARD_EXIT_SIGNALS: u32 = 3;
 
 impl Runtime {
     /// Set up themes and watches; no terminal is touched here.
@@ -60,7 +67,23 @@ impl Runtime {
             zombies: Vec::new(),
             tail: None,
             export_results: mpsc::channel(),
+            signals: None,
         }
+    }
+
+    /// Treat SIGINT/SIGTERM/SIGHUP like Ctrl-C: save and quit, then quit at once; the third
+    /// ends the process even if the loop is stuck.
+    pub fn with_signals(mut self, signals: StopSignals) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let forwarder = signals.forward(move |reason, nth| {
+            if nth >= HARD_EXIT_SIGNALS {
+                let _ = ratatui::try_restore();
+                std::process::exit(reason.signal_exit_code().unwrap_or(1));
+            }
+            let _ = tx.send(reason);
+        });
+        self.signals = Some((forwarder, rx));
+        self
     }
 
     /// Start the first engine.
@@ -113,6 +136,13 @@ impl Runtime {
     pub fn pump(&mut self) -> bool {
         let mut changed = false;
         let mut actions = Vec::new();
+        if let Some((_, rx)) = &self.signals {
+            while let Ok(reason) = rx.try_recv() {
+                changed = true;
+                self.app.stop_signal.get_or_insert(reason);
+                actions.extend(self.app.interrupt(reason));
+            }
+        }
         if let Some(link) = &self.link {
             let mut lost = false;
             for _ in 0..MAX_EVENTS_PER_FRAME {
@@ -241,7 +271,10 @@ impl Runtime {
                 Action::RefreshCheckpoints => self.refresh_checkpoints = true,
                 Action::Launch { from, save_current } => match self.link.take() {
                     Some(link) if self.app.engine_alive => {
-                        let _ = link.commands.send(Command::Stop { save: save_current });
+                        let _ = link.commands.send(Command::Stop {
+                            save: save_current,
+                            reason: crate::protocol::FinishReason::Stopped,
+                        });
                         self.app
                             .notify("stopping the current run before switching…");
                         self.retiring = Some((link, from));
@@ -330,7 +363,10 @@ impl Runtime {
 
     /// After the terminal is restored: give a stopping engine a moment to flush, never hang.
     pub fn shutdown(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // A final save still running (the terminal went away mid-save) gets time to finish.
+        let saving = self.app.quit_after_stop && !self.app.abandon_save;
+        let grace = Duration::from_secs(if saving { 120 } else { 5 });
+        let deadline = Instant::now() + grace;
         let mut joins: Vec<_> = self.zombies.drain(..).collect();
         joins.extend(self.link.take().and_then(|mut l| l.join.take()));
         joins.extend(self.retiring.take().and_then(|(mut l, _)| l.join.take()));

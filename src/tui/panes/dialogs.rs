@@ -17,7 +17,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("p / space", "pause or resume"),
             ("s", "save a checkpoint now"),
             ("q", "quit (asks: save & quit / quit / cancel)"),
-            ("Ctrl-C", "quit at once, no final save"),
+            ("Ctrl-C", "save & quit; again: quit now"),
         ],
     ),
     (
