@@ -370,11 +370,15 @@ fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
             .val_loss
             .map(|v| format!("{v:.4}"))
             .unwrap_or_else(|| "-".into());
-        let age = humantime::format_duration(std::time::Duration::from_secs(
-            now.saturating_sub(c.written_unix),
-        ))
-        .to_string();
-        let age = age.split(' ').next().unwrap_or("").to_string();
+        let age = match c.written_unix {
+            0 => "-".to_string(), // trainer.json unreadable: no write time to show
+            t => humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
+                .to_string()
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
         let status = match &c.error {
             Some(e) => {
                 invalid += 1;
