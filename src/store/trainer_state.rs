@@ -217,3 +217,34 @@ pub fn initial_trainer_state(
         config_toml: config.to_toml(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trainer_json_digests_itself_and_a_look_alike_string_cannot_fool_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A run name holding the digest key's text: escaped in JSON, so never taken for it.
+        let mut state = initial_trainer_state(
+            &RunConfig::default(),
+            "x\", \"trainer_blake3\": \"".into(),
+            100,
+            None,
+        );
+        state.step = 7;
+        let files = BTreeMap::from([("model.safetensors".to_string(), FileDigest::of_bytes(b"w"))]);
+        let path = dir.path().join(TRAINER_FILE);
+        let text = trainer_json(&state, &files).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let record = read_trainer_record(dir.path()).unwrap();
+        assert_eq!(record.state, state);
+        assert_eq!(record.files.unwrap(), files);
+
+        for (from, to) in [("\"step\": 7", "\"step\": 8"), ("  \"", " \"")] {
+            std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+            let e = read_trainer_record(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("trainer.json: blake3 digest mismatch"), "{e}");
+        }
+    }
+}
