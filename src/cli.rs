@@ -111,8 +111,14 @@ pub enum Commands {
 /// `ckpt` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum CkptCommand {
-    /// List a run's checkpoints with step, tokens, val loss, size, age; flags invalid ones.
-    Ls { run_dir: PathBuf },
+    /// List a run's checkpoints with step, tokens, val loss, size, age; flags invalid ones
+    /// (tensor names, shapes, dtypes and sizes against the config) and exits 1 if any is.
+    Ls {
+        run_dir: PathBuf,
+        /// Also check every file's blake3 digest (reads every byte; reports MB/s).
+        #[arg(long)]
+        verify: bool,
+    },
 }
 
 /// `sample` options.

@@ -36,8 +36,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Commands::Ckpt {
-            command: CkptCommand::Ls { run_dir },
-        }) => ckpt_ls(&run_dir),
+            command: CkptCommand::Ls { run_dir, verify },
+        }) => ckpt_ls(&run_dir, verify),
         Some(Commands::Eval(args)) => eval(&args),
         Some(Commands::Info) => info(&run),
         Some(Commands::Bench(args)) => {
@@ -180,6 +180,9 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
 fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    if let Some(notice) = ckpt.notice() {
+        eprintln!("note: {notice}");
+    }
     let mut params = cfg.sample.params();
     if let Some(v) = args.max_tokens {
         params.max_tokens = v;
@@ -259,6 +262,9 @@ fn eval(args: &EvalArgs) -> Result<()> {
     use llite_tui::protocol::Event;
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    if let Some(notice) = ckpt.notice() {
+        eprintln!("note: {notice}");
+    }
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
         Some(name) => Some(Template::parse(name)?),
@@ -331,11 +337,21 @@ fn prepare(args: &PrepareArgs) -> Result<()> {
     Ok(())
 }
 
-fn ckpt_ls(dir: &Path) -> Result<()> {
+fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
+    use store::listing::{list_checkpoints_with, Check};
     if !dir.is_dir() {
         bail!("{}: no such run directory", dir.display());
     }
-    let list = store::listing::list_checkpoints(dir);
+    let looks_like_run = ["run.toml", "metrics.jsonl"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if !store::layout::checkpoints_dir(dir).is_dir() && !looks_like_run {
+        bail!("{}", store::listing::not_a_run_dir_hint(dir));
+    }
+    let check = if verify { Check::Digests } else { Check::Cheap };
+    let start = std::time::Instant::now();
+    let list = list_checkpoints_with(dir, check);
+    let elapsed = start.elapsed().as_secs_f64();
     if list.is_empty() {
         println!(
             "no checkpoints in {}",
@@ -348,7 +364,10 @@ fn ckpt_ls(dir: &Path) -> Result<()> {
         "{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status",
         "checkpoint", "step", "tokens", "val_loss", "size", "age"
     );
-    for c in list {
+    let mut invalid = 0;
+    let mut newest_good = None;
+    let mut verified_bytes = 0u64;
+    for c in &list {
         let name = Path::new(&c.path)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -357,20 +376,55 @@ fn ckpt_ls(dir: &Path) -> Result<()> {
             .val_loss
             .map(|v| format!("{v:.4}"))
             .unwrap_or_else(|| "-".into());
-        let age = humantime::format_duration(std::time::Duration::from_secs(
-            now.saturating_sub(c.written_unix),
-        ))
-        .to_string();
-        let age = age.split(' ').next().unwrap_or("").to_string();
-        let status = c
-            .error
-            .map(|e| format!("INVALID: {e}"))
-            .unwrap_or_else(|| "ok".into());
+        let age = match c.written_unix {
+            0 => "-".to_string(), // trainer.json unreadable: no write time to show
+            t => humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
+                .to_string()
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        let status = match &c.error {
+            Some(e) => {
+                invalid += 1;
+                format!("INVALID: {e}")
+            }
+            None => {
+                newest_good = Some(name.clone());
+                let unverified = store::trainer_state::read_trainer_record(Path::new(&c.path))
+                    .map(|r| r.files.is_none())
+                    .unwrap_or(false);
+                match (unverified, verify) {
+                    (true, _) => "ok (written before digests; not verified)".to_string(),
+                    (false, true) => {
+                        verified_bytes += c.size_bytes;
+                        "ok, digests verified".to_string()
+                    }
+                    (false, false) => "ok".to_string(),
+                }
+            }
+        };
         println!(
             "{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}",
             c.step,
             c.tokens,
             format_bytes(c.size_bytes)
+        );
+    }
+    if verify {
+        println!(
+            "verified {} in {elapsed:.2} s ({:.0} MB/s)",
+            format_bytes(verified_bytes),
+            verified_bytes as f64 / 1e6 / elapsed.max(1e-9)
+        );
+    }
+    if invalid > 0 {
+        bail!(
+            "{invalid} of {} checkpoints in {} are invalid; newest valid: {}",
+            list.len(),
+            store::layout::checkpoints_dir(dir).display(),
+            newest_good.as_deref().unwrap_or("none")
         );
     }
     Ok(())

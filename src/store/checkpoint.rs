@@ -2,18 +2,21 @@
 //! every file fsynced, then renamed to `step-N/` and the parent directory fsynced: a crash
 //! leaves the old set or the new one, never a torn one.
 
-use super::fsio::{sync_dir, write_synced};
+use super::digest::{read_verified, verify_file, FileDigest};
+use super::fsio::{read_bounded, read_bounded_string, sync_dir, write_synced, MAX_METADATA_BYTES};
 use super::hf_layout as hf;
 use super::layout::{
-    checkpoint_dir_name, checkpoints_dir, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE,
-    TOKENIZER_FILE, TRAINER_FILE,
+    checkpoint_dir_name, checkpoints_dir, CHECKPOINT_FORMAT_VERSION, HF_CONFIG_FILE, MODEL_FILE,
+    OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE,
 };
-use super::listing::validate_checkpoint_dir;
+use super::listing::{inspect_checkpoint, InspectedCheckpoint};
 use super::safetensors_io;
+use super::structure::refuse_non_finite;
 use super::tensors::NamedTensor;
-use super::trainer_state::{model_config_hash, TrainerState};
+use super::trainer_state::{model_config_hash, trainer_json, TrainerState};
 use crate::config::ModelConfig;
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Everything a checkpoint holds, in host memory and internal naming.
@@ -79,7 +82,8 @@ pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
 }
 
 fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
-    // The two tensor files are independent: transpose and write them on two threads.
+    // The two tensor files are independent: transpose and write them on two threads, each
+    // hashing its bytes on their way to disk.
     let write_weights = || {
         let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
         safetensors_io::write_file_synced(
@@ -104,16 +108,29 @@ fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
         let moments = write_moments();
         (weights.join(), moments)
     });
-    weights.map_err(|_| anyhow::anyhow!("the thread writing {MODEL_FILE} panicked"))??;
-    moments?;
+    let mut files = BTreeMap::new();
+    files.insert(
+        MODEL_FILE.to_string(),
+        weights.map_err(|_| anyhow::anyhow!("the thread writing {MODEL_FILE} panicked"))??,
+    );
+    files.insert(OPTIMIZER_FILE.to_string(), moments?);
     let config =
         serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
-    write_synced(&dir.join(HF_CONFIG_FILE), config.as_bytes())?;
-    write_synced(&dir.join(TOKENIZER_FILE), data.tokenizer_json.as_bytes())?;
+    for (name, bytes) in [
+        (HF_CONFIG_FILE, config.as_bytes()),
+        (TOKENIZER_FILE, data.tokenizer_json.as_bytes()),
+    ] {
+        write_synced(&dir.join(name), bytes)?;
+        files.insert(name.to_string(), FileDigest::of_bytes(bytes));
+    }
     // trainer.json last: its presence marks the set complete even before the rename.
+    let trainer = TrainerState {
+        format_version: CHECKPOINT_FORMAT_VERSION,
+        ..data.trainer.clone()
+    };
     write_synced(
         &dir.join(TRAINER_FILE),
-        serde_json::to_string_pretty(&data.trainer)?.as_bytes(),
+        trainer_json(&trainer, &files)?.as_bytes(),
     )?;
     Ok(())
 }
@@ -126,30 +143,55 @@ pub struct LoadedCheckpoint {
     pub weights: Vec<NamedTensor>,
     pub moments: Vec<NamedTensor>,
     pub tokenizer_path: PathBuf,
+    /// False for a format-1 checkpoint, written before digests: it loaded, not verified.
+    pub digests_verified: bool,
 }
 
-/// Read and validate a checkpoint directory (files complete, shapes consistent).
+impl LoadedCheckpoint {
+    /// A one-line notice for checkpoints that could not be verified, to show the user.
+    pub fn notice(&self) -> Option<String> {
+        (!self.digests_verified).then(|| {
+            format!(
+                "{}: written before digests; not verified",
+                self.dir.display()
+            )
+        })
+    }
+}
+
+/// Read and validate a checkpoint directory: the cheap structural checks, every file's digest
+/// (hashed while it is read, no second pass) and finite weights and moments.
 pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
-    let trainer = validate_checkpoint_dir(dir)?;
-    let config = crate::config::RunConfig::from_toml_str(
-        &trainer.config_toml,
-        &dir.join(TRAINER_FILE).display().to_string(),
-    )?;
-    let model_config = config.model;
-    if model_config_hash(&model_config) != trainer.model_config_hash {
+    let InspectedCheckpoint {
+        record,
+        model_config,
+    } = inspect_checkpoint(dir)?;
+    if model_config_hash(&model_config) != record.state.model_config_hash {
         anyhow::bail!(
             "{}: model config hash mismatch; the file was edited or corrupted",
             dir.join(TRAINER_FILE).display()
         );
     }
+    for small in [HF_CONFIG_FILE, TOKENIZER_FILE] {
+        if let Some(digest) = record.digest(small) {
+            verify_file(&dir.join(small), digest)?;
+        }
+    }
     let tied = model_config.tie_embeddings;
-    let weights = hf::from_hf(safetensors_io::read_file(&dir.join(MODEL_FILE))?, tied)
-        .with_context(|| format!("{}", dir.join(MODEL_FILE).display()))?;
-    let moments = hf::from_hf(safetensors_io::read_file(&dir.join(OPTIMIZER_FILE))?, tied)
-        .with_context(|| format!("{}", dir.join(OPTIMIZER_FILE).display()))?;
+    let read = |file: &str| -> Result<Vec<NamedTensor>> {
+        let path = dir.join(file);
+        let bytes = read_verified(&path, record.digest(file))?;
+        let tensors = safetensors_io::from_bytes(&bytes, &path)?;
+        drop(bytes);
+        refuse_non_finite(&path, &tensors)?;
+        hf::from_hf(tensors, tied).with_context(|| format!("{}", path.display()))
+    };
+    let weights = read(MODEL_FILE)?;
+    let moments = read(OPTIMIZER_FILE)?;
     Ok(LoadedCheckpoint {
         dir: dir.to_path_buf(),
-        trainer,
+        digests_verified: record.files.is_some(),
+        trainer: record.state,
         model_config,
         weights,
         moments,
@@ -160,9 +202,13 @@ pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
 /// The checkpoint's tokenizer with the end-of-text id its `config.json` names (so an imported
 /// chat model stops at `<|im_end|>` rather than a stray `<|endoftext|>`).
 pub fn load_tokenizer(ckpt: &LoadedCheckpoint) -> Result<crate::data::tokenizer::TextTokenizer> {
-    let tokenizer = crate::data::tokenizer::TextTokenizer::from_file(&ckpt.tokenizer_path)?;
+    let bytes = read_bounded(&ckpt.tokenizer_path, MAX_METADATA_BYTES)?;
+    let tokenizer = crate::data::tokenizer::TextTokenizer::from_json_bytes(
+        &bytes,
+        &ckpt.tokenizer_path.display().to_string(),
+    )?;
     let cfg_path = ckpt.dir.join(HF_CONFIG_FILE);
-    let eos = std::fs::read_to_string(&cfg_path)
+    let eos = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| hf::eos_token_id(&v));

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Bumped whenever `trainer.json` or the checkpoint file set changes incompatibly.
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+/// Bumped whenever `trainer.json` or the checkpoint file set changes incompatibly. 2: every
+/// file's size and blake3 digest recorded in `trainer.json` (1 still loads, unverified).
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
 /// Weights in Hugging Face LlamaForCausalLM naming.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// AdamW moments, keyed `<hf name>.exp_avg` / `<hf name>.exp_avg_sq`.

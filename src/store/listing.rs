@@ -1,68 +1,103 @@
 //! Listing, validating and deleting checkpoints without loading tensors, so the cockpit,
 //! `ckpt ls` and watchers stay fast and Burn-free.
 
+use super::digest::{check_size, verify_file};
+use super::fsio::open_regular;
 use super::layout::{
     checkpoints_dir, is_final_checkpoint_name, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE,
-    TOKENIZER_FILE,
+    TOKENIZER_FILE, TRAINER_FILE,
 };
-use super::trainer_state::{read_trainer_state, TrainerState};
+use super::safetensors_io::read_header;
+use super::structure::{check_config_json, check_header, expected_moments, expected_weights};
+use super::trainer_state::{read_trainer_record, read_trainer_state, TrainerRecord, TrainerState};
+use crate::config::ModelConfig;
 use crate::protocol::CheckpointSummary;
 use anyhow::{bail, Context, Result};
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Check that a safetensors file is complete (header parses, data as long as the header says)
-/// without reading the tensors, so listings stay fast and flag truncated files.
-pub fn check_safetensors_file(path: &Path) -> Result<()> {
-    let mut file = File::open(path).with_context(|| format!("{}: missing", path.display()))?;
-    let len = file.metadata()?.len();
-    let mut n = [0u8; 8];
-    file.read_exact(&mut n)
-        .with_context(|| format!("{}: truncated (no header)", path.display()))?;
-    let header_len = u64::from_le_bytes(n);
-    if header_len > 100_000_000 || 8 + header_len > len {
-        bail!("{}: truncated or corrupt header", path.display());
-    }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)?;
-    let value: serde_json::Value = serde_json::from_slice(&header)
-        .with_context(|| format!("{}: corrupt header", path.display()))?;
-    let mut end = 0u64;
-    for (name, info) in value.as_object().into_iter().flatten() {
-        if name == "__metadata__" {
-            continue;
-        }
-        if let Some(off) = info.get("data_offsets").and_then(|o| o.as_array()) {
-            end = end.max(off.get(1).and_then(|v| v.as_u64()).unwrap_or(0));
-        }
-    }
-    let actual = len - 8 - header_len;
-    if actual != end {
-        bail!(
-            "{}: truncated or corrupt: header promises {} data bytes, file has {}",
-            path.display(),
-            end,
-            actual
-        );
-    }
-    Ok(())
+/// A checkpoint whose file set passed the cheap checks: `trainer.json` (its own digest
+/// verified), the model config it records, and the other files present at their recorded
+/// sizes with the tensors that config implies.
+pub struct InspectedCheckpoint {
+    pub record: TrainerRecord,
+    pub model_config: ModelConfig,
 }
 
-/// Validate a checkpoint directory's file set, returning its trainer state.
-pub fn validate_checkpoint_dir(dir: &Path) -> Result<TrainerState> {
+/// Cheap checks of a checkpoint directory, reading only `trainer.json`, `config.json` and the
+/// safetensors headers: names, shapes and dtypes against the model config, sizes against
+/// `trainer.json`. Special files are refused without blocking.
+pub fn inspect_checkpoint(dir: &Path) -> Result<InspectedCheckpoint> {
     if !dir.is_dir() {
         bail!("{}: not a checkpoint directory", dir.display());
     }
-    let state = read_trainer_state(dir)?;
-    check_safetensors_file(&dir.join(MODEL_FILE))?;
-    check_safetensors_file(&dir.join(OPTIMIZER_FILE))?;
-    for f in [HF_CONFIG_FILE, TOKENIZER_FILE] {
-        if !dir.join(f).is_file() {
-            bail!("{}: missing", dir.join(f).display());
+    let record = read_trainer_record(dir)?;
+    let trainer_path = dir.join(TRAINER_FILE);
+    let model_config = crate::config::RunConfig::from_toml_str(
+        &record.state.config_toml,
+        &trainer_path.display().to_string(),
+    )?
+    .model;
+    for (file, expected) in [
+        (MODEL_FILE, expected_weights(&model_config)),
+        (OPTIMIZER_FILE, expected_moments(&model_config)),
+    ] {
+        let path = dir.join(file);
+        let header = read_header(&path)?;
+        if let Some(recorded) = record.digest(file) {
+            check_size(&path, header.file_bytes, recorded)?;
+        }
+        check_header(&path, &header, &expected)?;
+    }
+    check_config_json(&dir.join(HF_CONFIG_FILE), &model_config)?;
+    let tokenizer = dir.join(TOKENIZER_FILE);
+    let len = open_regular(&tokenizer)?
+        .metadata()
+        .with_context(|| format!("cannot stat {}", tokenizer.display()))?
+        .len();
+    if let Some(recorded) = record.digest(TOKENIZER_FILE) {
+        check_size(&tokenizer, len, recorded)?;
+    }
+    if let Some(files) = &record.files {
+        for f in [MODEL_FILE, OPTIMIZER_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
+            if !files.contains_key(f) {
+                bail!(
+                    "{}: records no digest for {f}; the file is corrupt or was edited",
+                    trainer_path.display()
+                );
+            }
         }
     }
-    Ok(state)
+    Ok(InspectedCheckpoint {
+        record,
+        model_config,
+    })
+}
+
+/// Stream every file of a checkpoint through blake3 and compare with `trainer.json`; returns
+/// the bytes verified. A checkpoint written before digests (format 1) verifies nothing.
+pub fn verify_digests(dir: &Path, record: &TrainerRecord) -> Result<u64> {
+    let mut bytes = 0;
+    for (file, digest) in record.files.iter().flatten() {
+        if !is_checkpoint_file(file) {
+            bail!(
+                "{}: records a digest for `{file}`, which is not a checkpoint file",
+                dir.join(TRAINER_FILE).display()
+            );
+        }
+        bytes += verify_file(&dir.join(file), digest)?;
+    }
+    Ok(bytes)
+}
+
+/// The files a checkpoint holds besides `trainer.json` (the only names a digest may name, so a
+/// hostile `trainer.json` cannot make a verifier read `../../somewhere`).
+fn is_checkpoint_file(name: &str) -> bool {
+    [MODEL_FILE, OPTIMIZER_FILE, HF_CONFIG_FILE, TOKENIZER_FILE].contains(&name)
+}
+
+/// Validate a checkpoint directory's file set cheaply, returning its trainer state.
+pub fn validate_checkpoint_dir(dir: &Path) -> Result<TrainerState> {
+    Ok(inspect_checkpoint(dir)?.record.state)
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -77,8 +112,22 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Summarise one checkpoint directory for listings; invalid ones carry their reason.
+/// Summarise one checkpoint directory for listings (cheap checks only); invalid ones carry
+/// their reason.
 pub fn summarize_checkpoint(dir: &Path) -> CheckpointSummary {
+    summarize(dir, Check::Cheap)
+}
+
+/// How deep a listing looks at each checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Headers, `config.json` and sizes only (milliseconds).
+    Cheap,
+    /// Also every file's blake3 digest (reads every byte).
+    Digests,
+}
+
+fn summarize(dir: &Path, check: Check) -> CheckpointSummary {
     let run_name = dir
         .parent()
         .and_then(|p| p.parent())
@@ -95,8 +144,15 @@ pub fn summarize_checkpoint(dir: &Path) -> CheckpointSummary {
         written_unix: 0,
         error: None,
     };
-    match validate_checkpoint_dir(dir) {
-        Ok(state) => {
+    let checked = inspect_checkpoint(dir).and_then(|c| {
+        if check == Check::Digests {
+            verify_digests(dir, &c.record)?;
+        }
+        Ok(c)
+    });
+    match checked {
+        Ok(c) => {
+            let state = c.record.state;
             summary.step = state.step;
             summary.tokens = state.tokens_seen;
             summary.val_loss = state.last_val_loss;
@@ -116,6 +172,11 @@ pub fn summarize_checkpoint(dir: &Path) -> CheckpointSummary {
 
 /// Checkpoints of one run, oldest first. `.partial` leftovers of a crash are never listed.
 pub fn list_checkpoints(run_dir: &Path) -> Vec<CheckpointSummary> {
+    list_checkpoints_with(run_dir, Check::Cheap)
+}
+
+/// [`list_checkpoints`] at the given depth (`ckpt ls --verify` asks for digests).
+pub fn list_checkpoints_with(run_dir: &Path, check: Check) -> Vec<CheckpointSummary> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(checkpoints_dir(run_dir))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -125,7 +186,45 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<CheckpointSummary> {
         })
         .unwrap_or_default();
     dirs.sort();
-    dirs.iter().map(|d| summarize_checkpoint(d)).collect()
+    dirs.iter().map(|d| summarize(d, check)).collect()
+}
+
+/// Why `dir` (which has no `checkpoints/`) is not a run directory, and what to list instead:
+/// a runs root names its runs, a checkpoint or `checkpoints/` folder names its run.
+pub fn not_a_run_dir_hint(dir: &Path) -> String {
+    let shown = dir.display();
+    if dir.join(TRAINER_FILE).exists() {
+        let run = dir.parent().and_then(|p| p.parent()).unwrap_or(dir);
+        return format!(
+            "{shown} is a checkpoint, not a run directory; list its run: llite-tui ckpt ls {}",
+            run.display()
+        );
+    }
+    if dir.file_name().is_some_and(|n| n == "checkpoints") {
+        let run = dir.parent().unwrap_or(dir);
+        return format!(
+            "{shown} is a run's checkpoints folder; list the run: llite-tui ckpt ls {}",
+            run.display()
+        );
+    }
+    let mut runs: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| checkpoints_dir(&e.path()).is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    match runs.first() {
+        Some(first) => format!(
+            "{shown} is not a run directory but holds {} run(s) ({}); list one: llite-tui ckpt ls {}",
+            runs.len(),
+            runs.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            dir.join(first).display()
+        ),
+        None => format!("{shown} is not a run directory (it has no checkpoints/ folder)"),
+    }
 }
 
 /// Checkpoints of every run under a runs directory, grouped by run.

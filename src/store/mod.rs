@@ -3,6 +3,7 @@
 //! commands all go through it, so each integrity rule is enforced in one place.
 
 pub mod checkpoint;
+pub mod digest;
 pub mod faults;
 pub mod fsio;
 pub mod hf_layout;
@@ -10,6 +11,7 @@ pub mod layout;
 pub mod listing;
 pub mod metrics_log;
 pub mod safetensors_io;
+pub mod structure;
 pub mod tensors;
 pub mod trainer_state;
 

@@ -1,12 +1,15 @@
 //! `trainer.json`: the non-tensor half of a checkpoint (step, cursor, seeds, schedule,
 //! lineage), with the hash that ties it to the model config it was trained with.
 
+use super::digest::{mismatch, FileDigest};
+use super::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use super::layout::{unix_now, CHECKPOINT_FORMAT_VERSION, TRAINER_FILE};
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::loader::DataCursor;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Seeds of the run's independent random streams. Initialisation happens once; the data order
@@ -57,26 +60,114 @@ pub struct TrainerState {
     pub config_toml: String,
 }
 
-/// Read and check `trainer.json`, naming the file in every error.
-pub fn read_trainer_state(ckpt_dir: &Path) -> Result<TrainerState> {
-    let path = ckpt_dir.join(TRAINER_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{}: missing or unreadable; this is not a complete checkpoint, pick another one (llite-tui ckpt ls)",
-            path.display()
-        )
+/// `trainer.json` as read back: the state, and the digests of the checkpoint's other files
+/// (`None` for a format-1 checkpoint, written before digests: it loads, not verified).
+#[derive(Debug, Clone)]
+pub struct TrainerRecord {
+    pub state: TrainerState,
+    pub files: Option<BTreeMap<String, FileDigest>>,
+}
+
+impl TrainerRecord {
+    /// The recorded digest of `file` (a name inside the checkpoint directory), if any.
+    pub fn digest(&self, file: &str) -> Option<&FileDigest> {
+        self.files.as_ref().and_then(|f| f.get(file))
+    }
+}
+
+/// The digest fields of `trainer.json` (format 2), read alongside [`TrainerState`].
+#[derive(Deserialize)]
+struct RecordedDigests {
+    files: BTreeMap<String, FileDigest>,
+}
+
+/// `trainer.json` as written: the state, every other file's digest, and the digest of this
+/// text itself computed with `trainer_blake3` empty (so a flipped bit here is caught too).
+#[derive(Serialize)]
+struct TrainerFileOut<'a> {
+    #[serde(flatten)]
+    state: &'a TrainerState,
+    files: &'a BTreeMap<String, FileDigest>,
+    trainer_blake3: &'a str,
+}
+
+/// The JSON key of trainer.json's own digest, as it appears in the pretty-printed text (a
+/// string value cannot contain this sequence unescaped, so the last match is the field).
+const SELF_DIGEST_KEY: &str = "\"trainer_blake3\": \"";
+
+/// Render `trainer.json` with the digests of the checkpoint's other files and its own.
+pub fn trainer_json(state: &TrainerState, files: &BTreeMap<String, FileDigest>) -> Result<String> {
+    let text = serde_json::to_string_pretty(&TrainerFileOut {
+        state,
+        files,
+        trainer_blake3: "",
     })?;
+    let at = text
+        .rfind(SELF_DIGEST_KEY)
+        .context("trainer.json lost its digest field")?
+        + SELF_DIGEST_KEY.len();
+    let own = blake3::hash(text.as_bytes()).to_hex();
+    Ok(format!("{}{own}{}", &text[..at], &text[at..]))
+}
+
+/// Check trainer.json's own digest; `Ok(false)` when the text carries none (format 1).
+fn check_self_digest(text: &str, path: &Path) -> Result<bool> {
+    let Some(key) = text.rfind(SELF_DIGEST_KEY) else {
+        return Ok(false);
+    };
+    let start = key + SELF_DIGEST_KEY.len();
+    let len = text[start..].find('"').ok_or_else(|| mismatch(path))?;
+    let recorded = &text[start..start + len];
+    let blanked = format!("{}{}", &text[..start], &text[start + len..]);
+    if blake3::hash(blanked.as_bytes()).to_hex().as_str() != recorded {
+        return Err(mismatch(path));
+    }
+    Ok(true)
+}
+
+/// Read and check `trainer.json` (bounded, special files refused, own digest verified),
+/// naming the file in every error.
+pub fn read_trainer_record(ckpt_dir: &Path) -> Result<TrainerRecord> {
+    let path = ckpt_dir.join(TRAINER_FILE);
+    if path.symlink_metadata().is_err() {
+        bail!(
+            "{}: missing; this is not a complete checkpoint, pick another one (llite-tui ckpt ls)",
+            path.display()
+        );
+    }
+    let text = read_bounded_string(&path, MAX_METADATA_BYTES)?;
+    let self_checked = check_self_digest(&text, &path)?;
     let state: TrainerState = serde_json::from_str(&text)
         .with_context(|| format!("{}: corrupt trainer state", path.display()))?;
-    if state.format_version != CHECKPOINT_FORMAT_VERSION {
+    if !(1..=CHECKPOINT_FORMAT_VERSION).contains(&state.format_version) {
         bail!(
-            "{}: checkpoint format version {} is not supported (this build reads {})",
+            "{}: checkpoint format version {} is not supported (this build reads 1 to {})",
             path.display(),
             state.format_version,
             CHECKPOINT_FORMAT_VERSION
         );
     }
-    Ok(state)
+    if state.format_version == 1 {
+        return Ok(TrainerRecord { state, files: None });
+    }
+    if !self_checked {
+        bail!(
+            "{}: format {} but no digest of its own: the file is corrupt or was edited; pick another checkpoint (llite-tui ckpt ls --verify)",
+            path.display(),
+            state.format_version
+        );
+    }
+    let digests: RecordedDigests = serde_json::from_str(&text)
+        .with_context(|| format!("{}: corrupt file digests", path.display()))?;
+    Ok(TrainerRecord {
+        state,
+        files: Some(digests.files),
+    })
+}
+
+/// Read and check `trainer.json`, naming the file in every error.
+pub fn read_trainer_state(ckpt_dir: &Path) -> Result<TrainerState> {
+    Ok(read_trainer_record(ckpt_dir)?.state)
 }
 
 /// Short stable hash of the `[model]` section: resume refuses a checkpoint whose hash differs.
@@ -124,5 +215,36 @@ pub fn initial_trainer_state(
         model_config_hash: model_config_hash(&config.model),
         vocab_size,
         config_toml: config.to_toml(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trainer_json_digests_itself_and_a_look_alike_string_cannot_fool_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A run name holding the digest key's text: escaped in JSON, so never taken for it.
+        let mut state = initial_trainer_state(
+            &RunConfig::default(),
+            "x\", \"trainer_blake3\": \"".into(),
+            100,
+            None,
+        );
+        state.step = 7;
+        let files = BTreeMap::from([("model.safetensors".to_string(), FileDigest::of_bytes(b"w"))]);
+        let path = dir.path().join(TRAINER_FILE);
+        let text = trainer_json(&state, &files).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let record = read_trainer_record(dir.path()).unwrap();
+        assert_eq!(record.state, state);
+        assert_eq!(record.files.unwrap(), files);
+
+        for (from, to) in [("\"step\": 7", "\"step\": 8"), ("  \"", " \"")] {
+            std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+            let e = read_trainer_record(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("trainer.json: blake3 digest mismatch"), "{e}");
+        }
     }
 }

@@ -35,7 +35,8 @@ impl MetricsTail {
     /// Events from complete lines appended since the last call. A file that shrank (rotated or
     /// rewritten) is read again from the start.
     pub fn poll(&mut self) -> Vec<Event> {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
+        // A FIFO or device in place of the log is ignored, never waited on.
+        let Ok(mut file) = crate::store::fsio::open_regular(&self.path) else {
             return vec![];
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -47,7 +48,7 @@ impl MetricsTail {
             return vec![];
         }
         let mut buf = Vec::new();
-        if file.read_to_end(&mut buf).is_err() {
+        if file.take(len - self.pos).read_to_end(&mut buf).is_err() {
             return vec![];
         }
         self.pos += buf.len() as u64;
