@@ -5,8 +5,10 @@
 pub mod checkpoint;
 pub mod fsio;
 pub mod hf_layout;
+pub mod history;
 pub mod layout;
 pub mod listing;
+pub mod lock;
 pub mod metrics_log;
 pub mod safetensors_io;
 pub mod tensors;
