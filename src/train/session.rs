@@ -478,6 +478,7 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
         }
     };
     let newest = history::newest_complete_step(&run_dir).unwrap_or(step);
+    let mut cleanup_notices = Vec::new();
     if step >= newest || req.discard_later {
         let lock = RunLock::acquire(&run_dir)?;
         let mut warnings = clean_leftovers(&lock);
@@ -499,7 +500,9 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
                 warnings,
             });
         }
+        cleanup_notices = warnings;
     }
+    let newest = history::newest_complete_step(&run_dir).unwrap_or(newest);
     let original = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -521,13 +524,14 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
         claimed.name,
         claimed.dir.display()
     );
+    cleanup_notices.push(notice);
     Ok(ResumeTarget {
         run_name: claimed.name,
         run_dir: claimed.dir,
         lock,
         new_dir: true,
         branched_from: Some(run_dir),
-        warnings: vec![notice],
+        warnings: cleanup_notices,
     })
 }
 
