@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Data for --finetune (text corpus or shard directory).
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
+    /// With --resume of a checkpoint older than the run's newest: continue in place, moving the
+    /// later checkpoints and metrics lines into <run>/discarded/ (default: branch a new run).
+    #[arg(long, global = true, requires = "resume")]
+    pub discard_later: bool,
     /// With --resume: load weights only and start AdamW from zero (for comparison).
     #[arg(long, global = true)]
     pub fresh_optimizer: bool,

@@ -116,6 +116,7 @@ fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
         device: DeviceSpec::parse(&run.device)?,
         fresh_optimizer: run.fresh_optimizer,
         stop_at: run.stop_at_step,
+        discard_later: run.discard_later,
     })
 }
 

@@ -2,11 +2,12 @@
 //! `ckpt ls` and watchers stay fast and Burn-free.
 
 use super::digest::{check_size, verify_file};
-use super::fsio::open_regular;
+use super::fsio::{open_regular, sync_dir};
 use super::layout::{
     checkpoints_dir, is_final_checkpoint_name, HF_CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE,
     TOKENIZER_FILE, TRAINER_FILE,
 };
+use super::lock::RunLock;
 use super::safetensors_io::read_header;
 use super::structure::{check_config_json, check_header, expected_moments, expected_weights};
 use super::trainer_state::{read_trainer_record, read_trainer_state, TrainerRecord, TrainerState};
@@ -254,6 +255,27 @@ pub fn remove_checkpoint(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
 }
 
+/// Delete a checkpoint on a user's request (the cockpit's browser): only a `step-N`
+/// directory, and never in a run another process is training (its saves and retention would
+/// race the delete); the cockpit's own live run (held by this process) is fine.
+pub fn delete_checkpoint_by_user(dir: &Path) -> Result<()> {
+    if !is_final_checkpoint_name(dir) {
+        bail!(
+            "refusing to delete {}: not a checkpoint directory",
+            dir.display()
+        );
+    }
+    let run_dir = super::layout::run_dir_of(dir);
+    if let Some(holder) = super::lock::foreign_holder(&run_dir)? {
+        bail!(
+            "refusing to delete {}: {}",
+            dir.display(),
+            holder.refusal(&run_dir)
+        );
+    }
+    remove_checkpoint(dir)
+}
+
 /// The newest valid checkpoint of a run, for "resume the latest".
 pub fn latest_valid_checkpoint(run_dir: &Path) -> Option<PathBuf> {
     list_checkpoints(run_dir)
@@ -263,25 +285,76 @@ pub fn latest_valid_checkpoint(run_dir: &Path) -> Option<PathBuf> {
         .map(|s| PathBuf::from(s.path))
 }
 
-/// Remove `.partial` / `.old` leftovers of a crash; returns one warning per removal.
-pub fn clean_leftovers(run_dir: &Path) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let Ok(rd) = std::fs::read_dir(checkpoints_dir(run_dir)) else {
-        return warnings;
+/// Tidy what an interrupted save, swap or delete left in `checkpoints/`, under the run's lock:
+/// `step-N.partial` and `step-N.deleting` (ours, incomplete or doomed) are removed; a
+/// `step-N.old` whose `step-N` is missing is an interrupted swap and is RESTORED by renaming
+/// it back, never deleted; a `step-N.old` next to its `step-N` (a finished swap) is removed.
+/// Only real directories named `step-<digits>.<suffix>` are touched. Returns one notice each.
+pub fn clean_leftovers(lock: &RunLock) -> Vec<String> {
+    let dir = checkpoints_dir(lock.run_dir());
+    let mut notices = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return notices;
     };
-    for entry in rd.flatten() {
-        let p = entry.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if (name.ends_with(".partial") || name.ends_with(".old"))
-            && std::fs::remove_dir_all(&p).is_ok()
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some((base, suffix)) = name.rsplit_once('.') else {
+            continue;
+        };
+        if !is_final_checkpoint_name(Path::new(base))
+            || !std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
         {
-            warnings.push(format!(
-                "removed incomplete checkpoint {} left by an interrupted save",
-                p.display()
-            ));
+            continue;
         }
+        let final_dir = dir.join(base);
+        let notice = match suffix {
+            "partial" | "deleting" => match std::fs::remove_dir_all(&p) {
+                Ok(()) => format!(
+                    "removed {} left by an interrupted {}",
+                    p.display(),
+                    if suffix == "partial" {
+                        "save"
+                    } else {
+                        "delete"
+                    }
+                ),
+                Err(e) => format!("cannot remove leftover {}: {e}", p.display()),
+            },
+            "old" if std::fs::symlink_metadata(&final_dir).is_ok() => {
+                match std::fs::remove_dir_all(&p) {
+                    Ok(()) => format!(
+                        "removed {}, the previous copy of a completed re-save",
+                        p.display()
+                    ),
+                    Err(e) => format!("cannot remove leftover {}: {e}", p.display()),
+                }
+            }
+            "old" => match validate_checkpoint_dir(&p) {
+                Ok(_) => match std::fs::rename(&p, &final_dir) {
+                    Ok(()) => {
+                        sync_dir(&dir);
+                        format!(
+                            "restored {} from {} (a re-save was interrupted mid-swap)",
+                            final_dir.display(),
+                            p.display()
+                        )
+                    }
+                    Err(e) => format!("cannot restore {}: {e}", p.display()),
+                },
+                Err(e) => format!(
+                    "left {} in place: an interrupted swap, but not a complete checkpoint ({e:#})",
+                    p.display()
+                ),
+            },
+            _ => continue,
+        };
+        notices.push(notice);
     }
-    warnings
+    notices
 }
 
 /// Delete checkpoints outside the retention policy: keep the newest `keep_last` (0 = all) and
@@ -321,4 +394,39 @@ pub fn apply_retention(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use super::*;
+
+    fn fake_dir(path: &Path) {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(path.join("x"), b"1").unwrap();
+    }
+
+    #[test]
+    fn leftovers_are_removed_and_an_interrupted_swap_is_restored_never_deleted() {
+        let run = tempfile::tempdir().unwrap();
+        let ck = checkpoints_dir(run.path());
+        fake_dir(&ck.join("step-00000001.partial"));
+        fake_dir(&ck.join("step-00000002.deleting"));
+        fake_dir(&ck.join("step-00000003"));
+        fake_dir(&ck.join("step-00000003.old"));
+        // An interrupted swap whose `.old` is incomplete is left alone (never deleted).
+        fake_dir(&ck.join("step-00000004.old"));
+        // Strangers are never touched.
+        fake_dir(&ck.join("notes.partial"));
+        fake_dir(&ck.join("step-x.deleting"));
+        let lock = RunLock::acquire(run.path()).unwrap();
+        let notices = clean_leftovers(&lock);
+        assert_eq!(notices.len(), 4, "{notices:?}");
+        assert!(!ck.join("step-00000001.partial").exists());
+        assert!(!ck.join("step-00000002.deleting").exists());
+        assert!(ck.join("step-00000003").exists());
+        assert!(!ck.join("step-00000003.old").exists());
+        assert!(ck.join("step-00000004.old/x").exists());
+        assert!(ck.join("notes.partial/x").exists());
+        assert!(ck.join("step-x.deleting/x").exists());
+    }
 }

@@ -63,9 +63,11 @@ pub fn spawn(req: EngineRequest) -> EngineLink {
 }
 
 fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<()> {
-    let prepared = prepare(req)?;
+    let mut prepared = prepare(req)?;
     if prepared.shards.is_some() || prepared.sft.is_some() {
-        let log = MetricsLog::open(&prepared.run_dir)?;
+        let mut log = MetricsLog::open(&prepared.run_dir)?;
+        // The run stays locked until the engine's last line (its Finished event) is written.
+        log.hold_lock(prepared.lock.take());
         out.attach_log(log, prepared.run_dir.join("metrics.jsonl"));
     }
     match req.device {

@@ -10,7 +10,11 @@ use crate::data::shards::{list_shards, prepare as prepare_shards, ShardSet};
 use crate::data::tokenizer::TextTokenizer;
 use crate::protocol::StartFrom;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
-use crate::store::listing::clean_leftovers;
+use crate::store::history::{self, CheckpointPlace};
+use crate::store::layout::{self, validate_run_name};
+use crate::store::listing::{clean_leftovers, latest_valid_checkpoint};
+use crate::store::lock::{foreign_holder, RunLock};
+use crate::store::metrics_log::repair_torn_tail;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -65,6 +69,9 @@ pub struct EngineRequest {
     /// Stop (with a checkpoint) once this step is reached, without changing the schedule:
     /// for time-sliced jobs and for exact-resume tests.
     pub stop_at: Option<u64>,
+    /// Resuming a checkpoint older than the run's newest: continue in place after moving the
+    /// later checkpoints and metrics lines into `<run>/discarded/` (default: branch a new run).
+    pub discard_later: bool,
 }
 
 /// A run ready to train.
@@ -83,6 +90,9 @@ pub struct PreparedRun {
     pub continue_state: bool,
     pub parent: Option<String>,
     pub warnings: Vec<String>,
+    /// The run directory's writer lock, held for the engine's whole life (None when the
+    /// session only samples and writes nothing).
+    pub lock: Option<RunLock>,
 }
 
 /// Resolve a request; creates the run directory for new runs.
@@ -110,6 +120,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
                 checkpoint: Some(ckpt),
                 continue_state: true,
                 warnings: Vec::new(),
+                lock: None,
             })
         }
     }
@@ -117,10 +128,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
 
 /// A checkpoint lives at `<run>/checkpoints/step-N`.
 pub fn run_dir_of(ckpt: &Path) -> PathBuf {
-    ckpt.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| ckpt.to_path_buf())
+    layout::run_dir_of(ckpt)
 }
 
 fn default_run_name(prefix: &str) -> String {
@@ -133,22 +141,58 @@ fn default_run_name(prefix: &str) -> String {
     format!("{prefix}-{}-{}", &stamp[..8], &stamp[8..])
 }
 
-fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<(String, PathBuf)> {
-    let name = req
-        .run_name
-        .clone()
-        .unwrap_or_else(|| default_run_name(prefix));
-    let dir = req.runs_dir.join(&name);
-    if dir.join("metrics.jsonl").exists() || dir.join("checkpoints").exists() {
-        bail!(
-            "run directory {} already holds a run; pick another --run-name or resume it with --resume {}/checkpoints/<step>",
-            dir.display(),
-            dir.display()
-        );
+/// A new run's directory, claimed under its writer lock.
+struct NewRun {
+    name: String,
+    dir: PathBuf,
+    lock: RunLock,
+}
+
+/// Refuse a run directory that already holds a run, saying accurately what is there.
+fn refuse_existing_run(dir: &Path) -> Result<()> {
+    let holds_run = std::fs::symlink_metadata(layout::metrics_path(dir)).is_ok()
+        || std::fs::symlink_metadata(layout::checkpoints_dir(dir)).is_ok();
+    if !holds_run {
+        return Ok(());
     }
+    match latest_valid_checkpoint(dir) {
+        Some(ckpt) => bail!(
+            "run directory {} already holds a run; pick another --run-name or resume it with --resume {}",
+            dir.display(),
+            ckpt.display()
+        ),
+        None => bail!(
+            "run directory {} holds an unfinished run with no complete checkpoint; pick another --run-name",
+            dir.display()
+        ),
+    }
+}
+
+/// The directory of a fresh run or fine-tune: `--run-name` (validated) or a derived name,
+/// locked before anything in it is written; a directory that already holds a run is refused.
+fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
+    let name = match &req.run_name {
+        Some(n) => {
+            validate_run_name(n, "--run-name")?;
+            n.clone()
+        }
+        None => {
+            let n = default_run_name(prefix);
+            validate_run_name(&n, "derived run name")?;
+            n
+        }
+    };
+    let dir = req.runs_dir.join(&name);
+    if let Some(holder) = foreign_holder(&dir)? {
+        bail!("{}", holder.refusal(&dir));
+    }
+    refuse_existing_run(&dir)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;
-    Ok((name, dir))
+    let lock = RunLock::acquire(&dir)?;
+    // Another process may have started and finished a run here between the check and the lock.
+    refuse_existing_run(&dir)?;
+    Ok(NewRun { name, dir, lock })
 }
 
 /// The data of a run: token shards for pretraining or instruction rows for SFT.
@@ -264,10 +308,14 @@ fn check_vocab(tokenizer: &TextTokenizer, model: &ModelConfig, origin: &str) -> 
 fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
-    let (run_name, run_dir) = new_run_dir(req, "run")?;
+    let NewRun {
+        name: run_name,
+        dir: run_dir,
+        lock,
+    } = new_run_dir(req, "run")?;
     let (tokenizer, data) = resolve_data(&config, &run_dir, None)?;
     check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
-    std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
+    write_run_config(&run_dir, &config)?;
     let (shards, sft) = data.split();
     Ok(PreparedRun {
         config,
@@ -280,7 +328,15 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
         continue_state: false,
         parent: None,
         warnings: Vec::new(),
+        lock: Some(lock),
     })
+}
+
+fn write_run_config(run_dir: &Path, config: &RunConfig) -> Result<()> {
+    crate::store::fsio::write_synced(
+        &run_dir.join(layout::RUN_CONFIG_FILE),
+        config.to_toml().as_bytes(),
+    )
 }
 
 /// Keys of the `[model]` section whose values differ, as "key a -> b".
@@ -304,7 +360,6 @@ pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
 
 fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     let ckpt = checkpoint::load(dir)?;
-    let run_dir = run_dir_of(dir);
     let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
     if req.config_explicit {
         let diff = model_differences(&ckpt.model_config, &req.config.model);
@@ -338,14 +393,29 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
             ckpt.trainer.vocab_size
         );
     }
+    let target = resume_target(req, dir, &ckpt)?;
+    let run_dir = target.run_dir;
+    if let Some(origin) = &target.branched_from {
+        history::link_run_data(origin, &run_dir)?;
+        // An SFT run reads its own copy under data/: point the branch at the branch's copy.
+        let own_data = origin.join("data");
+        for c in config.data.corpus.iter_mut() {
+            if let Ok(rest) = Path::new(c.as_str()).strip_prefix(&own_data) {
+                *c = run_dir.join("data").join(rest).display().to_string();
+            }
+        }
+    }
     let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
+    if target.new_dir {
+        write_run_config(&run_dir, &config)?;
+    }
     let (shards, sft) = data.split();
-    let mut warnings = clean_leftovers(&run_dir);
+    let mut warnings = target.warnings;
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
     }
     Ok(PreparedRun {
-        run_name: ckpt.trainer.run_name.clone(),
+        run_name: target.run_name,
         run_dir,
         config,
         tokenizer,
@@ -355,6 +425,113 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         checkpoint: Some(ckpt),
         continue_state: true,
         warnings,
+        lock: Some(target.lock),
+    })
+}
+
+/// Where a resume writes, already locked, with the notices of what was done to get there.
+struct ResumeTarget {
+    run_name: String,
+    run_dir: PathBuf,
+    lock: RunLock,
+    /// True when the run directory was created for this resume (branch or standalone).
+    new_dir: bool,
+    /// The original run of a branch, whose data the branch links.
+    branched_from: Option<PathBuf>,
+    warnings: Vec<String>,
+}
+
+/// Decide where resuming `dir` continues, never overwriting history: the newest checkpoint of
+/// a run continues in place (orphaned metrics lines moved aside); an older one branches into a
+/// new run (or, with `--discard-later`, continues in place after moving the later history
+/// aside); a checkpoint outside any run starts a new run in the runs directory.
+fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Result<ResumeTarget> {
+    let step = ckpt.trainer.step;
+    let run_dir = match history::place_of(dir) {
+        CheckpointPlace::InRun(run_dir) => run_dir,
+        CheckpointPlace::Standalone => {
+            let trainer_file = dir.join(layout::TRAINER_FILE);
+            let (base, what, uniquify) = match &req.run_name {
+                Some(n) => (n.clone(), "--run-name".to_string(), false),
+                None => (
+                    ckpt.trainer.run_name.clone(),
+                    format!("{}: run_name", trainer_file.display()),
+                    true,
+                ),
+            };
+            let claimed = history::claim_run_dir(&req.runs_dir, &base, &what, uniquify)?;
+            let lock = RunLock::acquire(&claimed.dir)?;
+            let notice = format!(
+                "{} is not inside a run's checkpoints/; resuming it as the new run {} in {}",
+                dir.display(),
+                claimed.name,
+                claimed.dir.display()
+            );
+            return Ok(ResumeTarget {
+                run_name: claimed.name,
+                run_dir: claimed.dir,
+                lock,
+                new_dir: true,
+                branched_from: None,
+                warnings: vec![notice],
+            });
+        }
+    };
+    let newest = history::newest_complete_step(&run_dir).unwrap_or(step);
+    let mut cleanup_notices = Vec::new();
+    if step >= newest || req.discard_later {
+        let lock = RunLock::acquire(&run_dir)?;
+        let mut warnings = clean_leftovers(&lock);
+        // A restored interrupted swap may have brought back a newer checkpoint.
+        let newest = history::newest_complete_step(&run_dir).unwrap_or(step);
+        if step >= newest || req.discard_later {
+            warnings.extend(repair_torn_tail(&lock)?);
+            warnings.extend(history::discard_after(&lock, step)?);
+            let run_name = run_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| ckpt.trainer.run_name.clone());
+            return Ok(ResumeTarget {
+                run_name,
+                run_dir,
+                lock,
+                new_dir: false,
+                branched_from: None,
+                warnings,
+            });
+        }
+        cleanup_notices = warnings;
+    }
+    let newest = history::newest_complete_step(&run_dir).unwrap_or(newest);
+    let original = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let (base, what, uniquify) = match &req.run_name {
+        Some(n) => (n.clone(), "--run-name".to_string(), false),
+        None => (
+            format!("{original}-branch-{step}"),
+            "branch run name".to_string(),
+            true,
+        ),
+    };
+    let claimed = history::claim_run_dir(&req.runs_dir, &base, &what, uniquify)?;
+    let lock = RunLock::acquire(&claimed.dir)?;
+    let notice = format!(
+        "{} (step {step}) is older than the newest checkpoint of {} (step {newest}); continuing as the new branch run {} in {}, the original run is left untouched (pass --discard-later to continue in place instead, moving the later history aside)",
+        dir.display(),
+        run_dir.display(),
+        claimed.name,
+        claimed.dir.display()
+    );
+    cleanup_notices.push(notice);
+    Ok(ResumeTarget {
+        run_name: claimed.name,
+        run_dir: claimed.dir,
+        lock,
+        new_dir: true,
+        branched_from: Some(run_dir),
+        warnings: cleanup_notices,
     })
 }
 
@@ -397,7 +574,15 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     config.train.seq_len = config.train.seq_len.min(config.model.max_seq_len);
     config.validate()?;
     let parent_name = ckpt.trainer.run_name.clone();
-    let (run_name, run_dir) = new_run_dir(req, &format!("{parent_name}-ft"))?;
+    if req.run_name.is_none() {
+        let what = format!("{}: run_name", dir.join(layout::TRAINER_FILE).display());
+        validate_run_name(&parent_name, &what)?;
+    }
+    let NewRun {
+        name: run_name,
+        dir: run_dir,
+        lock,
+    } = new_run_dir(req, &format!("{parent_name}-ft"))?;
     if config.is_sft() {
         // Keep a copy so a resume sees exactly the same examples even if the file changes.
         let copy = run_dir.join("data").join("sft.jsonl");
@@ -408,7 +593,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     let (tokenizer, data) = resolve_data(&config, &run_dir, Some(tokenizer))?;
-    std::fs::write(run_dir.join("run.toml"), config.to_toml())?;
+    write_run_config(&run_dir, &config)?;
     let (shards, sft) = data.split();
     let warnings = sft.as_ref().map(sft_summary).into_iter().collect();
     Ok(PreparedRun {
@@ -422,5 +607,6 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         checkpoint: Some(ckpt),
         continue_state: false,
         warnings,
+        lock: Some(lock),
     })
 }

@@ -282,16 +282,9 @@ impl Runtime {
                     _ => self.launch(from),
                 },
                 Action::Delete(path) => {
-                    let msg = if !layout::is_final_checkpoint_name(&path) {
-                        format!(
-                            "refusing to delete {}: not a checkpoint directory",
-                            path.display()
-                        )
-                    } else {
-                        match listing::remove_checkpoint(&path) {
-                            Ok(()) => format!("deleted {}", path.display()),
-                            Err(e) => format!("cannot delete {}: {e}", path.display()),
-                        }
+                    let msg = match listing::delete_checkpoint_by_user(&path) {
+                        Ok(()) => format!("deleted {}", path.display()),
+                        Err(e) => format!("{e:#}"),
                     };
                     self.app.notify(msg);
                     self.refresh_checkpoints = true;

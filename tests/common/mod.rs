@@ -57,6 +57,7 @@ pub fn request(cfg: RunConfig, runs_dir: &Path, name: &str, start: StartFrom) ->
         device: DeviceSpec::Cpu,
         fresh_optimizer: false,
         stop_at: None,
+        discard_later: false,
     }
 }
 

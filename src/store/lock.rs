@@ -1,0 +1,226 @@
+//! One writer per run: an exclusive OS advisory lock (`flock` via std's `File::try_lock`,
+//! released by the kernel when the holder dies, so a SIGKILL never leaves a stale lock) on
+//! `<run>/lock`, with the holder's PID, host and start time written into it so a refusal can
+//! name who is training. std's lock is enough; no crate is needed since Rust 1.89.
+
+use super::fsio::read_bounded_string;
+use super::layout::lock_path;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, TryLockError};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a lock held by this very process is waited for: an engine of this process that
+/// just emitted `Finished` drops its lock a moment later, and a new engine (the cockpit
+/// switching runs) must not be refused because of that.
+const OWN_PROCESS_WAIT: Duration = Duration::from_secs(5);
+
+/// Who holds a run's lock, as written into the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    /// RFC 3339 time the lock was taken.
+    pub since: String,
+}
+
+impl LockHolder {
+    fn this_process() -> Self {
+        Self {
+            pid: std::process::id(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        }
+    }
+
+    /// True when the holder is this process (on this host).
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id() && self.host == gethostname::gethostname().to_string_lossy()
+    }
+
+    /// The one-line refusal for a second writer of `run_dir`.
+    pub fn refusal(&self, run_dir: &Path) -> String {
+        let this = if self.is_this_process() {
+            " (this process)"
+        } else {
+            ""
+        };
+        format!(
+            "run {dir} is being trained by PID {}{this} on host {} since {}; stop that process first, or watch it with `llite-tui watch {dir}`",
+            self.pid,
+            self.host,
+            self.since,
+            dir = run_dir.display()
+        )
+    }
+}
+
+/// The exclusive right to write into one run directory, held until dropped (or the process
+/// dies). Functions that modify a run take `&RunLock` as proof that the caller holds it.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    run_dir: PathBuf,
+}
+
+impl RunLock {
+    /// Take the run's lock or refuse with one line naming the holder. Creates `<run>/lock`.
+    pub fn acquire(run_dir: &Path) -> Result<Self> {
+        let path = lock_path(run_dir);
+        let mut file = open_lock_file(&path, true)?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = read_holder(&path);
+                    let ours = holder.as_ref().is_some_and(LockHolder::is_this_process);
+                    if ours && start.elapsed() < OWN_PROCESS_WAIT {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                    match holder {
+                        Some(h) => bail!("{}", h.refusal(run_dir)),
+                        None => bail!(
+                            "run {dir} is being trained by another process (its holder is not recorded in {}); stop that process first, or watch it with `llite-tui watch {dir}`",
+                            path.display(),
+                            dir = run_dir.display()
+                        ),
+                    }
+                }
+                Err(TryLockError::Error(e)) => {
+                    bail!("{}: cannot lock the run directory: {e}", path.display())
+                }
+            }
+        }
+        let holder = serde_json::to_string(&LockHolder::this_process())? + "\n";
+        file.set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(holder.as_bytes()))
+            .and_then(|_| file.sync_all())
+            .with_context(|| format!("{}: cannot record the lock holder", path.display()))?;
+        Ok(Self {
+            file,
+            run_dir: run_dir.to_path_buf(),
+        })
+    }
+
+    /// The run directory this lock guards.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Another process's hold on `run_dir`, if any, without taking or writing anything: for
+/// destructive actions outside training (the cockpit's delete) that must not race a writer.
+/// A lock held by this process (the cockpit's own engine) is not foreign.
+pub fn foreign_holder(run_dir: &Path) -> Result<Option<LockHolder>> {
+    let path = lock_path(run_dir);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let file = open_lock_file(&path, false)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(None)
+        }
+        Err(TryLockError::WouldBlock) => match read_holder(&path) {
+            Some(h) if h.is_this_process() => Ok(None),
+            Some(h) => Ok(Some(h)),
+            None => Ok(Some(LockHolder {
+                pid: 0,
+                host: "unknown".into(),
+                since: "unknown".into(),
+            })),
+        },
+        Err(TryLockError::Error(e)) => {
+            bail!("{}: cannot check the run's lock: {e}", path.display())
+        }
+    }
+}
+
+/// Open the lock file without following a symlink (a planted link must not make us truncate
+/// a file elsewhere) and without blocking on a FIFO; refuse anything but a regular file.
+fn open_lock_file(path: &Path, create: bool) -> Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(create);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("{}: cannot open the run's lock file", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{}: cannot stat the run's lock file", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{}: the run's lock file is not a regular file; refusing to use it",
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+fn read_holder(path: &Path) -> Option<LockHolder> {
+    let text = read_bounded_string(path, 4096).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let text = std::fs::read_to_string(lock_path(dir.path())).unwrap();
+        let holder: LockHolder = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(holder.pid, std::process::id());
+        // Same process, second open file description: flock conflicts; after the grace
+        // period for this process's own engines, the refusal names the PID.
+        let t = Instant::now();
+        let e = RunLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(t.elapsed() >= OWN_PROCESS_WAIT);
+        assert!(e.contains(&format!("PID {}", std::process::id())), "{e}");
+        assert!(e.contains("llite-tui watch"), "{e}");
+        assert!(!e.contains('\n'));
+        // This process's own lock is not foreign (the cockpit may delete in its own run).
+        assert_eq!(foreign_holder(dir.path()).unwrap(), None);
+        drop(first);
+        let _again = RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_or_special_lock_file_is_refused_without_touching_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep me").unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&target, lock_path(&run)).unwrap();
+        let e = RunLock::acquire(&run).unwrap_err().to_string();
+        assert!(e.contains("lock"), "{e}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+
+        let run2 = dir.path().join("run2");
+        std::fs::create_dir(&run2).unwrap();
+        let fifo = std::ffi::CString::new(lock_path(&run2).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = RunLock::acquire(&run2).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+}
