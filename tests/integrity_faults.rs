@@ -148,13 +148,16 @@ fn faults() -> Vec<Fault> {
     // A small LCG: reproducible "random" delays between 0 and 150 ms.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut delays = (0..12).map(move |_| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (x >> 33) % 150
     });
     let mut out = Vec::new();
     for (i, (point, hit)) in points.into_iter().enumerate() {
-        out.push(Fault::At { point, hit });
+        // A delayed kill first: every round needs a checkpoint to resume from.
         out.push(Fault::AfterMs(delays.next().unwrap()));
+        out.push(Fault::At { point, hit });
         if i % 2 == 1 {
             out.push(Fault::AfterMs(delays.next().unwrap()));
         }
@@ -248,7 +251,10 @@ fn a_checkpoint_directory_that_becomes_unwritable_fails_loudly_and_loses_nothing
     std::fs::write(&ckpts, b"not a directory").unwrap();
     let status = wait_with_deadline(&mut child, 300, "blocked run");
     let err = stderr_of(&mut child);
-    assert!(!status.success(), "a run whose saves failed exited 0: {err}");
+    assert!(
+        !status.success(),
+        "a run whose saves failed exited 0: {err}"
+    );
     assert!(
         err.contains("checkpoint save") && err.contains("failed"),
         "no failure summary: {err}"

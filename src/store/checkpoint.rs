@@ -3,6 +3,7 @@
 //! leaves the old set or the new one, never a torn one.
 
 use super::digest::{read_verified, verify_file, FileDigest};
+use super::faults;
 use super::fsio::{read_bounded, read_bounded_string, sync_dir, write_synced, MAX_METADATA_BYTES};
 use super::hf_layout as hf;
 use super::layout::{
@@ -56,18 +57,22 @@ pub fn save_to(final_dir: &Path, data: &CheckpointData) -> Result<()> {
         std::fs::remove_dir_all(&partial)?;
     }
     std::fs::create_dir_all(&partial)?;
+    faults::point("save.partial_created");
     let result = write_files(&partial, data).and_then(|_| {
         sync_dir(&partial);
+        faults::point("save.files_written");
         if final_dir.exists() {
             // Re-saving the same step: swap, so there is always one complete copy on disk.
             let old = parent.join(format!("{name}.old"));
             let _ = std::fs::remove_dir_all(&old);
             std::fs::rename(&final_dir, &old)?;
+            faults::point("save.swap_old_moved");
             std::fs::rename(&partial, &final_dir)?;
             std::fs::remove_dir_all(&old)?;
         } else {
             std::fs::rename(&partial, &final_dir)?;
         }
+        faults::point("save.renamed");
         sync_dir(&parent);
         Ok(())
     });
@@ -114,6 +119,7 @@ fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
         weights.map_err(|_| anyhow::anyhow!("the thread writing {MODEL_FILE} panicked"))??,
     );
     files.insert(OPTIMIZER_FILE.to_string(), moments?);
+    faults::point("save.tensors_written");
     let config =
         serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
     for (name, bytes) in [

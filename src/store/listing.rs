@@ -252,6 +252,7 @@ pub fn remove_checkpoint(dir: &Path) -> Result<()> {
         .into_owned();
     let doomed = dir.with_file_name(format!("{name}.deleting"));
     std::fs::rename(dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+    super::faults::point("retention.renamed");
     std::fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
 }
 
