@@ -428,13 +428,16 @@ fn a_standalone_checkpoint_resumes_into_the_runs_dir_and_hostile_names_never_esc
     );
 
     // trainer.json naming `../../escape`: refused, nothing created outside the runs dir.
+    // Rewritten with a valid self-digest: the name itself must be refused, not the digest.
     let trainer = ck.join("trainer.json");
-    let text = std::fs::read_to_string(&trainer).unwrap();
-    std::fs::write(
-        &trainer,
-        text.replace("\"run_name\": \"solo\"", "\"run_name\": \"../../escape\""),
+    let mut record = llite_tui::store::trainer_state::read_trainer_record(&ck).unwrap();
+    record.state.run_name = "../../escape".into();
+    let text = llite_tui::store::trainer_state::trainer_json(
+        &record.state,
+        record.files.as_ref().unwrap(),
     )
     .unwrap();
+    std::fs::write(&trainer, text).unwrap();
     assert!(std::fs::read_to_string(&trainer)
         .unwrap()
         .contains("../../escape"));
