@@ -12,6 +12,7 @@ pub mod headless;
 pub mod interop;
 pub mod model;
 pub mod protocol;
+pub mod resources;
 pub mod sample;
 pub mod store;
 pub mod train;

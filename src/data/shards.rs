@@ -86,6 +86,22 @@ pub fn prepare(
     })
 }
 
+/// Refuse a shard holding a token id the model has no embedding row for (a shard made with a
+/// bigger tokenizer): the engine would otherwise index out of bounds deep in a forward pass.
+pub fn check_token_ids(path: &Path, tokens: &[u16], vocab_size: usize) -> Result<()> {
+    if let Some((pos, &id)) = tokens
+        .iter()
+        .enumerate()
+        .find(|(_, &t)| t as usize >= vocab_size)
+    {
+        bail!(
+            "shard {} holds token id {id} at position {pos}, outside the model's vocabulary (vocab_size {vocab_size}): it was made with another tokenizer; prepare the data again with the run's tokenizer",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Validation and training shard paths of a shard directory, for the loaders.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShardSet {

@@ -264,6 +264,7 @@ fn check_vocab(tokenizer: &TextTokenizer, model: &ModelConfig, origin: &str) -> 
 fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let (run_name, run_dir) = new_run_dir(req, "run")?;
     let (tokenizer, data) = resolve_data(&config, &run_dir, None)?;
     check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
@@ -329,6 +330,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         );
     }
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
         bail!(
@@ -396,6 +398,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     config.data.tokenizer = ckpt.tokenizer_path.display().to_string();
     config.train.seq_len = config.train.seq_len.min(config.model.max_seq_len);
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let parent_name = ckpt.trainer.run_name.clone();
     let (run_name, run_dir) = new_run_dir(req, &format!("{parent_name}-ft"))?;
     if config.is_sft() {
