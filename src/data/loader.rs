@@ -445,7 +445,7 @@ mod tests {
         let m = format!("{:#}", l.next_batch().unwrap_err());
         assert!(
             m.contains("t_train_000002.npy")
-                && m.contains("token id 1044")
+                && m.contains("token id 1000 at position 0")
                 && m.contains("vocab_size 1000")
                 && !m.contains('\n'),
             "{m}"
