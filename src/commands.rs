@@ -324,6 +324,7 @@ fn prepare(args: &PrepareArgs) -> Result<()> {
         args.shard_tokens,
         &args.out,
         &args.prefix,
+        args.replace,
     )?;
     println!(
         "wrote {} shards to {}: {} validation + {} training tokens, vocab {}",

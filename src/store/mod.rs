@@ -4,10 +4,12 @@
 
 pub mod checkpoint;
 pub mod fsio;
+pub mod hf_check;
 pub mod hf_layout;
 pub mod layout;
 pub mod listing;
 pub mod metrics_log;
+pub mod outputs;
 pub mod safetensors_io;
 pub mod tensors;
 pub mod trainer_state;

@@ -244,6 +244,8 @@ fn resolve_shards(
         SHARD_TOKENS,
         &data_dir,
         "corpus",
+        // The run's own data directory: an interrupted preparation is replaced.
+        true,
     )?;
     tokenizer.save(&tokenizer_path)?;
     Ok((tokenizer, list_shards(&data_dir)?))
