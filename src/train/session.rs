@@ -87,6 +87,15 @@ pub struct PreparedRun {
 
 /// Resolve a request; creates the run directory for new runs.
 pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
+    if let StartFrom::Resume(dir)
+    | StartFrom::Inspect(dir)
+    | StartFrom::FineTune {
+        checkpoint: dir, ..
+    } = &req.start
+    {
+        // A hostile or oversized checkpoint is refused from its trainer.json alone.
+        crate::resources::ensure_checkpoint_fits(dir)?;
+    }
     match &req.start {
         StartFrom::Fresh => prepare_fresh(req),
         StartFrom::Resume(dir) => prepare_resume(req, dir),
