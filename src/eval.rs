@@ -51,8 +51,9 @@ pub fn score_choices<B: Backend>(
             bail!("choice {c:?} encodes to no tokens");
         }
         if cont.len() > limit {
+            let preview: String = c.chars().take(40).collect();
             bail!(
-                "choice {c:?} is {} tokens, more than the model's context of {limit} allows after at least one context token; it cannot be scored fairly against the others",
+                "choice {preview:?}... is {} tokens, more than the model's context of {limit} allows after at least one context token; it cannot be scored fairly against the others",
                 cont.len()
             );
         }
