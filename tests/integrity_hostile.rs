@@ -204,6 +204,10 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         "{\"instruction\": \"Which?\", \"input\": \"\", \"output\": \"A\"}\n{\"messages\": [{\"role\": \"assistant\", \"content\": \"B\"}]}\n",
     )
     .unwrap();
+    let long_choice = root.join("long-choice.jsonl");
+    let long =
+        serde_json::json!({"question": "Q?", "choices": ["a", "word ".repeat(200)], "answer": 0});
+    std::fs::write(&long_choice, format!("{long}\n")).unwrap();
     let nan_ckpt = root.join("nan-ckpt");
     copy_dir(&ckpt, &nan_ckpt);
     edit_json(&nan_ckpt.join("trainer.json"), |v| {
@@ -247,6 +251,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         row("eval limit 0", &["eval", "--checkpoint", &k, "--task", &c, "--limit", "0"], "--limit 0"),
         row("eval held-out", &["eval", "--checkpoint", &k, "--task", &s(&one_turn), "--held-out", "1.5"], "--held-out 1.5"),
         row("eval single turn", &["eval", "--checkpoint", &k, "--task", &s(&one_turn)], "no instruction with 2..=64"),
+        row("eval choice longer than the context", &["eval", "--checkpoint", &k, "--task", &s(&long_choice)], "cannot be scored fairly"),
         row("bad token ids", &["eval", "--checkpoint", &k, "--task", &s(&bad_ids)], "token id 60000 at position 40"),
         row("FIFO input", &["eval", "--checkpoint", &k, "--task", &s(&fifo)], "not a regular file (a FIFO)"),
         row("/dev/zero config", &["import", "--hf", &s(&hf_zero), "--out", &s(&root.join("i0"))], "not a regular file"),
