@@ -79,6 +79,24 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Run a row's command, failing the test (not hanging it) if it outlives 120 s.
+fn run_bounded(mut cmd: Command, class: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("[{class}] hung: still running after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 struct Row {
     class: &'static str,
     args: Vec<String>,
@@ -217,6 +235,14 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
             .replace("rope_theta = 10000.0", "rope_theta = nan");
         v["config_toml"] = toml.into();
     });
+    let fifo_ckpt = root.join("fifo-ckpt");
+    copy_dir(&ckpt, &fifo_ckpt);
+    std::fs::remove_file(fifo_ckpt.join("trainer.json")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo_ckpt.join("trainer.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
     let shards = root.join("shards");
     std::fs::create_dir(&shards).unwrap();
     npy_u16(&shards.join("theirs_train_000001.npy"), &[1, 2, 3]);
@@ -253,6 +279,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         row("eval single turn", &["eval", "--checkpoint", &k, "--task", &s(&one_turn)], "no instruction with 2..=64"),
         row("eval choice longer than the context", &["eval", "--checkpoint", &k, "--task", &s(&long_choice)], "cannot be scored fairly"),
         row("bad token ids", &["eval", "--checkpoint", &k, "--task", &s(&bad_ids)], "token id 60000 at position 40"),
+        row("FIFO trainer.json", &["sample", "--checkpoint", &s(&fifo_ckpt)], "not a regular file (a FIFO)"),
         row("FIFO input", &["eval", "--checkpoint", &k, "--task", &s(&fifo)], "not a regular file (a FIFO)"),
         row("/dev/zero config", &["import", "--hf", &s(&hf_zero), "--out", &s(&root.join("i0"))], "not a regular file"),
         row("HF shard ../", &["import", "--hf", &s(&hf_escape), "--out", &s(&root.join("i1"))], "not a plain relative file name"),
@@ -280,7 +307,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         for (k, v) in &row.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
+        let out = run_bounded(cmd, row.class);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         let lines: Vec<&str> = err.lines().collect();
         let after = tree(root);

@@ -60,7 +60,8 @@ pub struct TrainerState {
 /// Read and check `trainer.json`, naming the file in every error.
 pub fn read_trainer_state(ckpt_dir: &Path) -> Result<TrainerState> {
     let path = ckpt_dir.join(TRAINER_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
+    // Bounded, regular files only: a FIFO or device named trainer.json must not hang a reader.
+    let text = super::fsio::read_bounded_string(&path, super::fsio::MAX_METADATA_BYTES).with_context(|| {
         format!(
             "{}: missing or unreadable; this is not a complete checkpoint, pick another one (llite-tui ckpt ls)",
             path.display()
