@@ -243,6 +243,14 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         .status()
         .unwrap();
     assert!(made.success());
+    let fifo_weights = root.join("fifo-weights");
+    copy_dir(&ckpt, &fifo_weights);
+    std::fs::remove_file(fifo_weights.join("model.safetensors")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo_weights.join("model.safetensors"))
+        .status()
+        .unwrap();
+    assert!(made.success());
     let shards = root.join("shards");
     std::fs::create_dir(&shards).unwrap();
     npy_u16(&shards.join("theirs_train_000001.npy"), &[1, 2, 3]);
@@ -280,6 +288,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         row("eval choice longer than the context", &["eval", "--checkpoint", &k, "--task", &s(&long_choice)], "cannot be scored fairly"),
         row("bad token ids", &["eval", "--checkpoint", &k, "--task", &s(&bad_ids)], "token id 60000 at position 40"),
         row("FIFO trainer.json", &["sample", "--checkpoint", &s(&fifo_ckpt)], "not a regular file (a FIFO)"),
+        row("FIFO model.safetensors", &["eval", "--checkpoint", &s(&fifo_weights), "--task", &c], "not a regular file (a FIFO)"),
         row("FIFO input", &["eval", "--checkpoint", &k, "--task", &s(&fifo)], "not a regular file (a FIFO)"),
         row("/dev/zero config", &["import", "--hf", &s(&hf_zero), "--out", &s(&root.join("i0"))], "not a regular file"),
         row("HF shard ../", &["import", "--hf", &s(&hf_escape), "--out", &s(&root.join("i1"))], "not a plain relative file name"),

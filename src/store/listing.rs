@@ -8,14 +8,14 @@ use super::layout::{
 use super::trainer_state::{read_trainer_state, TrainerState};
 use crate::protocol::CheckpointSummary;
 use anyhow::{bail, Context, Result};
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Check that a safetensors file is complete (header parses, data as long as the header says)
 /// without reading the tensors, so listings stay fast and flag truncated files.
 pub fn check_safetensors_file(path: &Path) -> Result<()> {
-    let mut file = File::open(path).with_context(|| format!("{}: missing", path.display()))?;
+    // open_regular: a FIFO or device in a checkpoint must not hang a listing.
+    let mut file = super::fsio::open_regular(path)?;
     let len = file.metadata()?.len();
     let mut n = [0u8; 8];
     file.read_exact(&mut n)

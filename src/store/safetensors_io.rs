@@ -107,6 +107,7 @@ pub fn from_bytes(buffer: &[u8], origin: &Path) -> Result<Vec<NamedTensor>> {
 
 /// Read a whole safetensors file.
 pub fn read_file(path: &Path) -> Result<Vec<NamedTensor>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = super::fsio::read_bounded(path, crate::data::npy::MAX_DATA_FILE_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     from_bytes(&bytes, path)
 }
