@@ -185,9 +185,13 @@ pub struct PrepareArgs {
     pub val_fraction: f64,
     #[arg(long, default_value_t = 100_000_000)]
     pub shard_tokens: usize,
-    /// File name prefix of the shards.
+    /// File name prefix of the shards (a plain file name).
     #[arg(long, default_value = "corpus")]
     pub prefix: String,
+    /// Overwrite shards already in --out, only if an earlier `prepare` wrote them (listed in
+    /// its prepare.json); files it did not write are never touched.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `bench` options.

@@ -179,6 +179,7 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
 }
 
 fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
+    llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
     if let Some(notice) = ckpt.notice() {
@@ -200,6 +201,7 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     if let Some(v) = args.seed {
         params.seed = v;
     }
+    llite_tui::config::validate_sample(&params).map_err(|e| anyhow::anyhow!("sample: {e}"))?;
     if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
         bail!("`sample` runs on the CPU; drop --device");
     }
@@ -261,6 +263,15 @@ fn dump_logits(
 fn eval(args: &EvalArgs) -> Result<()> {
     use llite_tui::data::sft::Template;
     use llite_tui::protocol::Event;
+    if args.limit == 0 {
+        bail!("eval: --limit 0 would evaluate nothing; give at least 1");
+    }
+    if let Some(f) = args.held_out {
+        if !(f > 0.0 && f < 1.0) {
+            bail!("eval: --held-out {f} must be a fraction in (0, 1), the data.val_fraction the SFT run used");
+        }
+    }
+    llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
     if let Some(notice) = ckpt.notice() {
@@ -326,6 +337,7 @@ fn prepare(args: &PrepareArgs) -> Result<()> {
         args.shard_tokens,
         &args.out,
         &args.prefix,
+        args.replace,
     )?;
     println!(
         "wrote {} shards to {}: {} validation + {} training tokens, vocab {}",

@@ -25,28 +25,51 @@ pub struct McItem {
 }
 
 /// Log-likelihood of each choice after the context, with the choice's length in characters.
+///
+/// Every choice is scored after the *same* context: when context plus the longest choice
+/// exceed the model's window, the context is cut from the front to what that longest choice
+/// leaves. (Cutting per choice used to give each choice a different context, and a choice
+/// longer than the window lost its own first tokens from the sum, scoring 0 = certain, so it
+/// always won.) A choice that cannot follow even one context token is refused, naming its
+/// length: scoring only part of it would compare sums over different tokens.
 pub fn score_choices<B: Backend>(
     model: &Llama<B>,
     tok: &TextTokenizer,
     context: &str,
     choices: &[String],
 ) -> Result<Vec<(f64, usize)>> {
-    let ctx = tok.encode(context)?;
+    let mut ctx = tok.encode(context)?;
+    if ctx.is_empty() {
+        // The first answer token needs something to be predicted from.
+        ctx.push(tok.eot_id());
+    }
     let limit = model.dims.max_seq_len;
-    let mut rows = Vec::new();
+    let mut conts = Vec::with_capacity(choices.len());
     for c in choices {
-        let mut ids = ctx.clone();
         let cont = tok.encode(c)?;
         if cont.is_empty() {
             bail!("choice {c:?} encodes to no tokens");
         }
-        ids.extend(&cont);
-        if ids.len() > limit + 1 {
-            // Keep the end: the answer and as much context as fits.
-            ids.drain(..ids.len() - limit - 1);
+        if cont.len() > limit {
+            let preview: String = c.chars().take(40).collect();
+            bail!(
+                "choice {preview:?}... is {} tokens, more than the model's context of {limit} allows after at least one context token; it cannot be scored fairly against the others",
+                cont.len()
+            );
         }
-        rows.push((ids, cont.len()));
+        conts.push(cont);
     }
+    let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
+    let keep = ctx.len().min(limit + 1 - longest);
+    let ctx = &ctx[ctx.len() - keep..];
+    let rows: Vec<(Vec<u32>, usize)> = conts
+        .into_iter()
+        .map(|cont| {
+            let mut ids = ctx.to_vec();
+            ids.extend(&cont);
+            (ids, cont.len())
+        })
+        .collect();
     let width = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1) - 1;
     let device = model.embed_tokens.val().device();
     let mut data = Vec::with_capacity(rows.len() * width);
@@ -91,8 +114,9 @@ pub fn multiple_choice<B: Backend>(
     items: &[McItem],
 ) -> Result<BTreeMap<String, f64>> {
     let (mut acc, mut acc_norm) = (0usize, 0usize);
-    for item in items {
-        let scores = score_choices(model, tok, &item.context, &item.choices)?;
+    for (i, item) in items.iter().enumerate() {
+        let scores = score_choices(model, tok, &item.context, &item.choices)
+            .with_context(|| format!("question {}", i + 1))?;
         acc += (argmax(scores.iter().map(|s| s.0)) == item.label) as usize;
         acc_norm += (argmax(scores.iter().map(|s| s.0 / s.1 as f64)) == item.label) as usize;
     }
@@ -130,7 +154,7 @@ pub fn load_mc(
     template: Option<Template>,
     held_out: Option<f64>,
 ) -> Result<Vec<McItem>> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::store::fsio::read_bounded_string(path, crate::data::npy::MAX_DATA_FILE_BYTES)
         .with_context(|| format!("cannot read task file {}", path.display()))?;
     let first: Value = text
         .lines()
@@ -208,14 +232,14 @@ fn alpaca_mc(
     let (convs, _) = sft::parse_jsonl(path, true)?;
     let mut answers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let instruction =
-        |c: &sft::Conversation| c.turns[0].content.lines().next().unwrap_or("").to_string();
-    for c in &convs {
-        *counts.entry(instruction(c)).or_default() += 1;
-        let list = answers.entry(instruction(c)).or_default();
-        let a = c.turns[1].content.clone();
-        if !list.contains(&a) {
-            list.push(a);
+    let instruction = |q: &str| q.lines().next().unwrap_or("").to_string();
+    // A line without a question and an answer (e.g. a chat line of one turn) has nothing to
+    // score; it is left out rather than indexed blindly.
+    for (q, a) in convs.iter().filter_map(question_answer) {
+        *counts.entry(instruction(q)).or_default() += 1;
+        let list = answers.entry(instruction(q)).or_default();
+        if !list.iter().any(|x| x == a) {
+            list.push(a.to_string());
         }
     }
     let selected = match held_out {
@@ -225,16 +249,17 @@ fn alpaca_mc(
     let template = template.unwrap_or(Template::Plain);
     let items: Vec<McItem> = selected
         .iter()
-        .filter_map(|c| {
-            let key = instruction(c);
+        .filter_map(question_answer)
+        .filter_map(|(q, answer)| {
+            let key = instruction(q);
             let choices = answers.get(&key)?;
             // A closed answer set: few distinct answers, each seen repeatedly.
             if !(2..=64).contains(&choices.len()) || counts[&key] < 2 * choices.len() {
                 return None;
             }
-            let label = choices.iter().position(|a| *a == c.turns[1].content)?;
+            let label = choices.iter().position(|a| a == answer)?;
             Some(McItem {
-                context: template.prompt_for(&c.turns[0].content),
+                context: template.prompt_for(q),
                 choices: choices
                     .iter()
                     .map(|a| format!("{}{a}", template.answer_prefix()))
@@ -250,6 +275,13 @@ fn alpaca_mc(
         );
     }
     Ok(items)
+}
+
+/// The first user turn and the assistant turn answering it, if the conversation has both.
+fn question_answer(c: &sft::Conversation) -> Option<(&str, &str)> {
+    let q = c.turns.iter().position(|m| m.role == "user")?;
+    let a = c.turns[q + 1..].iter().find(|m| m.role == "assistant")?;
+    Some((&c.turns[q].content, &a.content))
 }
 
 /// Mean loss and perplexity over non-overlapping windows of a text file or a shard
@@ -269,7 +301,7 @@ pub fn perplexity<B: Backend>(
         } else {
             set.val
         };
-        eval_batches(&shards, 1, seq, max_windows)?
+        eval_batches(&shards, 1, seq, max_windows, model.dims.vocab_size)?
     } else {
         let docs = crate::data::corpus::read_corpus(&[path.display().to_string()])?;
         let mut ids = Vec::new();
@@ -305,4 +337,76 @@ pub fn perplexity<B: Backend>(
         ("ppl".into(), loss.exp()),
         ("tokens".into(), (batches.len() * seq) as f64),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    type B = burn::backend::Flex;
+
+    fn tiny_model(max_seq_len: usize) -> (Llama<B>, TextTokenizer) {
+        let tok = TextTokenizer::gpt2().unwrap();
+        let m = ModelConfig {
+            vocab_size: tok.vocab_size(),
+            d_model: 8,
+            n_layers: 1,
+            n_heads: 2,
+            n_kv_heads: 2,
+            ff_dim: 16,
+            max_seq_len,
+            ..ModelConfig::default()
+        };
+        (Llama::<B>::new(&m, 7, &Default::default()), tok)
+    }
+
+    #[test]
+    fn a_choice_longer_than_the_window_is_refused_not_a_certain_winner() {
+        let (model, tok) = tiny_model(8);
+        let long = " x".repeat(12);
+        let err = score_choices(&model, &tok, "Question: which?", &[" y".into(), long])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is 12 tokens") && err.contains("context of 8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_choice_is_scored_on_the_same_truncated_context() {
+        let (model, tok) = tiny_model(8);
+        let context = " a b c d e f g h i j";
+        // Exactly the window: allowed, scored after one context token, never 0 ("certain").
+        let full = " x".repeat(8);
+        let s = score_choices(&model, &tok, context, &[" y".into(), full.clone()]).unwrap();
+        assert!(s.iter().all(|(v, _)| v.is_finite() && *v < 0.0), "{s:?}");
+        // The short choice's score depends only on the longest choice's length, which sets
+        // the shared context, not on which long choice it is.
+        let with_x = score_choices(&model, &tok, context, &[" y".into(), full]).unwrap();
+        let with_z = score_choices(&model, &tok, context, &[" y".into(), " z".repeat(8)]).unwrap();
+        assert_eq!(with_x[0].0, with_z[0].0);
+        // An empty context still gives the first answer token something to follow.
+        let s = score_choices(&model, &tok, "", &[" y".into(), " z".into()]).unwrap();
+        assert!(s.iter().all(|(v, _)| v.is_finite() && *v < 0.0), "{s:?}");
+    }
+
+    #[test]
+    fn a_single_turn_chat_line_is_skipped_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        let mut lines = Vec::new();
+        for i in 0..8 {
+            let answer = if i % 2 == 0 { "Hamlet" } else { "Macbeth" };
+            lines.push(format!(
+                r#"{{"instruction": "Which play?\nline {i}", "input": "", "output": "{answer}"}}"#
+            ));
+        }
+        lines.push(r#"{"messages": [{"role": "assistant", "content": "Hamlet"}]}"#.into());
+        std::fs::write(&p, lines.join("\n")).unwrap();
+        let items = load_mc(&p, None, None).unwrap();
+        assert_eq!(items.len(), 8);
+        assert!(items.iter().all(|i| i.choices.len() == 2));
+    }
 }

@@ -13,6 +13,7 @@ pub mod headless;
 pub mod interop;
 pub mod model;
 pub mod protocol;
+pub mod resources;
 pub mod sample;
 pub mod signals;
 pub mod store;

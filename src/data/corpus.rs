@@ -111,8 +111,8 @@ fn read_spec(spec: &str) -> Result<Vec<Document>> {
 
 fn read_text_file(path: &Path) -> Result<Document> {
     let shown = path.display();
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read corpus {shown}: check that it is a readable file"))?;
+    let bytes = crate::store::fsio::read_bounded(path, super::npy::MAX_DATA_FILE_BYTES)
+        .with_context(|| format!("cannot read corpus {shown}"))?;
     let bytes = bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .map(<[u8]>::to_vec)

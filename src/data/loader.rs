@@ -1,7 +1,7 @@
 //! Batch loader over uint16 token shards (build-nanogpt's DataLoaderLite semantics) with a
 //! small, serialisable cursor for exact resume.
 
-use super::shards::{npy_u16_len, read_npy_u16};
+use super::shards::{check_token_ids, npy_u16_len, read_npy_u16};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -67,6 +67,8 @@ pub struct TokenLoader {
     batch: usize,
     seq: usize,
     seed: u64,
+    /// The model's vocabulary size: every token id read must be below it.
+    vocab_size: usize,
     /// Shard order of `cursor.epoch` (a permutation of `usable`).
     order: Vec<usize>,
     /// Position of `cursor.shard` in `order`.
@@ -78,8 +80,15 @@ pub struct TokenLoader {
 
 impl TokenLoader {
     /// Opens training shards (reading headers only) for `batch x seq` batches; `seed` fixes
-    /// the per-epoch shard order.
-    pub fn new(shards: Vec<PathBuf>, batch: usize, seq: usize, seed: u64) -> Result<Self> {
+    /// the per-epoch shard order. Each shard's token ids are checked against `vocab_size`
+    /// when it is read.
+    pub fn new(
+        shards: Vec<PathBuf>,
+        batch: usize,
+        seq: usize,
+        seed: u64,
+        vocab_size: usize,
+    ) -> Result<Self> {
         if batch == 0 || seq == 0 {
             bail!("batch size {batch} and sequence length {seq} must both be > 0: fix the training config");
         }
@@ -114,6 +123,7 @@ impl TokenLoader {
             batch,
             seq,
             seed,
+            vocab_size,
             order,
             pos: 0,
             cursor,
@@ -199,6 +209,7 @@ impl TokenLoader {
         if self.loaded.as_ref().map(|(i, _)| *i) != Some(shard) {
             self.loaded = None; // free the old shard before loading the next
             let toks = read_npy_u16(&self.shards[shard])?;
+            check_token_ids(&self.shards[shard], &toks, self.vocab_size)?;
             if toks.len() != self.lens[shard] {
                 bail!(
                     "shard {} changed while training ({} tokens, expected {}): do not modify shards during a run",
@@ -233,8 +244,14 @@ fn window(batch: usize, seq: usize) -> Result<usize> {
 }
 
 /// The first `n` batches of the validation shard(s), identical on every call, so evaluations
-/// are comparable across steps and runs.
-pub fn eval_batches(shards: &[PathBuf], batch: usize, seq: usize, n: usize) -> Result<Vec<Batch>> {
+/// are comparable across steps and runs. Token ids are checked against `vocab_size`.
+pub fn eval_batches(
+    shards: &[PathBuf],
+    batch: usize,
+    seq: usize,
+    n: usize,
+    vocab_size: usize,
+) -> Result<Vec<Batch>> {
     if batch == 0 || seq == 0 || n == 0 {
         bail!("eval batch {batch}, seq {seq} and batch count {n} must all be > 0: fix the eval config");
     }
@@ -246,6 +263,7 @@ pub fn eval_batches(shards: &[PathBuf], batch: usize, seq: usize, n: usize) -> R
             break;
         }
         let toks = read_npy_u16(path)?;
+        check_token_ids(path, &toks, vocab_size)?;
         largest = largest.max(toks.len());
         let mut off = 0;
         while out.len() < n && off + need <= toks.len() {
@@ -297,7 +315,7 @@ mod tests {
     fn rows_are_contiguous_windows() {
         let dir = tempfile::tempdir().unwrap();
         let shards = make_shards(dir.path(), &[100]);
-        let mut l = TokenLoader::new(shards, 2, 8, 0).unwrap();
+        let mut l = TokenLoader::new(shards, 2, 8, 0, 65536).unwrap();
         let b = l.next_batch().unwrap();
         assert_eq!((b.batch, b.seq, b.tokens.len()), (2, 8, 18));
         assert_eq!(b.row(0), (0..9).collect::<Vec<u32>>());
@@ -331,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Shard 2 (10 tokens) is too short for a 2x8 window and is skipped.
         let shards = make_shards(dir.path(), &[60, 45, 10, 80]);
-        let mut full = TokenLoader::new(shards.clone(), 2, 8, 42).unwrap();
+        let mut full = TokenLoader::new(shards.clone(), 2, 8, 42, 65536).unwrap();
         let mut cursors = Vec::new();
         let mut batches = Vec::new();
         for _ in 0..40 {
@@ -345,7 +363,7 @@ mod tests {
             cursors.iter().map(|c| c.shard).collect();
         assert_eq!(shards_seen.len(), 3);
         for k in [0, 3, 7, 13, 22] {
-            let mut resumed = TokenLoader::new(shards.clone(), 2, 8, 42).unwrap();
+            let mut resumed = TokenLoader::new(shards.clone(), 2, 8, 42, 65536).unwrap();
             // Round-trip the cursor through JSON like a checkpoint would.
             let json = serde_json::to_string(&cursors[k]).unwrap();
             resumed.seek(serde_json::from_str(&json).unwrap()).unwrap();
@@ -368,7 +386,7 @@ mod tests {
     fn bad_cursors_and_shards_error() {
         let dir = tempfile::tempdir().unwrap();
         let shards = make_shards(dir.path(), &[60, 10]);
-        let mut l = TokenLoader::new(shards.clone(), 2, 8, 0).unwrap();
+        let mut l = TokenLoader::new(shards.clone(), 2, 8, 0, 65536).unwrap();
         for c in [
             DataCursor {
                 epoch: 0,
@@ -398,7 +416,7 @@ mod tests {
             .is_ok());
         let m = format!(
             "{:#}",
-            TokenLoader::new(vec![shards[1].clone()], 2, 8, 0).unwrap_err()
+            TokenLoader::new(vec![shards[1].clone()], 2, 8, 0, 65536).unwrap_err()
         );
         assert!(
             m.contains("17 tokens") && m.contains(&dir.path().display().to_string()),
@@ -409,26 +427,48 @@ mod tests {
         std::fs::write(&shards[0], &full[..full.len() - 1]).unwrap();
         let m = format!(
             "{:#}",
-            TokenLoader::new(shards.clone(), 2, 8, 0).unwrap_err()
+            TokenLoader::new(shards.clone(), 2, 8, 0, 65536).unwrap_err()
         );
         assert!(
             m.contains("t_train_000001.npy") && m.contains("truncated"),
             "{m}"
         );
-        assert!(TokenLoader::new(vec![], 2, 8, 0).is_err());
+        assert!(TokenLoader::new(vec![], 2, 8, 0, 65536).is_err());
+    }
+
+    #[test]
+    fn token_ids_outside_the_vocabulary_are_refused_naming_shard_and_id() {
+        let dir = tempfile::tempdir().unwrap();
+        // Shard 0 holds ids 0..60, shard 1 holds 1000..1045.
+        let shards = make_shards(dir.path(), &[60, 45]);
+        let mut l = TokenLoader::new(vec![shards[1].clone()], 2, 8, 0, 1000).unwrap();
+        let m = format!("{:#}", l.next_batch().unwrap_err());
+        assert!(
+            m.contains("t_train_000002.npy")
+                && m.contains("token id 1000 at position 0")
+                && m.contains("vocab_size 1000")
+                && !m.contains('\n'),
+            "{m}"
+        );
+        let m = format!("{:#}", eval_batches(&shards, 2, 8, 10, 50).unwrap_err());
+        assert!(
+            m.contains("t_train_000001.npy") && m.contains("token id 50"),
+            "{m}"
+        );
+        assert!(eval_batches(&shards[..1], 2, 8, 10, 60).is_ok());
     }
 
     #[test]
     fn eval_batches_are_the_first_windows() {
         let dir = tempfile::tempdir().unwrap();
         let shards = make_shards(dir.path(), &[40, 30]);
-        let a = eval_batches(&shards, 2, 8, 10).unwrap();
+        let a = eval_batches(&shards, 2, 8, 10, 65536).unwrap();
         // Shard 0: windows at 0, 16 (16+17=33<=40); shard 1: window at 0.
         assert_eq!(a.len(), 3);
         assert_eq!(a[1].row(0)[0], 16);
         assert_eq!(a[2].row(0)[0], 1000);
-        assert_eq!(a, eval_batches(&shards, 2, 8, 10).unwrap());
-        assert_eq!(eval_batches(&shards, 2, 8, 1).unwrap().len(), 1);
-        assert!(eval_batches(&shards, 4, 16, 1).is_err());
+        assert_eq!(a, eval_batches(&shards, 2, 8, 10, 65536).unwrap());
+        assert_eq!(eval_batches(&shards, 2, 8, 1, 65536).unwrap().len(), 1);
+        assert!(eval_batches(&shards, 4, 16, 1, 65536).is_err());
     }
 }

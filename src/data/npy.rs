@@ -5,6 +5,10 @@ use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Largest input data file read whole (a shard or a text corpus): far above any real shard,
+/// low enough that a runaway size is refused by name instead of aborting the allocator.
+pub const MAX_DATA_FILE_BYTES: u64 = 1 << 40;
+
 /// The six bytes every `.npy` file starts with.
 pub(crate) const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -50,9 +54,8 @@ pub fn write_npy_u16(path: &Path, tokens: &[u16]) -> Result<()> {
 /// corrupt or foreign shard fails loudly instead of training on garbage.
 pub fn read_npy_u16(path: &Path) -> Result<Vec<u16>> {
     let shown = path.display();
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read shard {shown}: check that the file exists and is readable")
-    })?;
+    let bytes = crate::store::fsio::read_bounded(path, MAX_DATA_FILE_BYTES)
+        .with_context(|| format!("cannot read shard {shown}"))?;
     let (header, data_start) = parse_header(&bytes).map_err(|why| {
         anyhow::anyhow!("shard {shown} is not a valid .npy file ({why}): regenerate it with `prepare` or numpy.save of a uint16 array")
     })?;
@@ -80,7 +83,8 @@ pub fn npy_u16_len(path: &Path) -> Result<usize> {
     let shown = path.display();
     let open_err =
         || format!("cannot read shard {shown}: check that the file exists and is readable");
-    let mut f = std::fs::File::open(path).with_context(open_err)?;
+    // Refuses FIFOs and devices before anything blocks on them.
+    let mut f = crate::store::fsio::open_regular(path).with_context(open_err)?;
     let file_len = f.metadata().with_context(open_err)?.len();
     let mut head = Vec::new();
     (&mut f)

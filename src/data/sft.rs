@@ -246,7 +246,7 @@ fn parse_line(v: &Value) -> std::result::Result<Conversation, String> {
 /// Parse Alpaca (`instruction`, `input`, `output`) or chat (`messages`) JSONL. Bad lines are
 /// skipped and reported with their line numbers, or stop the parse when `skip_bad` is false.
 pub fn parse_jsonl(path: &Path, skip_bad: bool) -> Result<(Vec<Conversation>, ParseReport)> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::store::fsio::read_bounded(path, super::npy::MAX_DATA_FILE_BYTES)
         .with_context(|| format!("cannot read instruction data {}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(

@@ -20,9 +20,126 @@ pub struct PrepareSummary {
     pub vocab_size: usize,
 }
 
+/// The manifest `prepare` keeps in its output directory: the files it wrote there, so
+/// `--replace` can overwrite or remove exactly those and never a file it did not create.
+pub const PREPARE_MANIFEST: &str = "prepare.json";
+
+/// Contents of [`PREPARE_MANIFEST`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrepareManifest {
+    /// File names (no directories) written by `prepare`.
+    pub files: Vec<String>,
+}
+
+/// A name `prepare` may create or remove: one plain file name, no separators, no `..`, no
+/// control characters (`--prefix` and manifest entries go through it).
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && !name.contains("..")
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
+/// Shards and tokenizer already in `dir` (what a new `prepare` would mix with or overwrite).
+fn existing_outputs(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let name = e
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".npy") || name == "tokenizer.json" {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_manifest(dir: &Path) -> Result<PrepareManifest> {
+    let path = dir.join(PREPARE_MANIFEST);
+    if !path.exists() {
+        return Ok(PrepareManifest::default());
+    }
+    let text =
+        crate::store::fsio::read_bounded_string(&path, crate::store::fsio::MAX_METADATA_BYTES)?;
+    let m: PrepareManifest = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a llite-tui prepare manifest; move it away",
+            path.display()
+        )
+    })?;
+    if let Some(bad) = m.files.iter().find(|f| !plain_file_name(f)) {
+        bail!(
+            "{}: entry {bad:?} is not a plain file name; refusing the manifest",
+            path.display()
+        );
+    }
+    Ok(m)
+}
+
+fn write_manifest(dir: &Path, files: &[String]) -> Result<()> {
+    let m = PrepareManifest {
+        files: files.to_vec(),
+    };
+    let tmp = dir.join(format!("{PREPARE_MANIFEST}.tmp"));
+    crate::store::fsio::write_synced(&tmp, serde_json::to_string_pretty(&m)?.as_bytes())?;
+    std::fs::rename(&tmp, dir.join(PREPARE_MANIFEST))
+        .with_context(|| format!("cannot write {}", dir.join(PREPARE_MANIFEST).display()))?;
+    crate::store::fsio::sync_dir(dir);
+    Ok(())
+}
+
+/// Refuse to write into a directory that already holds shards or a tokenizer, unless
+/// `replace` and every such file is listed in the manifest (written by an earlier `prepare`).
+/// Returns the manifest's files, which a replacing run may overwrite or remove.
+fn check_prepare_target(out_dir: &Path, replace: bool) -> Result<Vec<String>> {
+    let existing = existing_outputs(out_dir)?;
+    if existing.is_empty() {
+        return Ok(read_manifest(out_dir).map(|m| m.files).unwrap_or_default());
+    }
+    let shown = out_dir.display();
+    if !replace {
+        bail!(
+            "{shown} already holds shards ({}); use --replace to overwrite the files llite-tui wrote there",
+            summarize(&existing)
+        );
+    }
+    let manifest = read_manifest(out_dir)?;
+    if let Some(foreign) = existing.iter().find(|f| !manifest.files.contains(f)) {
+        bail!(
+            "{shown}: {foreign} was not written by llite-tui prepare (not in {PREPARE_MANIFEST}); --replace only replaces the tool's own files, move it away first"
+        );
+    }
+    Ok(manifest.files)
+}
+
+fn summarize(files: &[String]) -> String {
+    let npy = files
+        .iter()
+        .filter(|f| f.to_ascii_lowercase().ends_with(".npy"))
+        .count();
+    let tok = files.iter().any(|f| f == "tokenizer.json");
+    match (npy, tok) {
+        (0, _) => "tokenizer.json".into(),
+        (n, false) => format!("{n} .npy files"),
+        (n, true) => format!("{n} .npy files and tokenizer.json"),
+    }
+}
+
 /// Tokenizes documents into `{prefix}_val_000000.npy` + `{prefix}_train_NNNNNN.npy` shards
 /// (each document preceded by end-of-text) plus `tokenizer.json`, so training can stream
-/// tokens without re-tokenizing.
+/// tokens without re-tokenizing. A directory that already holds shards is refused unless
+/// `replace`, which overwrites or removes only the files an earlier `prepare` recorded in
+/// [`PREPARE_MANIFEST`].
 pub fn prepare(
     docs: &[Document],
     tok: &TextTokenizer,
@@ -30,8 +147,13 @@ pub fn prepare(
     shard_tokens: usize,
     out_dir: &Path,
     prefix: &str,
+    replace: bool,
 ) -> Result<PrepareSummary> {
     let shown = out_dir.display();
+    if !plain_file_name(prefix) {
+        bail!("--prefix {prefix:?} must be a plain file name (no '/', '\\', '..' or control characters); the shards go in --out {shown}");
+    }
+    let previous = check_prepare_target(out_dir, replace)?;
     let vocab_size = tok.vocab_size();
     if vocab_size > 1 << 16 {
         bail!("tokenizer vocab {vocab_size} does not fit uint16 shards (max 65536): use a smaller tokenizer, e.g. gpt2 or train:<=65536");
@@ -68,22 +190,55 @@ pub fn prepare(
             stream.len()
         );
     }
+    let mut names = vec![format!("{prefix}_val_{:06}.npy", 0)];
+    let n_train = (stream.len() - n_val).div_ceil(shard_tokens);
+    names.extend((1..=n_train).map(|i| format!("{prefix}_train_{i:06}.npy")));
+    names.push("tokenizer.json".into());
+    // Record every file about to be written before writing it, so an interrupted run can
+    // still be replaced; then drop what the previous run wrote and this one did not.
+    let mut union = previous.clone();
+    union.extend(names.iter().filter(|n| !previous.contains(n)).cloned());
+    write_manifest(out_dir, &union)?;
     let mut shards = Vec::new();
-    let val_path = out_dir.join(format!("{prefix}_val_{:06}.npy", 0));
+    let val_path = out_dir.join(&names[0]);
     write_npy_u16(&val_path, &stream[..n_val])?;
     shards.push(val_path);
     for (i, chunk) in stream[n_val..].chunks(shard_tokens).enumerate() {
-        let p = out_dir.join(format!("{prefix}_train_{:06}.npy", i + 1));
+        let p = out_dir.join(&names[i + 1]);
         write_npy_u16(&p, chunk)?;
         shards.push(p);
     }
     tok.save(&out_dir.join("tokenizer.json"))?;
+    for stale in previous.iter().filter(|p| !names.contains(p)) {
+        let path = out_dir.join(stale);
+        if path.is_file() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    write_manifest(out_dir, &names)?;
     Ok(PrepareSummary {
         val_tokens: n_val as u64,
         train_tokens: (stream.len() - n_val) as u64,
         shards,
         vocab_size,
     })
+}
+
+/// Refuse a shard holding a token id the model has no embedding row for (a shard made with a
+/// bigger tokenizer): the engine would otherwise index out of bounds deep in a forward pass.
+pub fn check_token_ids(path: &Path, tokens: &[u16], vocab_size: usize) -> Result<()> {
+    if let Some((pos, &id)) = tokens
+        .iter()
+        .enumerate()
+        .find(|(_, &t)| t as usize >= vocab_size)
+    {
+        bail!(
+            "shard {} holds token id {id} at position {pos}, outside the model's vocabulary (vocab_size {vocab_size}): it was made with another tokenizer; prepare the data again with the run's tokenizer",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Validation and training shard paths of a shard directory, for the loaders.
@@ -244,7 +399,7 @@ mod tests {
             })
             .collect();
         let tok = TextTokenizer::gpt2().unwrap();
-        let s = prepare(&docs, &tok, 0.1, 500, dir.path(), "shk").unwrap();
+        let s = prepare(&docs, &tok, 0.1, 500, dir.path(), "shk", false).unwrap();
         let expected: usize = docs
             .iter()
             .map(|d| tok.encode(&d.text).unwrap().len() + 1)
@@ -306,6 +461,52 @@ mod tests {
     }
 
     #[test]
+    fn prepare_refuses_existing_shards_and_replace_touches_only_its_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = TextTokenizer::gpt2().unwrap();
+        let docs = vec![Document {
+            name: "a".into(),
+            text: "Some words to tokenize into a few shards. ".repeat(40),
+        }];
+        let first = prepare(&docs, &tok, 0.1, 100, dir.path(), "c", false).unwrap();
+        assert!(first.shards.len() > 2);
+        let m = format!(
+            "{:#}",
+            prepare(&docs, &tok, 0.1, 100, dir.path(), "c", false).unwrap_err()
+        );
+        assert!(
+            m.contains("already holds shards") && m.contains("--replace"),
+            "{m}"
+        );
+        // Fewer, larger shards: the old extra shards (the tool's own) are removed.
+        let second = prepare(&docs, &tok, 0.1, 100_000, dir.path(), "c", true).unwrap();
+        assert_eq!(second.shards.len(), 2);
+        assert_eq!(list_shards(dir.path()).unwrap().train, second.shards[1..]);
+        // A file the tool did not write blocks --replace and survives it.
+        std::fs::write(dir.path().join("mine.npy"), b"user data").unwrap();
+        let m = format!(
+            "{:#}",
+            prepare(&docs, &tok, 0.1, 100, dir.path(), "c", true).unwrap_err()
+        );
+        assert!(
+            m.contains("mine.npy") && m.contains("not written by llite-tui"),
+            "{m}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("mine.npy")).unwrap(),
+            b"user data"
+        );
+        for bad in ["", "a/b", "..", "../x", "a\\b", "x\ny"] {
+            let other = tempfile::tempdir().unwrap();
+            let m = format!(
+                "{:#}",
+                prepare(&docs, &tok, 0.1, 100, other.path(), bad, false).unwrap_err()
+            );
+            assert!(m.contains("plain file name"), "{bad:?}: {m}");
+        }
+    }
+
+    #[test]
     fn prepare_errors() {
         let dir = tempfile::tempdir().unwrap();
         let tok = TextTokenizer::gpt2().unwrap();
@@ -315,12 +516,12 @@ mod tests {
         }];
         let m = format!(
             "{:#}",
-            prepare(&docs, &tok, 0.99, 10, dir.path(), "p").unwrap_err()
+            prepare(&docs, &tok, 0.99, 10, dir.path(), "p", false).unwrap_err()
         );
         assert!(m.contains("none left for training"), "{m}");
         let m = format!(
             "{:#}",
-            prepare(&docs, &tok, 1.5, 10, dir.path(), "p").unwrap_err()
+            prepare(&docs, &tok, 1.5, 10, dir.path(), "p", false).unwrap_err()
         );
         assert!(m.contains("val_fraction"), "{m}");
     }

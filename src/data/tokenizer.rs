@@ -60,12 +60,13 @@ impl TextTokenizer {
 
     /// Loads any Hugging Face `tokenizer.json`, so pretrained vocabularies can be reused.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
+        let bytes = crate::store::fsio::read_bounded(path, crate::store::fsio::MAX_METADATA_BYTES)
+            .with_context(|| {
+                format!(
                 "cannot read tokenizer {}: check the path (expected a Hugging Face tokenizer.json)",
                 path.display()
             )
-        })?;
+            })?;
         Self::from_json_bytes(&bytes, &path.display().to_string())
     }
 

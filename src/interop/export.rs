@@ -1,8 +1,9 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
-use crate::config::RunConfig;
 use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::fsio::write_synced;
 use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
+use crate::store::outputs;
 use crate::store::trainer_state::initial_trainer_state;
 use crate::store::NamedTensor;
 use anyhow::{bail, Context, Result};
@@ -10,20 +11,36 @@ use serde_json::json;
 use std::path::Path;
 
 /// Write a directory that `transformers.AutoModelForCausalLM.from_pretrained` and
-/// `AutoTokenizer.from_pretrained` load: weights, config, tokenizer files.
+/// `AutoTokenizer.from_pretrained` load: weights, config, tokenizer files. `out` must be new
+/// or empty and outside any run; the files are written to a staging directory and renamed
+/// into place, so a failure leaves nothing half-written.
 pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
+    outputs::ensure_outside_runs(out, "export --out")?;
+    outputs::ensure_fresh_target(out, "export --out")?;
+    crate::resources::ensure_checkpoint_fits(ckpt_dir)?;
     let ckpt = checkpoint::load(ckpt_dir)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-        std::fs::copy(ckpt_dir.join(f), out.join(f)).with_context(|| {
-            format!(
-                "cannot copy {} to {}",
-                ckpt_dir.join(f).display(),
-                out.display()
-            )
-        })?;
-    }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
+    let staging = outputs::create_staging(out)?;
+    let written = write_export(&ckpt, &tokenizer, ckpt_dir, &staging);
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e.context(format!("{} was not written", out.display())));
+    }
+    outputs::commit_staging(&staging, out)
+}
+
+fn write_export(
+    ckpt: &checkpoint::LoadedCheckpoint,
+    tokenizer: &crate::data::tokenizer::TextTokenizer,
+    ckpt_dir: &Path,
+    dir: &Path,
+) -> Result<()> {
+    for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
+        let (from, to) = (ckpt_dir.join(f), dir.join(f));
+        std::fs::copy(&from, &to)
+            .and_then(|_| std::fs::File::open(&to)?.sync_all())
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
     let eos = tokenizer.eot_token().to_string();
     let tok_cfg = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -33,21 +50,34 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
         "model_max_length": ckpt.model_config.max_seq_len,
         "clean_up_tokenization_spaces": false,
     });
-    std::fs::write(
-        out.join("tokenizer_config.json"),
-        serde_json::to_string_pretty(&tok_cfg)?,
+    write_synced(
+        &dir.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&tok_cfg)?.as_bytes(),
     )?;
     let gen_cfg = json!({"bos_token_id": tokenizer.eot_id(), "eos_token_id": tokenizer.eot_id()});
-    std::fs::write(
-        out.join("generation_config.json"),
-        serde_json::to_string_pretty(&gen_cfg)?,
-    )?;
-    Ok(())
+    write_synced(
+        &dir.join("generation_config.json"),
+        serde_json::to_string_pretty(&gen_cfg)?.as_bytes(),
+    )
 }
 
 /// Read an HF LLaMa directory (sharded or not, f32/f16/bf16) into a checkpoint at `out`
-/// with zero optimizer moments, ready for `--finetune`, `sample` or `export`.
+/// with zero optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
+/// new or empty: nothing already there is replaced.
 pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
+    outputs::ensure_fresh_target(out, "import --out")?;
+    for suffix in ["partial", "old"] {
+        let mut side = out.as_os_str().to_owned();
+        side.push(format!(".{suffix}"));
+        let side = std::path::PathBuf::from(side);
+        if side.exists() {
+            bail!(
+                "import --out {}: {} exists and would be replaced while writing; move it away first",
+                out.display(),
+                side.display()
+            );
+        }
+    }
     let (model_config, weights, eos) = super::hf::read_hf_dir(hf_dir)?;
     let tok_path = hf_dir.join(TOKENIZER_FILE);
     if !tok_path.is_file() {
@@ -70,11 +100,7 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
             model_config.vocab_size
         );
     }
-    let mut config = RunConfig {
-        model: model_config.clone(),
-        ..RunConfig::default()
-    };
-    config.train.seq_len = config.train.seq_len.min(model_config.max_seq_len);
+    let mut config = super::hf::run_config_for(&model_config);
     config.data.tokenizer = "tokenizer.json".into();
     config.validate()?;
     let moments = zero_moments(&weights);

@@ -1,7 +1,9 @@
 //! Reading foreign Hugging Face LLaMa directories: `config.json` into our model config and
 //! (possibly sharded) safetensors into tensors in internal naming.
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, RunConfig};
+use crate::store::fsio::{read_bounded_string, MAX_METADATA_BYTES};
+use crate::store::hf_check::{check_hf_tensors, read_safetensors_header, resolve_shard};
 use crate::store::hf_layout::{eos_token_id, from_hf};
 use crate::store::safetensors_io;
 use crate::store::NamedTensor;
@@ -74,20 +76,29 @@ pub fn model_config_from_json(v: &Value, origin: &Path) -> Result<ModelConfig> {
 
 /// Load an HF model directory: `config.json` plus `model.safetensors` or the shards listed in
 /// `model.safetensors.index.json`. Returns the config and tensors in internal naming.
+///
+/// Before any tensor data is read: the config is validated and checked against available
+/// memory, shard paths must resolve inside `dir`, and every safetensors header must declare
+/// exactly the tensors and shapes the config implies.
 pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<u32>)> {
     let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
-        format!(
+    if !cfg_path.exists() {
+        bail!(
             "{}: missing; not a Hugging Face model directory",
             cfg_path.display()
-        )
-    })?;
+        );
+    }
+    let text = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)?;
     let json: Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
     let config = model_config_from_json(&json, &cfg_path)?;
+    run_config_for(&config)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    crate::resources::ensure_weights_fit(&config)?;
     let index = dir.join("model.safetensors.index.json");
-    let files: Vec<std::path::PathBuf> = if index.is_file() {
-        let idx: Value = serde_json::from_str(&std::fs::read_to_string(&index)?)
+    let files: Vec<std::path::PathBuf> = if index.exists() {
+        let idx: Value = serde_json::from_str(&read_bounded_string(&index, MAX_METADATA_BYTES)?)
             .with_context(|| format!("{}: invalid JSON", index.display()))?;
         let map = idx
             .get("weight_map")
@@ -95,20 +106,47 @@ pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<
             .with_context(|| format!("{}: no weight_map", index.display()))?;
         let mut shards: Vec<String> = map
             .values()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
+            .map(|v| {
+                v.as_str().map(String::from).with_context(|| {
+                    format!(
+                        "{}: weight_map value {v} is not a file name",
+                        index.display()
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
         shards.sort();
         shards.dedup();
-        shards.into_iter().map(|s| dir.join(s)).collect()
+        shards
+            .iter()
+            .map(|s| resolve_shard(dir, s))
+            .collect::<Result<_>>()?
     } else {
         vec![dir.join("model.safetensors")]
     };
+    let mut headers = Vec::new();
+    for f in &files {
+        for h in read_safetensors_header(f)? {
+            headers.push((f.clone(), h));
+        }
+    }
+    check_hf_tensors(&config, &cfg_path, &headers)?;
     let mut tensors = Vec::new();
     for f in files {
         tensors.extend(safetensors_io::read_file(&f)?);
     }
     let tensors = from_hf(tensors, config.tie_embeddings)?;
     Ok((config, tensors, eos_token_id(&json)))
+}
+
+/// The run config an imported model gets: defaults around its model, the context capped.
+pub fn run_config_for(model: &ModelConfig) -> RunConfig {
+    let mut config = RunConfig {
+        model: model.clone(),
+        ..RunConfig::default()
+    };
+    config.train.seq_len = config.train.seq_len.min(model.max_seq_len);
+    config
 }
 
 #[cfg(test)]

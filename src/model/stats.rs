@@ -38,7 +38,7 @@ pub fn param_count(m: &ModelConfig) -> ParamCount {
 /// score/value products, 12 * layers * d_model * seq_len (the PaLM appendix B formula).
 pub fn train_flops_per_token(m: &ModelConfig, seq_len: usize) -> f64 {
     let p = param_count(m);
-    6.0 * p.matmul as f64 + 12.0 * (m.n_layers * m.d_model * seq_len) as f64
+    6.0 * p.matmul as f64 + 12.0 * m.n_layers as f64 * m.d_model as f64 * seq_len as f64
 }
 
 /// Bytes of weights, gradients and the two AdamW moments, all f32: the floor below which no
@@ -65,6 +65,36 @@ pub fn memory_floor(m: &ModelConfig) -> MemoryFloor {
         grads: 4 * n,
         adam_moments: 8 * n,
     }
+}
+
+/// [`memory_floor`] computed with checked arithmetic: `None` when an absurd config's size
+/// overflows 64 bits, so validation refuses it instead of panicking or wrapping around.
+pub fn checked_memory_floor(m: &ModelConfig) -> Option<MemoryFloor> {
+    let d = m.d_model as u64;
+    let heads = (m.n_heads as u64).max(1);
+    let kv = (d / heads).checked_mul(m.n_kv_heads as u64)?;
+    let v = m.vocab_size as u64;
+    let f = m.ff_dim as u64;
+    let attn = d
+        .checked_mul(d)?
+        .checked_mul(2)?
+        .checked_add(d.checked_mul(kv)?.checked_mul(2)?)?;
+    let mlp = d.checked_mul(f)?.checked_mul(3)?;
+    let per_layer = attn.checked_add(mlp)?.checked_add(d.checked_mul(2)?)?;
+    let embedding = v.checked_mul(d)?;
+    let head = if m.tie_embeddings { 0 } else { embedding };
+    let n = (m.n_layers as u64)
+        .checked_mul(per_layer)?
+        .checked_add(embedding)?
+        .checked_add(head)?
+        .checked_add(d)?;
+    // The matmul count (layers * (attn + mlp) + v * d) is below n, so it cannot overflow either.
+    n.checked_mul(16)?;
+    Some(MemoryFloor {
+        weights: 4 * n,
+        grads: 4 * n,
+        adam_moments: 8 * n,
+    })
 }
 
 /// Human-readable byte count (GiB/MiB/KiB).
@@ -103,6 +133,18 @@ mod tests {
         let cfg = preset("gpt2-124m");
         let n = param_count(&cfg.model).total;
         assert!((120_000_000..130_000_000).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn checked_floor_matches_and_refuses_overflow() {
+        let cfg = preset("dmas-1.7b");
+        assert_eq!(
+            checked_memory_floor(&cfg.model),
+            Some(memory_floor(&cfg.model))
+        );
+        let mut m = cfg.model.clone();
+        m.d_model = usize::MAX / 2;
+        assert_eq!(checked_memory_floor(&m), None);
     }
 
     #[test]

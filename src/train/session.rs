@@ -97,6 +97,15 @@ pub struct PreparedRun {
 
 /// Resolve a request; creates the run directory for new runs.
 pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
+    if let StartFrom::Resume(dir)
+    | StartFrom::Inspect(dir)
+    | StartFrom::FineTune {
+        checkpoint: dir, ..
+    } = &req.start
+    {
+        // A hostile or oversized checkpoint is refused from its trainer.json alone.
+        crate::resources::ensure_checkpoint_fits(dir)?;
+    }
     match &req.start {
         StartFrom::Fresh => prepare_fresh(req),
         StartFrom::Resume(dir) => prepare_resume(req, dir),
@@ -288,6 +297,8 @@ fn resolve_shards(
         SHARD_TOKENS,
         &data_dir,
         "corpus",
+        // The run's own data directory: an interrupted preparation is replaced.
+        true,
     )?;
     tokenizer.save(&tokenizer_path)?;
     Ok((tokenizer, list_shards(&data_dir)?))
@@ -308,6 +319,7 @@ fn check_vocab(tokenizer: &TextTokenizer, model: &ModelConfig, origin: &str) -> 
 fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let NewRun {
         name: run_name,
         dir: run_dir,
@@ -384,6 +396,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         );
     }
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
         bail!(
@@ -573,6 +586,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     config.data.tokenizer = ckpt.tokenizer_path.display().to_string();
     config.train.seq_len = config.train.seq_len.min(config.model.max_seq_len);
     config.validate()?;
+    crate::resources::ensure_training_fits(&config.model)?;
     let parent_name = ckpt.trainer.run_name.clone();
     if req.run_name.is_none() {
         let what = format!("{}: run_name", dir.join(layout::TRAINER_FILE).display());

@@ -181,12 +181,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         });
         let (mut loader, eval_set) = match (&run.shards, &run.sft) {
             (Some(shards), _) => {
+                let vocab = cfg.model.vocab_size;
                 let loader =
-                    TokenLoader::new(shards.train.clone(), t.batch_size, t.seq_len, t.seed)?;
+                    TokenLoader::new(shards.train.clone(), t.batch_size, t.seq_len, t.seed, vocab)?;
                 let eval = if shards.val.is_empty() || t.eval_batches == 0 {
                     Vec::new()
                 } else {
-                    eval_batches(&shards.val, t.batch_size, t.seq_len, t.eval_batches)?
+                    eval_batches(&shards.val, t.batch_size, t.seq_len, t.eval_batches, vocab)?
                 };
                 (
                     Source::Tokens(loader),

@@ -1,0 +1,351 @@
+//! Hostile input against the real binary, one row per class of issue 10's "validate at the
+//! door" and "nothing outside its place": each row must end in ONE `error: ` line containing
+//! its needle, exit code 1, no panic, and leave every pre-existing file byte-identical.
+
+mod common;
+use common::small_corpus;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
+
+/// `--set` flags for the CI-sized model on `corpus`.
+fn tiny_flags(corpus: &Path) -> Vec<String> {
+    [
+        "model.vocab_size=512".to_string(),
+        "model.d_model=64".into(),
+        "model.n_layers=2".into(),
+        "model.n_heads=4".into(),
+        "model.n_kv_heads=2".into(),
+        "model.ff_dim=128".into(),
+        "model.max_seq_len=64".into(),
+        "data.tokenizer=train:512".into(),
+        format!("data.corpus={}", corpus.display()),
+        "train.batch_size=4".into(),
+        "train.seq_len=32".into(),
+        "train.eval_every=0".into(),
+    ]
+    .iter()
+    .flat_map(|s| ["--set".to_string(), s.clone()])
+    .collect()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Every file under `root` (symlinks as their target text) with a digest of its bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let digest = if meta.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else if meta.is_file() {
+                blake3::hash(&std::fs::read(&p).unwrap())
+                    .to_hex()
+                    .to_string()
+            } else {
+                "special".into()
+            };
+            out.insert(p, digest);
+        }
+    }
+    out
+}
+
+fn npy_u16(path: &Path, tokens: &[u16]) {
+    llite_tui::data::shards::write_npy_u16(path, tokens).unwrap();
+}
+
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Run a row's command, failing the test (not hanging it) if it outlives 120 s.
+fn run_bounded(mut cmd: Command, class: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("[{class}] hung: still running after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+struct Row {
+    class: &'static str,
+    args: Vec<String>,
+    needle: &'static str,
+    env: Vec<(&'static str, String)>,
+}
+
+fn row(class: &'static str, args: &[&str], needle: &'static str) -> Row {
+    Row {
+        class,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        needle,
+        env: Vec::new(),
+    }
+}
+
+#[test]
+fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let corpus = small_corpus(root, 60_000);
+    let runs = root.join("runs");
+
+    // One tiny checkpoint and its HF export, reused by every row.
+    let mut train = vec!["train", "--headless", "--max-steps", "2", "--run-name", "r"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    train.extend(["--runs-dir".into(), s(&runs)]);
+    train.extend(tiny_flags(&corpus));
+    let out = Command::new(BIN)
+        .args(&train)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = runs.join("r");
+    let ckpt = run_dir.join("checkpoints/step-00000002");
+    let hf = root.join("hf");
+    let out = Command::new(BIN)
+        .args(["export", "--checkpoint", &s(&ckpt), "--out", &s(&hf)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Hostile material.
+    let user_dir = root.join("user-dir");
+    std::fs::create_dir(&user_dir).unwrap();
+    std::fs::write(user_dir.join("thesis.txt"), b"years of work").unwrap();
+    std::fs::write(root.join("secret.safetensors"), b"not yours").unwrap();
+    let hf_escape = root.join("hf-escape");
+    copy_dir(&hf, &hf_escape);
+    std::fs::write(
+        hf_escape.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": "../secret.safetensors"}}"#,
+    )
+    .unwrap();
+    let hf_link = root.join("hf-link");
+    copy_dir(&hf, &hf_link);
+    std::os::unix::fs::symlink(
+        root.join("secret.safetensors"),
+        hf_link.join("w.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(
+        hf_link.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": "w.safetensors"}}"#,
+    )
+    .unwrap();
+    let hf_layers = root.join("hf-layers");
+    copy_dir(&hf, &hf_layers);
+    edit_json(&hf_layers.join("config.json"), |v| {
+        v["num_hidden_layers"] = 3.into()
+    });
+    let hf_huge = root.join("hf-huge");
+    copy_dir(&hf, &hf_huge);
+    edit_json(&hf_huge.join("config.json"), |v| {
+        v["num_hidden_layers"] = 1_000_000.into();
+        v["vocab_size"] = 1_000_000_000u64.into();
+    });
+    let hf_untied = root.join("hf-untied");
+    copy_dir(&hf, &hf_untied);
+    edit_json(&hf_untied.join("config.json"), |v| {
+        v["tie_word_embeddings"] = false.into()
+    });
+    let hf_shape = root.join("hf-shape");
+    copy_dir(&hf, &hf_shape);
+    edit_json(&hf_shape.join("config.json"), |v| {
+        v["intermediate_size"] = 256.into()
+    });
+    let hf_zero = root.join("hf-devzero");
+    copy_dir(&hf, &hf_zero);
+    std::fs::remove_file(hf_zero.join("config.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", hf_zero.join("config.json")).unwrap();
+    let fifo = root.join("task.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bad_ids = root.join("bad-ids");
+    std::fs::create_dir(&bad_ids).unwrap();
+    npy_u16(
+        &bad_ids.join("x_val_000000.npy"),
+        &[1u16; 40]
+            .iter()
+            .chain(&[60000u16; 40])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    npy_u16(&bad_ids.join("x_train_000001.npy"), &[1u16; 100]);
+    let one_turn = root.join("one-turn.jsonl");
+    std::fs::write(
+        &one_turn,
+        "{\"instruction\": \"Which?\", \"input\": \"\", \"output\": \"A\"}\n{\"messages\": [{\"role\": \"assistant\", \"content\": \"B\"}]}\n",
+    )
+    .unwrap();
+    let long_choice = root.join("long-choice.jsonl");
+    let long =
+        serde_json::json!({"question": "Q?", "choices": ["a", "word ".repeat(200)], "answer": 0});
+    std::fs::write(&long_choice, format!("{long}\n")).unwrap();
+    let nan_ckpt = root.join("nan-ckpt");
+    copy_dir(&ckpt, &nan_ckpt);
+    edit_json(&nan_ckpt.join("trainer.json"), |v| {
+        let toml = v["config_toml"]
+            .as_str()
+            .unwrap()
+            .replace("rope_theta = 10000.0", "rope_theta = nan");
+        v["config_toml"] = toml.into();
+    });
+    let fifo_ckpt = root.join("fifo-ckpt");
+    copy_dir(&ckpt, &fifo_ckpt);
+    std::fs::remove_file(fifo_ckpt.join("trainer.json")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo_ckpt.join("trainer.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo_weights = root.join("fifo-weights");
+    copy_dir(&ckpt, &fifo_weights);
+    std::fs::remove_file(fifo_weights.join("model.safetensors")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo_weights.join("model.safetensors"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let shards = root.join("shards");
+    std::fs::create_dir(&shards).unwrap();
+    npy_u16(&shards.join("theirs_train_000001.npy"), &[1, 2, 3]);
+
+    let (c, r, h, k) = (s(&corpus), s(&runs), s(&hf), s(&ckpt));
+    let train_with = |sets: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["train", "--headless", "--runs-dir", &r, "--run-name", "x"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.extend(tiny_flags(&corpus));
+        for set in sets {
+            a.extend(["--set".to_string(), set.to_string()]);
+        }
+        a
+    };
+    let mut rows = vec![
+        Row { class: "config NaN", args: train_with(&["train.lr=nan"]), needle: "train.lr must be a finite number", env: vec![] },
+        Row { class: "config inf", args: train_with(&["model.rope_theta=inf"]), needle: "model.rope_theta must be a finite", env: vec![] },
+        Row { class: "config zero", args: train_with(&["model.d_model=0"]), needle: "model.d_model must be positive", env: vec![] },
+        Row { class: "config rope 0", args: train_with(&["model.rope_theta=0"]), needle: "model.rope_theta must be > 0", env: vec![] },
+        Row { class: "absurd size", args: train_with(&["model.d_model=4294967296", "model.n_heads=2", "model.n_kv_heads=2"]), needle: "overflows 64 bits", env: vec![] },
+        Row { class: "threads", args: train_with(&["train.threads=100000"]), needle: "train.threads 100000", env: vec![] },
+        Row {
+            class: "memory (DMaS 1.7B on 24 GiB)",
+            args: vec!["train".into(), "--headless".into(), "--runs-dir".into(), r.clone(), "--config".into(), format!("{}/configs/dmas-1.7b.toml", env!("CARGO_MANIFEST_DIR")), "--set".into(), format!("data.corpus={c}")],
+            needle: "model needs ~25.57 GiB (weights + grads + AdamW moments, before activations), this machine has 24.00 GiB available",
+            env: vec![("LLITE_MEM_AVAILABLE", (24u64 << 30).to_string())],
+        },
+        row("sample top_p", &["sample", "--checkpoint", &k, "--top-p", "5"], "top_p must be in (0, 1]"),
+        row("hostile trainer.json", &["sample", "--checkpoint", &s(&nan_ckpt)], "model.rope_theta must be a finite"),
+        row("eval limit 0", &["eval", "--checkpoint", &k, "--task", &c, "--limit", "0"], "--limit 0"),
+        row("eval held-out", &["eval", "--checkpoint", &k, "--task", &s(&one_turn), "--held-out", "1.5"], "--held-out 1.5"),
+        row("eval single turn", &["eval", "--checkpoint", &k, "--task", &s(&one_turn)], "no instruction with 2..=64"),
+        row("eval choice longer than the context", &["eval", "--checkpoint", &k, "--task", &s(&long_choice)], "cannot be scored fairly"),
+        row("bad token ids", &["eval", "--checkpoint", &k, "--task", &s(&bad_ids)], "token id 60000 at position 40"),
+        row("FIFO trainer.json", &["sample", "--checkpoint", &s(&fifo_ckpt)], "not a regular file (a FIFO)"),
+        row("FIFO model.safetensors", &["eval", "--checkpoint", &s(&fifo_weights), "--task", &c], "not a regular file (a FIFO)"),
+        row("FIFO input", &["eval", "--checkpoint", &k, "--task", &s(&fifo)], "not a regular file (a FIFO)"),
+        row("/dev/zero config", &["import", "--hf", &s(&hf_zero), "--out", &s(&root.join("i0"))], "not a regular file"),
+        row("HF shard ../", &["import", "--hf", &s(&hf_escape), "--out", &s(&root.join("i1"))], "not a plain relative file name"),
+        row("HF shard symlink", &["import", "--hf", &s(&hf_link), "--out", &s(&root.join("i2"))], "outside"),
+        row("HF layers", &["import", "--hf", &s(&hf_layers), "--out", &s(&root.join("i3"))], "describes 3 layers but tensor `model.layers.2."),
+        row("HF 1e6 layers", &["import", "--hf", &s(&hf_huge), "--out", &s(&root.join("i4"))], "model needs ~"),
+        row("HF untied head", &["import", "--hf", &s(&hf_untied), "--out", &s(&root.join("i5"))], "untied lm_head"),
+        row("HF shapes", &["import", "--hf", &s(&hf_shape), "--out", &s(&root.join("i6"))], "implies [64, 256]"),
+        row("import non-empty", &["import", "--hf", &h, "--out", &s(&user_dir)], "directory is not empty"),
+        row("export non-empty", &["export", "--checkpoint", &k, "--out", &s(&user_dir)], "directory is not empty"),
+        row("export onto checkpoint", &["export", "--checkpoint", &k, "--out", &k], "write exports elsewhere"),
+        row("export into run", &["export", "--checkpoint", &k, "--out", &s(&run_dir.join("hf"))], "write exports elsewhere"),
+        row("prepare prefix", &["prepare", "--input", &c, "--out", &s(&root.join("p1")), "--prefix", "../escape"], "plain file name"),
+        row("prepare over shards", &["prepare", "--input", &c, "--out", &s(&shards)], "already holds shards (1 .npy files)"),
+        row("prepare --replace foreign", &["prepare", "--input", &c, "--out", &s(&shards), "--replace"], "not written by llite-tui"),
+    ];
+    rows.iter_mut()
+        .for_each(|r| r.env.push(("RAYON_NUM_THREADS", "2".into())));
+
+    let mut failures = Vec::new();
+    for row in &rows {
+        let before = tree(root);
+        let mut cmd = Command::new(BIN);
+        cmd.args(&row.args).stdin(Stdio::null());
+        for (k, v) in &row.env {
+            cmd.env(k, v);
+        }
+        let out = run_bounded(cmd, row.class);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let lines: Vec<&str> = err.lines().collect();
+        let after = tree(root);
+        let changed: Vec<_> = before
+            .iter()
+            .filter(|(p, d)| after.get(*p) != Some(d))
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let created: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+        let ok = out.status.code() == Some(1)
+            && lines.len() == 1
+            && lines[0].starts_with("error: ")
+            && lines[0].contains(row.needle)
+            && !err.contains("panicked")
+            && changed.is_empty()
+            && created.is_empty();
+        if !ok {
+            failures.push(format!(
+                "[{}] exit {:?}, stderr {err:?}, changed {changed:?}, created {created:?}",
+                row.class,
+                out.status.code()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
