@@ -13,7 +13,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
-const STEPS: u64 = 90;
+const STEPS: u64 = 400;
 
 /// One way a training process is ended early.
 #[derive(Debug, Clone, Copy)]
