@@ -228,13 +228,18 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
     std::fs::write(&long_choice, format!("{long}\n")).unwrap();
     let nan_ckpt = root.join("nan-ckpt");
     copy_dir(&ckpt, &nan_ckpt);
-    edit_json(&nan_ckpt.join("trainer.json"), |v| {
-        let toml = v["config_toml"]
-            .as_str()
-            .unwrap()
-            .replace("rope_theta = 10000.0", "rope_theta = nan");
-        v["config_toml"] = toml.into();
-    });
+    // Rewritten with a valid self-digest: the config itself must be refused, not the digest.
+    let mut record = llite_tui::store::trainer_state::read_trainer_record(&nan_ckpt).unwrap();
+    record.state.config_toml = record
+        .state
+        .config_toml
+        .replace("rope_theta = 10000.0", "rope_theta = nan");
+    let text = llite_tui::store::trainer_state::trainer_json(
+        &record.state,
+        record.files.as_ref().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(nan_ckpt.join("trainer.json"), text).unwrap();
     let fifo_ckpt = root.join("fifo-ckpt");
     copy_dir(&ckpt, &fifo_ckpt);
     std::fs::remove_file(fifo_ckpt.join("trainer.json")).unwrap();
