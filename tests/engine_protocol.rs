@@ -229,6 +229,14 @@ fn bad_input_is_a_one_line_error_event() {
             ..
         }
     ));
+    if let Some(j) = link.join {
+        j.join().unwrap();
+    }
+    // The failed start took its claim back: no half-made run blocks or litters the name.
+    assert!(
+        !dir.path().join("empty").exists(),
+        "a failed start left its run directory"
+    );
 
     let bin = dir.path().join("bin.txt");
     std::fs::write(&bin, [0x66, 0x6f, 0xff, 0xfe, 0x00]).unwrap();

@@ -36,10 +36,7 @@ fn write_export(
     dir: &Path,
 ) -> Result<()> {
     for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-        let (from, to) = (ckpt_dir.join(f), dir.join(f));
-        std::fs::copy(&from, &to)
-            .and_then(|_| std::fs::File::open(&to)?.sync_all())
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        crate::store::fsio::copy_synced(&ckpt_dir.join(f), &dir.join(f))?;
     }
     let eos = tokenizer.eot_token().to_string();
     let tok_cfg = json!({

@@ -110,3 +110,14 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
         "not a plain file"
     }
 }
+
+/// Copy a regular file to `dst` (created or replaced) and fsync the copy; a FIFO or device as
+/// the source is refused instead of blocking or copying forever.
+pub fn copy_synced(src: &Path, dst: &Path) -> Result<()> {
+    let mut from = open_regular(src)?;
+    let mut to = File::create(dst).with_context(|| format!("cannot create {}", dst.display()))?;
+    std::io::copy(&mut from, &mut to)
+        .and_then(|_| to.sync_all())
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+    Ok(())
+}

@@ -155,6 +155,23 @@ struct NewRun {
     name: String,
     dir: PathBuf,
     lock: RunLock,
+    /// The directory did not exist before: a start that fails may remove it again.
+    created: bool,
+}
+
+impl NewRun {
+    /// Undo the claim of a run whose preparation failed before any event was logged, so a
+    /// failed start (a bad data path, a tokenizer error) leaves no half-made run behind. Only a
+    /// directory this process created is removed; a pre-existing one keeps what it held.
+    fn abandon(self) {
+        let NewRun {
+            dir, lock, created, ..
+        } = self;
+        drop(lock);
+        if created {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Refuse a run directory that already holds a run, saying accurately what is there.
@@ -196,12 +213,18 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
         bail!("{}", holder.refusal(&dir));
     }
     refuse_existing_run(&dir)?;
+    let created = std::fs::symlink_metadata(&dir).is_err();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;
     let lock = RunLock::acquire(&dir)?;
     // Another process may have started and finished a run here between the check and the lock.
     refuse_existing_run(&dir)?;
-    Ok(NewRun { name, dir, lock })
+    Ok(NewRun {
+        name,
+        dir,
+        lock,
+        created,
+    })
 }
 
 /// The data of a run: token shards for pretraining or instruction rows for SFT.
@@ -320,18 +343,24 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
     crate::resources::ensure_training_fits(&config.model)?;
-    let NewRun {
-        name: run_name,
-        dir: run_dir,
-        lock,
-    } = new_run_dir(req, "run")?;
-    let (tokenizer, data) = resolve_data(&config, &run_dir, None)?;
-    check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
-    write_run_config(&run_dir, &config)?;
+    let claim = new_run_dir(req, "run")?;
+    let run_dir = claim.dir.clone();
+    let prepared = resolve_data(&config, &run_dir, None).and_then(|(tokenizer, data)| {
+        check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
+        write_run_config(&run_dir, &config)?;
+        Ok((tokenizer, data))
+    });
+    let (tokenizer, data) = match prepared {
+        Ok(ready) => ready,
+        Err(e) => {
+            claim.abandon();
+            return Err(e);
+        }
+    };
     let (shards, sft) = data.split();
     Ok(PreparedRun {
         config,
-        run_name,
+        run_name: claim.name,
         run_dir,
         tokenizer,
         shards,
@@ -340,7 +369,7 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
         continue_state: false,
         parent: None,
         warnings: Vec::new(),
-        lock: Some(lock),
+        lock: Some(claim.lock),
     })
 }
 
@@ -424,6 +453,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     }
     let (shards, sft) = data.split();
     let mut warnings = target.warnings;
+    warnings.extend(ckpt.notice());
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
     }
@@ -592,27 +622,35 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         let what = format!("{}: run_name", dir.join(layout::TRAINER_FILE).display());
         validate_run_name(&parent_name, &what)?;
     }
-    let NewRun {
-        name: run_name,
-        dir: run_dir,
-        lock,
-    } = new_run_dir(req, &format!("{parent_name}-ft"))?;
-    if config.is_sft() {
-        // Keep a copy so a resume sees exactly the same examples even if the file changes.
-        let copy = run_dir.join("data").join("sft.jsonl");
-        std::fs::create_dir_all(run_dir.join("data"))?;
-        std::fs::copy(&config.data.corpus[0], &copy)
-            .with_context(|| format!("cannot copy {} into the run", config.data.corpus[0]))?;
-        config.data.corpus = vec![copy.display().to_string()];
-    }
-    let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
-    let (tokenizer, data) = resolve_data(&config, &run_dir, Some(tokenizer))?;
-    write_run_config(&run_dir, &config)?;
+    let claim = new_run_dir(req, &format!("{parent_name}-ft"))?;
+    let run_dir = claim.dir.clone();
+    let prepared = (|| {
+        if config.is_sft() {
+            // Keep a copy so a resume sees exactly the same examples even if the file changes.
+            let copy = run_dir.join("data").join("sft.jsonl");
+            std::fs::create_dir_all(run_dir.join("data"))
+                .with_context(|| format!("cannot create {}", run_dir.join("data").display()))?;
+            crate::store::fsio::copy_synced(Path::new(&config.data.corpus[0]), &copy)?;
+            config.data.corpus = vec![copy.display().to_string()];
+        }
+        let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
+        let ready = resolve_data(&config, &run_dir, Some(tokenizer))?;
+        write_run_config(&run_dir, &config)?;
+        Ok(ready)
+    })();
+    let (tokenizer, data) = match prepared {
+        Ok(ready) => ready,
+        Err(e) => {
+            claim.abandon();
+            return Err(e);
+        }
+    };
     let (shards, sft) = data.split();
-    let warnings = sft.as_ref().map(sft_summary).into_iter().collect();
+    let mut warnings: Vec<String> = sft.as_ref().map(sft_summary).into_iter().collect();
+    warnings.extend(ckpt.notice());
     Ok(PreparedRun {
         config,
-        run_name,
+        run_name: claim.name,
         run_dir,
         tokenizer,
         shards,
@@ -621,6 +659,6 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         checkpoint: Some(ckpt),
         continue_state: false,
         warnings,
-        lock: Some(lock),
+        lock: Some(claim.lock),
     })
 }
