@@ -1,7 +1,7 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
 use crate::store::checkpoint::{self, CheckpointData};
-use crate::store::fsio::write_synced;
+use crate::store::fsio::{copy_synced, write_synced};
 use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::store::outputs;
 use crate::store::trainer_state::initial_trainer_state;
@@ -36,10 +36,7 @@ fn write_export(
     dir: &Path,
 ) -> Result<()> {
     for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-        let (from, to) = (ckpt_dir.join(f), dir.join(f));
-        std::fs::copy(&from, &to)
-            .and_then(|_| std::fs::File::open(&to)?.sync_all())
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        copy_synced(&ckpt_dir.join(f), &dir.join(f))?;
     }
     let eos = tokenizer.eot_token().to_string();
     let tok_cfg = json!({

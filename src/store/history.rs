@@ -141,10 +141,7 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     if std::fs::hard_link(src, dst).is_ok() {
         return Ok(());
     }
-    std::fs::copy(src, dst)
-        .and_then(|_| std::fs::File::open(dst)?.sync_all())
-        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-    Ok(())
+    super::fsio::copy_synced(src, dst).map(|_| ())
 }
 
 /// Move everything of the run that comes after `step` aside, so a resume from `step` continues

@@ -600,9 +600,9 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     if config.is_sft() {
         // Keep a copy so a resume sees exactly the same examples even if the file changes.
         let copy = run_dir.join("data").join("sft.jsonl");
-        std::fs::create_dir_all(run_dir.join("data"))?;
-        std::fs::copy(&config.data.corpus[0], &copy)
-            .with_context(|| format!("cannot copy {} into the run", config.data.corpus[0]))?;
+        std::fs::create_dir_all(run_dir.join("data"))
+            .with_context(|| format!("cannot create {}", run_dir.join("data").display()))?;
+        crate::store::fsio::copy_synced(Path::new(&config.data.corpus[0]), &copy)?;
         config.data.corpus = vec![copy.display().to_string()];
     }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
