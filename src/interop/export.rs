@@ -26,7 +26,7 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e.context(format!("{} was not written", out.display())));
     }
-    outputs::commit_staging(&staging, out)
+    outputs::commit_staging(&staging, out, "export --out")
 }
 
 fn write_export(
