@@ -10,30 +10,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
-
-/// `--set` flags for the CI-sized model on `corpus`.
-fn tiny_flags(corpus: &Path) -> Vec<String> {
-    let sets = [
-        "model.vocab_size=512".to_string(),
-        "model.d_model=64".into(),
-        "model.n_layers=2".into(),
-        "model.n_heads=4".into(),
-        "model.n_kv_heads=2".into(),
-        "model.ff_dim=128".into(),
-        "model.max_seq_len=64".into(),
-        "data.tokenizer=train:512".into(),
-        format!("data.corpus={}", corpus.display()),
-        "train.batch_size=4".into(),
-        "train.seq_len=32".into(),
-        "train.eval_every=10".into(),
-        "train.eval_batches=2".into(),
-    ];
-    sets.iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
-}
-
 fn run(args: &[String]) -> (bool, String, String) {
     let out = Command::new(BIN)
         .args(args)
@@ -47,17 +23,13 @@ fn run(args: &[String]) -> (bool, String, String) {
     )
 }
 
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
 #[test]
 fn bad_input_gives_one_line_errors_and_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().display().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            args(&[
+            strs(&[
                 "train",
                 "--headless",
                 "--runs-dir",
@@ -68,7 +40,7 @@ fn bad_input_gives_one_line_errors_and_non_zero_exit() {
             "unknown key `learning_rate`",
         ),
         (
-            args(&[
+            strs(&[
                 "train",
                 "--headless",
                 "--runs-dir",
@@ -79,7 +51,7 @@ fn bad_input_gives_one_line_errors_and_non_zero_exit() {
             "must divide",
         ),
         (
-            args(&[
+            strs(&[
                 "train",
                 "--headless",
                 "--runs-dir",
@@ -90,7 +62,7 @@ fn bad_input_gives_one_line_errors_and_non_zero_exit() {
             "n_kv_heads",
         ),
         (
-            args(&[
+            strs(&[
                 "train",
                 "--headless",
                 "--runs-dir",
@@ -101,11 +73,11 @@ fn bad_input_gives_one_line_errors_and_non_zero_exit() {
             "/nonexistent/x.txt",
         ),
         (
-            args(&["info", "--config", "/nonexistent.toml"]),
+            strs(&["info", "--config", "/nonexistent.toml"]),
             "/nonexistent.toml",
         ),
         (
-            args(&["sample", "--checkpoint", "/nonexistent-ckpt"]),
+            strs(&["sample", "--checkpoint", "/nonexistent-ckpt"]),
             "/nonexistent-ckpt",
         ),
     ];
@@ -125,7 +97,7 @@ fn bad_input_gives_one_line_errors_and_non_zero_exit() {
 #[test]
 fn info_prints_the_dmas_parameter_count() {
     let cfg = format!("{}/configs/dmas-1.7b.toml", env!("CARGO_MANIFEST_DIR"));
-    let (ok, out, err) = run(&args(&["info", "--config", &cfg]));
+    let (ok, out, err) = run(&strs(&["info", "--config", &cfg]));
     assert!(ok, "{err}");
     assert!(out.contains("1,716,144,128"), "{out}");
     assert!(out.contains("FLOPs per token"), "{out}");
@@ -136,7 +108,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
-    let mut a = args(&[
+    let mut a = strs(&[
         "train",
         "--headless",
         "--max-steps",
@@ -147,7 +119,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
         "h",
     ]);
     a.extend(tiny_flags(&corpus));
-    a.extend(args(&["--set", "checkpoint.every=6"]));
+    a.extend(strs(&["--set", "checkpoint.every=6"]));
     let (ok, out, err) = run(&a);
     assert!(ok, "{err}");
     assert_eq!(
@@ -158,7 +130,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     assert!(out.contains("eval step 10 val_loss"), "{out}");
 
     let run_dir = runs.join("h");
-    let (ok, ls, err) = run(&args(&["ckpt", "ls", run_dir.to_str().unwrap()]));
+    let (ok, ls, err) = run(&strs(&["ckpt", "ls", run_dir.to_str().unwrap()]));
     assert!(ok, "{err}");
     assert!(
         ls.contains("step-00000006") && ls.contains("step-00000012") && ls.contains("ok"),
@@ -166,7 +138,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     );
 
     let ckpt = run_dir.join("checkpoints/step-00000012");
-    let (ok, text, err) = run(&args(&[
+    let (ok, text, err) = run(&strs(&[
         "sample",
         "--checkpoint",
         ckpt.to_str().unwrap(),
@@ -185,7 +157,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // Export: HF names and [out, in] shapes, config.json fields.
     let hf = dir.path().join("hf");
-    let (ok, _, err) = run(&args(&[
+    let (ok, _, err) = run(&strs(&[
         "export",
         "--checkpoint",
         ckpt.to_str().unwrap(),
@@ -222,7 +194,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // Import gives identical logits.
     let back = dir.path().join("imported");
-    let (ok, _, err) = run(&args(&[
+    let (ok, _, err) = run(&strs(&[
         "import",
         "--hf",
         hf.to_str().unwrap(),
@@ -254,7 +226,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("k");
-    let mut base = args(&[
+    let mut base = strs(&[
         "train",
         "--headless",
         "--max-steps",
@@ -265,7 +237,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
         "k",
     ]);
     base.extend(tiny_flags(&corpus));
-    base.extend(args(&[
+    base.extend(strs(&[
         "--set",
         "checkpoint.every=2",
         "--set",
@@ -277,7 +249,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
     for (round, delay) in delays.iter().enumerate() {
         let mut a = base.clone();
         if let Some(latest) = latest_valid_checkpoint(&run_dir) {
-            a.extend(args(&["--resume", latest.to_str().unwrap()]));
+            a.extend(strs(&["--resume", latest.to_str().unwrap()]));
         } else {
             assert_eq!(round, 0, "a later round found no valid checkpoint");
         }
@@ -339,7 +311,7 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     let corpus = small_corpus(dir.path(), 200_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("full");
-    let mut base = args(&[
+    let mut base = strs(&[
         "train",
         "--headless",
         "--runs-dir",
@@ -348,11 +320,11 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
         "full",
     ]);
     base.extend(tiny_flags(&corpus));
-    base.extend(args(&["--set", "checkpoint.every=10"]));
+    base.extend(strs(&["--set", "checkpoint.every=10"]));
 
     // Unlimited first: a good checkpoint at step 10.
     let mut first = base.clone();
-    first.extend(args(&["--max-steps", "30", "--stop-at-step", "10"]));
+    first.extend(strs(&["--max-steps", "30", "--stop-at-step", "10"]));
     let (ok, _, err) = run(&first);
     assert!(ok, "first run failed: {err}");
     let good = latest_valid_checkpoint(&run_dir).expect("step-10 checkpoint");
@@ -366,29 +338,20 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     assert!(model_bytes / 1024 < limit_kib && limit_kib < optimizer_bytes / 1024);
 
     let mut resume = base.clone();
-    resume.extend(args(&[
+    resume.extend(strs(&[
         "--max-steps",
         "30",
         "--resume",
         good.to_str().unwrap(),
     ]));
-    let quoted: Vec<String> = resume.iter().map(|a| format!("'{a}'")).collect();
-    let script = format!(
-        "trap '' XFSZ; ulimit -f {limit_kib}; exec '{BIN}' {}",
-        quoted.join(" ")
-    );
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = run_with_file_limit(limit_kib, &resume);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("CheckpointFailed") && stderr.contains("earlier checkpoints are intact"),
         "no checkpoint_failed alert: {stderr}"
     );
     // Loud: non-zero, and the last line says what failed and which checkpoint is good.
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.code, Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap_or("");
     assert!(
         last.starts_with("error: run finished at step 30, but ")
@@ -429,7 +392,7 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
     let corpus = small_corpus(dir.path(), 100_000);
     let runs = dir.path().join("runs");
     let runs_arg = runs.to_str().unwrap();
-    let mut pre = args(&[
+    let mut pre = strs(&[
         "train",
         "--headless",
         "--runs-dir",
@@ -449,7 +412,7 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
         .map(|i| format!(r#"{{"instruction": "Say {i}.", "input": "", "output": "{i} and {i}."}}"#))
         .collect();
     std::fs::write(&jsonl, lines.join("\n")).unwrap();
-    let ft = args(&[
+    let ft = strs(&[
         "train",
         "--headless",
         "--runs-dir",

@@ -4,6 +4,7 @@
 //! `--resume`: refused with one line naming the file, nothing hangs, nothing is modified.
 
 mod common;
+use common::{copy_dir, run_within, snapshot, tiny_flags_with, Outcome};
 use llite_tui::store::checkpoint::load;
 use llite_tui::store::digest::FileDigest;
 use llite_tui::store::safetensors_io::{read_file, write_file_synced, OutTensor};
@@ -11,66 +12,10 @@ use llite_tui::store::trainer_state::{read_trainer_record, trainer_json};
 use llite_tui::store::NamedTensor;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
 const STEP: &str = "checkpoints/step-00000002";
-
-/// `--set` flags for the CI-sized model on `corpus`.
-fn tiny_flags(corpus: &Path) -> Vec<String> {
-    [
-        "model.vocab_size=512".to_string(),
-        "model.d_model=64".into(),
-        "model.n_layers=2".into(),
-        "model.n_heads=4".into(),
-        "model.n_kv_heads=2".into(),
-        "model.ff_dim=128".into(),
-        "model.max_seq_len=64".into(),
-        "data.tokenizer=train:512".into(),
-        format!("data.corpus={}", corpus.display()),
-        "train.batch_size=2".into(),
-        "train.seq_len=16".into(),
-        "train.eval_every=100".into(),
-        "checkpoint.every=2".into(),
-    ]
-    .iter()
-    .flat_map(|s| ["--set".to_string(), s.clone()])
-    .collect()
-}
-
-/// The result of one run of the binary.
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run the binary with a deadline: a hang fails the test instead of stalling the suite.
-fn run(args: &[&str], secs: u64) -> Outcome {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("`llite-tui {}` hung for {secs} s", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// One trained run (2 steps, one checkpoint), made once and copied by every test.
 fn base_run() -> &'static Path {
@@ -90,9 +35,17 @@ fn base_run() -> &'static Path {
             "--run-name".into(),
             "base".into(),
         ];
-        a.extend(tiny_flags(&corpus));
+        a.extend(tiny_flags_with(
+            &corpus,
+            &[
+                "train.batch_size=2",
+                "train.seq_len=16",
+                "train.eval_every=100",
+                "checkpoint.every=2",
+            ],
+        ));
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        let out = run(&refs, 300);
+        let out = run_within(&refs, 300);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let run_dir = runs.join("base");
         assert!(run_dir.join(STEP).join("trainer.json").is_file());
@@ -106,34 +59,6 @@ fn copy_run(tmp: &Path) -> PathBuf {
     let dst = tmp.join("runs").join("r");
     copy_dir(base_run(), &dst);
     dst
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
-/// Every regular file under `dir` with its bytes, to prove a refusal modified nothing.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            out.extend(snapshot(&e.path()));
-        } else if t.is_file() {
-            out.insert(e.path(), std::fs::read(e.path()).unwrap());
-        }
-    }
-    out
 }
 
 fn flip_bit(path: &Path, offset_from_end: usize) {
@@ -203,7 +128,7 @@ fn a_fresh_checkpoint_records_digests_and_verifies() {
         assert_eq!(files[f], FileDigest::of_bytes(&bytes), "{f}");
     }
     assert!(load(&ckpt).unwrap().digests_verified);
-    let out = run(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stdout.contains("ok, digests verified"),
@@ -221,7 +146,7 @@ fn a_flipped_bit_in_the_weights_passes_the_cheap_check_but_nothing_loads_it() {
     flip_bit(&ckpt.join("model.safetensors"), 100);
     let before = snapshot(tmp.path());
 
-    let out = run(&["ckpt", "ls", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", s(&run_dir)], 60);
     assert_eq!(
         out.code,
         Some(0),
@@ -231,7 +156,7 @@ fn a_flipped_bit_in_the_weights_passes_the_cheap_check_but_nothing_loads_it() {
     );
     assert!(out.stdout.contains(" ok"), "{}", out.stdout);
 
-    let out = run(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
     assert!(
         out.stdout.contains("INVALID") && out.stdout.contains("blake3 digest mismatch"),
         "{}",
@@ -245,18 +170,18 @@ fn a_flipped_bit_in_the_weights_passes_the_cheap_check_but_nothing_loads_it() {
         "{e}"
     );
     let reason = "blake3 digest mismatch";
-    let out = run(&["sample", "--checkpoint", s(&ckpt), "--prompt", "a"], 60);
+    let out = run_within(&["sample", "--checkpoint", s(&ckpt), "--prompt", "a"], 60);
     assert_refused(&out, "model.safetensors", reason);
     let hf = tmp.path().join("hf");
-    let out = run(&["export", "--checkpoint", s(&ckpt), "--out", s(&hf)], 60);
+    let out = run_within(&["export", "--checkpoint", s(&ckpt), "--out", s(&hf)], 60);
     assert_refused(&out, "model.safetensors", reason);
     assert!(!hf.exists(), "export wrote {}", hf.display());
     let task = tmp.path().join("task.txt");
     std::fs::write(&task, "some text to score for perplexity. ".repeat(20)).unwrap();
-    let out = run(&["eval", "--checkpoint", s(&ckpt), "--task", s(&task)], 60);
+    let out = run_within(&["eval", "--checkpoint", s(&ckpt), "--task", s(&task)], 60);
     assert_refused(&out, "model.safetensors", reason);
     let runs = tmp.path().join("runs");
-    let out = run(
+    let out = run_within(
         &[
             "train",
             "--headless",
@@ -290,10 +215,10 @@ fn a_flipped_bit_in_trainer_json_is_refused() {
 
     let e = format!("{:#}", load(&ckpt).err().expect("load refuses"));
     assert!(e.contains("trainer.json: blake3 digest mismatch"), "{e}");
-    let out = run(&["ckpt", "ls", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", s(&run_dir)], 60);
     assert!(out.stdout.contains("INVALID"), "{}", out.stdout);
     assert_refused(&out, "checkpoints", "invalid");
-    let out = run(&["sample", "--checkpoint", s(&ckpt)], 60);
+    let out = run_within(&["sample", "--checkpoint", s(&ckpt)], 60);
     assert_refused(&out, "trainer.json", "blake3 digest mismatch");
 }
 
@@ -314,14 +239,14 @@ fn swapped_tensor_names_of_one_shape_are_caught_by_the_digest() {
     bytes[8..8 + n].copy_from_slice(swapped.as_bytes());
     std::fs::write(&path, bytes).unwrap();
 
-    let out = run(&["ckpt", "ls", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", s(&run_dir)], 60);
     assert_eq!(
         out.code,
         Some(0),
         "names and shapes still fit: {}",
         out.stdout
     );
-    let out = run(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
     assert!(
         out.stdout.contains("blake3 digest mismatch"),
         "{}",
@@ -348,7 +273,7 @@ fn missing_and_mis_shaped_tensors_are_caught_by_the_cheap_check() {
         .cloned()
         .collect();
     rewrite_with_digests(&ckpt, "model.safetensors", &fewer);
-    let out = run(&["ckpt", "ls", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", s(&run_dir)], 60);
     assert!(
         out.stdout.contains("INVALID")
             && out
@@ -372,7 +297,7 @@ fn missing_and_mis_shaped_tensors_are_caught_by_the_cheap_check() {
         .unwrap();
     t.shape.reverse();
     rewrite_with_digests(&ckpt, "model.safetensors", &reshaped);
-    let out = run(&["ckpt", "ls", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", s(&run_dir)], 60);
     assert!(
         out.stdout
             .contains("`model.layers.0.self_attn.k_proj.weight` has shape [64, 32]"),
@@ -415,14 +340,14 @@ fn nan_weights_are_refused_on_load_naming_the_tensor() {
     rewrite_with_digests(&ckpt, "model.safetensors", &weights);
 
     // The file is intact as written: digests verify; only the load refuses its content.
-    let out = run(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
     assert_eq!(out.code, Some(0), "{}", out.stdout);
     let e = format!("{:#}", load(&ckpt).err().unwrap());
     assert!(
         e.contains("model.safetensors: tensor `model.norm.weight` holds NaN"),
         "{e}"
     );
-    let out = run(&["sample", "--checkpoint", s(&ckpt)], 60);
+    let out = run_within(&["sample", "--checkpoint", s(&ckpt)], 60);
     assert_refused(&out, "model.norm.weight", "NaN");
 
     // Inf in a moment likewise.
@@ -453,8 +378,7 @@ fn special_files_in_a_checkpoint_never_hang_a_listing_or_a_load() {
     copy_dir(&ckpt, &fifo_ckpt);
     let trainer = fifo_ckpt.join("trainer.json");
     std::fs::remove_file(&trainer).unwrap();
-    let c = std::ffi::CString::new(trainer.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    common::mkfifo(&trainer);
     // And the first checkpoint's weights a symlink to /dev/zero.
     let model = ckpt.join("model.safetensors");
     std::fs::remove_file(&model).unwrap();
@@ -466,7 +390,7 @@ fn special_files_in_a_checkpoint_never_hang_a_listing_or_a_load() {
         if verify {
             a.push("--verify");
         }
-        let out = run(&a, 20);
+        let out = run_within(&a, 20);
         assert_eq!(out.stdout.matches("INVALID").count(), 2, "{}", out.stdout);
         assert!(out.stdout.contains("a FIFO"), "{}", out.stdout);
         assert!(out.stdout.contains("a character device"), "{}", out.stdout);
@@ -505,7 +429,7 @@ fn a_format_1_checkpoint_without_digests_still_loads_with_a_notice() {
         .notice()
         .unwrap()
         .contains("written before digests; not verified"));
-    let out = run(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
+    let out = run_within(&["ckpt", "ls", "--verify", s(&run_dir)], 60);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stdout
@@ -513,7 +437,7 @@ fn a_format_1_checkpoint_without_digests_still_loads_with_a_notice() {
         "{}",
         out.stdout
     );
-    let out = run(
+    let out = run_within(
         &["sample", "--checkpoint", s(&ckpt), "--max-tokens", "3"],
         60,
     );
@@ -538,12 +462,12 @@ fn ckpt_ls_of_a_runs_root_or_a_checkpoint_says_what_to_list() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = copy_run(tmp.path());
     let runs = tmp.path().join("runs");
-    let out = run(&["ckpt", "ls", s(&runs)], 30);
+    let out = run_within(&["ckpt", "ls", s(&runs)], 30);
     assert_refused(&out, "holds 1 run(s) (r)", "llite-tui ckpt ls");
-    let out = run(&["ckpt", "ls", s(&run_dir.join(STEP))], 30);
+    let out = run_within(&["ckpt", "ls", s(&run_dir.join(STEP))], 30);
     assert_refused(&out, "is a checkpoint", s(&run_dir));
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let out = run(&["ckpt", "ls", s(&empty)], 30);
+    let out = run_within(&["ckpt", "ls", s(&empty)], 30);
     assert_refused(&out, "empty", "not a run directory");
 }

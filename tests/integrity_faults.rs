@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
 const STEPS: u64 = 400;
 
 /// One way a training process is ended early.
@@ -38,10 +37,10 @@ fn train_args(runs: &Path, name: &str, corpus: &Path, resume: Option<&Path>) -> 
     .iter()
     .map(|s| s.to_string())
     .collect();
-    a.extend(tiny_flags(corpus));
-    for s in ["checkpoint.every=2", "checkpoint.keep_last=2"] {
-        a.extend(["--set".to_string(), s.to_string()]);
-    }
+    a.extend(tiny_flags_with(
+        corpus,
+        &["checkpoint.every=2", "checkpoint.keep_last=2"],
+    ));
     if let Some(ckpt) = resume {
         a.extend(["--resume".to_string(), ckpt.display().to_string()]);
     }

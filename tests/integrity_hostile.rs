@@ -3,62 +3,12 @@
 //! its needle, exit code 1, no panic, and leave every pre-existing file byte-identical.
 
 mod common;
-use common::small_corpus;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use common::{copy_dir, mkfifo, output_within, small_corpus, snapshot, tiny_flags_with, BIN};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
-
-/// `--set` flags for the CI-sized model on `corpus`.
-fn tiny_flags(corpus: &Path) -> Vec<String> {
-    [
-        "model.vocab_size=512".to_string(),
-        "model.d_model=64".into(),
-        "model.n_layers=2".into(),
-        "model.n_heads=4".into(),
-        "model.n_kv_heads=2".into(),
-        "model.ff_dim=128".into(),
-        "model.max_seq_len=64".into(),
-        "data.tokenizer=train:512".into(),
-        format!("data.corpus={}", corpus.display()),
-        "train.batch_size=4".into(),
-        "train.seq_len=32".into(),
-        "train.eval_every=0".into(),
-    ]
-    .iter()
-    .flat_map(|s| ["--set".to_string(), s.clone()])
-    .collect()
-}
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// Every file under `root` (symlinks as their target text) with a digest of its bytes.
-fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            let digest = if meta.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(&p).unwrap().display())
-            } else if meta.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else if meta.is_file() {
-                blake3::hash(&std::fs::read(&p).unwrap())
-                    .to_hex()
-                    .to_string()
-            } else {
-                "special".into()
-            };
-            out.insert(p, digest);
-        }
-    }
-    out
 }
 
 fn npy_u16(path: &Path, tokens: &[u16]) {
@@ -69,32 +19,6 @@ fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     f(&mut v);
     std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-    }
-}
-
-/// Run a row's command, failing the test (not hanging it) if it outlives 120 s.
-fn run_bounded(mut cmd: Command, class: &str) -> std::process::Output {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("[{class}] hung: still running after 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 struct Row {
@@ -126,7 +50,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         .map(String::from)
         .collect::<Vec<_>>();
     train.extend(["--runs-dir".into(), s(&runs)]);
-    train.extend(tiny_flags(&corpus));
+    train.extend(tiny_flags_with(&corpus, &["train.eval_every=0"]));
     let out = Command::new(BIN)
         .args(&train)
         .stdin(Stdio::null())
@@ -200,11 +124,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
     std::fs::remove_file(hf_zero.join("config.json")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", hf_zero.join("config.json")).unwrap();
     let fifo = root.join("task.txt");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&fifo);
     let bad_ids = root.join("bad-ids");
     std::fs::create_dir(&bad_ids).unwrap();
     npy_u16(
@@ -243,19 +163,11 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
     let fifo_ckpt = root.join("fifo-ckpt");
     copy_dir(&ckpt, &fifo_ckpt);
     std::fs::remove_file(fifo_ckpt.join("trainer.json")).unwrap();
-    let made = Command::new("mkfifo")
-        .arg(fifo_ckpt.join("trainer.json"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&fifo_ckpt.join("trainer.json"));
     let fifo_weights = root.join("fifo-weights");
     copy_dir(&ckpt, &fifo_weights);
     std::fs::remove_file(fifo_weights.join("model.safetensors")).unwrap();
-    let made = Command::new("mkfifo")
-        .arg(fifo_weights.join("model.safetensors"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&fifo_weights.join("model.safetensors"));
     let shards = root.join("shards");
     std::fs::create_dir(&shards).unwrap();
     npy_u16(&shards.join("theirs_train_000001.npy"), &[1, 2, 3]);
@@ -266,7 +178,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
             .iter()
             .map(|x| x.to_string())
             .collect();
-        a.extend(tiny_flags(&corpus));
+        a.extend(tiny_flags_with(&corpus, &["train.eval_every=0"]));
         for set in sets {
             a.extend(["--set".to_string(), set.to_string()]);
         }
@@ -315,23 +227,23 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
 
     let mut failures = Vec::new();
     for row in &rows {
-        let before = tree(root);
+        let before = snapshot(root);
         let mut cmd = Command::new(BIN);
-        cmd.args(&row.args).stdin(Stdio::null());
+        cmd.args(&row.args);
         for (k, v) in &row.env {
             cmd.env(k, v);
         }
-        let out = run_bounded(cmd, row.class);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let out = output_within(cmd, 120, &format!("[{}]", row.class));
+        let err = out.stderr;
         let lines: Vec<&str> = err.lines().collect();
-        let after = tree(root);
+        let after = snapshot(root);
         let changed: Vec<_> = before
             .iter()
             .filter(|(p, d)| after.get(*p) != Some(d))
             .map(|(p, _)| p.display().to_string())
             .collect();
         let created: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
-        let ok = out.status.code() == Some(1)
+        let ok = out.code == Some(1)
             && lines.len() == 1
             && lines[0].starts_with("error: ")
             && lines[0].contains(row.needle)
@@ -341,8 +253,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         if !ok {
             failures.push(format!(
                 "[{}] exit {:?}, stderr {err:?}, changed {changed:?}, created {created:?}",
-                row.class,
-                out.status.code()
+                row.class, out.code
             ));
         }
     }

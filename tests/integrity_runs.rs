@@ -15,34 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
-
-/// `--set` flags for the CI-sized model on `corpus`, checkpointing every `every` steps.
-fn tiny_flags(corpus: &Path, every: u64) -> Vec<String> {
-    let sets = [
-        "model.vocab_size=512".to_string(),
-        "model.d_model=64".into(),
-        "model.n_layers=2".into(),
-        "model.n_heads=4".into(),
-        "model.n_kv_heads=2".into(),
-        "model.ff_dim=128".into(),
-        "model.max_seq_len=64".into(),
-        "data.tokenizer=train:512".into(),
-        format!("data.corpus={}", corpus.display()),
-        "train.batch_size=4".into(),
-        "train.seq_len=32".into(),
-        "train.eval_every=10".into(),
-        "train.eval_batches=2".into(),
-        format!("checkpoint.every={every}"),
-        "checkpoint.keep_last=0".into(),
-    ];
-    sets.iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
-}
-
-fn strs(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+/// [`tiny_flags`] checkpointing every `every` steps and keeping them all.
+fn tiny_flags_every(corpus: &Path, every: u64) -> Vec<String> {
+    let every = format!("checkpoint.every={every}");
+    tiny_flags_with(corpus, &[&every, "checkpoint.keep_last=0"])
 }
 
 /// Run the binary to completion: (exit code, stdout, stderr).
@@ -69,24 +45,6 @@ fn error_line(stderr: &str) -> String {
 
 fn checkpoint_at(run_dir: &Path, step: u64) -> PathBuf {
     run_dir.join("checkpoints").join(format!("step-{step:08}"))
-}
-
-/// Every file under `dir` (relative path -> contents), for byte-identical comparisons.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 /// The `step` events of a metrics file, in order.
@@ -159,7 +117,7 @@ fn a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_frees_the_run()
         "--run-name",
         "w",
     ]);
-    base.extend(tiny_flags(&corpus, 5));
+    base.extend(tiny_flags_every(&corpus, 5));
     let mut holder = Command::new(BIN)
         .args(&base)
         .stdin(Stdio::null())
@@ -333,13 +291,12 @@ fn discard_later_moves_later_history_aside_and_never_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, orig, first) = trained_run(dir.path(), "d");
     let runs = orig.parent().unwrap().to_path_buf();
-    let later: BTreeMap<PathBuf, Vec<u8>> = [15u64, 20]
-        .iter()
-        .flat_map(|s| {
-            let name = format!("step-{s:08}");
-            snapshot(&checkpoint_at(&orig, *s))
-                .into_iter()
-                .map(move |(k, v)| (Path::new(&name).join(k), v))
+    let later: BTreeMap<PathBuf, Entry> = snapshot(&orig.join("checkpoints"))
+        .into_iter()
+        .filter(|(k, _)| {
+            [15u64, 20]
+                .iter()
+                .any(|s| k.starts_with(format!("step-{s:08}")))
         })
         .collect();
     let old_lines: Vec<String> = std::fs::read_to_string(orig.join("metrics.jsonl"))
@@ -486,7 +443,7 @@ fn hostile_run_names_are_refused_in_one_line_and_create_nothing() {
     for name in ["../x", "a/b", "", ".", "..", "a\u{7}b", "/tmp/abs"] {
         let mut a = strs(&["train", "--headless", "--runs-dir", runs.to_str().unwrap()]);
         a.extend(["--run-name".to_string(), name.to_string()]);
-        a.extend(tiny_flags(&corpus, 5));
+        a.extend(tiny_flags_every(&corpus, 5));
         let (code, _, err) = run_bin(&a);
         assert_ne!(code, 0, "{name:?} accepted");
         let line = error_line(&err);
@@ -502,7 +459,7 @@ fn hostile_run_names_are_refused_in_one_line_and_create_nothing() {
     std::fs::write(unfinished.join("metrics.jsonl"), "").unwrap();
     let mut a = strs(&["train", "--headless", "--runs-dir", runs.to_str().unwrap()]);
     a.extend(strs(&["--run-name", "u"]));
-    a.extend(tiny_flags(&corpus, 5));
+    a.extend(tiny_flags_every(&corpus, 5));
     let (code, _, err) = run_bin(&a);
     assert_ne!(code, 0);
     let line = error_line(&err);

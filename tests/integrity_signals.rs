@@ -6,36 +6,15 @@
 
 mod common;
 
-use common::{next_event, request, small_corpus, tiny_config};
+use common::{
+    next_event, request, run_with_file_limit, small_corpus, tiny_config, tiny_flags_with, Outcome,
+    BIN,
+};
 use llite_tui::protocol::{AlertKind, Event, FinishReason, MetricsLine, StartFrom};
 use llite_tui::store::listing::{latest_valid_checkpoint, list_checkpoints};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
-
-fn tiny_flags(corpus: &Path) -> Vec<String> {
-    let sets = [
-        "model.vocab_size=512".to_string(),
-        "model.d_model=64".into(),
-        "model.n_layers=2".into(),
-        "model.n_heads=4".into(),
-        "model.n_kv_heads=2".into(),
-        "model.ff_dim=128".into(),
-        "model.max_seq_len=64".into(),
-        "data.tokenizer=train:512".into(),
-        format!("data.corpus={}", corpus.display()),
-        "train.batch_size=4".into(),
-        "train.seq_len=32".into(),
-        "train.eval_every=10".into(),
-        "train.eval_batches=2".into(),
-        "checkpoint.every=0".into(),
-    ];
-    sets.iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
-}
 
 /// A headless training process with its stderr captured in a file (a pipe could fill up).
 struct Trainer {
@@ -52,7 +31,7 @@ impl Trainer {
             .map(|s| s.to_string())
             .collect();
         args.push(runs.display().to_string());
-        args.extend(tiny_flags(&corpus));
+        args.extend(tiny_flags_with(&corpus, &["checkpoint.every=0"]));
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(BIN)
             .args(&args)
@@ -291,24 +270,6 @@ fn a_second_signal_aborts_at_once_without_a_torn_checkpoint() {
     }
 }
 
-/// Run `args` under `ulimit -f <kib>` (SIGXFSZ ignored, so writes fail with EFBIG).
-fn run_with_file_limit(kib: u64, args: &[String]) -> (i32, String) {
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    let script = format!(
-        "trap '' XFSZ; ulimit -f {kib}; exec '{BIN}' {}",
-        quoted.join(" ")
-    );
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// A short fresh run `name` stopped at `steps`; returns (run dir, its checkpoint).
 fn short_run(dir: &Path, name: &str, steps: &str) -> (PathBuf, PathBuf) {
     let runs = dir.join("runs");
@@ -347,10 +308,14 @@ fn failed_metrics_writes_end_non_zero_and_name_the_file_and_the_newest_good_chec
         .map(|s| s.to_string())
         .collect();
     args.push(dir.path().join("runs").display().to_string());
-    args.extend(tiny_flags(&small_corpus(dir.path(), 300_000)));
+    args.extend(tiny_flags_with(
+        &small_corpus(dir.path(), 300_000),
+        &["checkpoint.every=0"],
+    ));
     args.extend(["--resume".into(), ckpt.display().to_string()]);
     args.extend(["--max-steps".into(), "6".into()]);
-    let (code, stderr) = run_with_file_limit(1, &args);
+    let Outcome { code, stderr, .. } = run_with_file_limit(1, &args);
+    let code = code.unwrap_or(-1);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("MetricsWriteFailed")
@@ -396,7 +361,8 @@ fn eval_that_cannot_record_its_result_fails_naming_metrics_jsonl() {
         "--limit".into(),
         "2".into(),
     ];
-    let (code, stderr) = run_with_file_limit(1, &args);
+    let Outcome { code, stderr, .. } = run_with_file_limit(1, &args);
+    let code = code.unwrap_or(-1);
     assert_eq!(code, 1, "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "{stderr}");

@@ -2,8 +2,7 @@
 //! the seed (build-nanogpt / fineweb) loaders.
 
 use anyhow::{bail, Context, Result};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Largest input data file read whole (a shard or a text corpus): far above any real shard,
 /// low enough that a runaway size is refused by name instead of aborting the allocator.
@@ -35,16 +34,9 @@ pub fn write_npy_u16(path: &Path, tokens: &[u16]) -> Result<()> {
     for t in tokens {
         buf.extend_from_slice(&t.to_le_bytes());
     }
-    let tmp = tmp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| {
+    crate::store::fsio::write_atomic(path, &buf).with_context(|| {
         format!(
-            "cannot write shard {}: check that the directory exists, is writable and has free space",
+            "cannot write shard {} (is there free space?)",
             path.display()
         )
     })
@@ -194,10 +186,4 @@ fn dict_value<'a>(h: &'a str, key: &str) -> Option<&'a str> {
         rest.find([',', '}']).unwrap_or(rest.len())
     };
     Some(rest[..end].trim())
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    s.into()
 }

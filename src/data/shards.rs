@@ -90,12 +90,10 @@ fn write_manifest(dir: &Path, files: &[String]) -> Result<()> {
     let m = PrepareManifest {
         files: files.to_vec(),
     };
-    let tmp = dir.join(format!("{PREPARE_MANIFEST}.tmp"));
-    crate::store::fsio::write_synced(&tmp, serde_json::to_string_pretty(&m)?.as_bytes())?;
-    std::fs::rename(&tmp, dir.join(PREPARE_MANIFEST))
-        .with_context(|| format!("cannot write {}", dir.join(PREPARE_MANIFEST).display()))?;
-    crate::store::fsio::sync_dir(dir);
-    Ok(())
+    crate::store::fsio::write_atomic(
+        &dir.join(PREPARE_MANIFEST),
+        serde_json::to_string_pretty(&m)?.as_bytes(),
+    )
 }
 
 /// Refuse to write into a directory that already holds shards or a tokenizer, unless

@@ -246,16 +246,7 @@ impl TextTokenizer {
 
     /// Writes the tokenizer as tokenizer.json, so shards and checkpoints stay decodable.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = self.to_json_string()?;
-        let tmp = tmp_path(path);
-        std::fs::write(&tmp, json.as_bytes())
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .with_context(|| {
-                format!(
-                    "cannot write tokenizer {}: check that the directory exists and is writable",
-                    path.display()
-                )
-            })
+        crate::store::fsio::write_atomic(path, self.to_json_string()?.as_bytes())
     }
 
     /// The tokenizer.json text, for embedding in checkpoints.
@@ -328,12 +319,6 @@ impl StreamDecoder {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    s.into()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
 use crate::store::checkpoint::{self, CheckpointData};
-use crate::store::fsio::write_synced;
+use crate::store::fsio::{copy_synced, write_synced};
 use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::store::outputs;
 use crate::store::trainer_state::initial_trainer_state;
@@ -26,7 +26,7 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e.context(format!("{} was not written", out.display())));
     }
-    outputs::commit_staging(&staging, out)
+    outputs::commit_staging(&staging, out, "export --out")
 }
 
 fn write_export(
@@ -36,7 +36,7 @@ fn write_export(
     dir: &Path,
 ) -> Result<()> {
     for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-        crate::store::fsio::copy_synced(&ckpt_dir.join(f), &dir.join(f))?;
+        copy_synced(&ckpt_dir.join(f), &dir.join(f))?;
     }
     let eos = tokenizer.eot_token().to_string();
     let tok_cfg = json!({

@@ -3,7 +3,7 @@
 
 use crate::config::{ModelConfig, RunConfig};
 use crate::store::fsio::{read_bounded_string, MAX_METADATA_BYTES};
-use crate::store::hf_check::{check_hf_tensors, read_safetensors_header, resolve_shard};
+use crate::store::hf_check::{check_hf_tensors, read_shard_header, resolve_shard, ShardHeader};
 use crate::store::hf_layout::{eos_token_id, from_hf};
 use crate::store::safetensors_io;
 use crate::store::NamedTensor;
@@ -124,12 +124,10 @@ pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<
     } else {
         vec![dir.join("model.safetensors")]
     };
-    let mut headers = Vec::new();
-    for f in &files {
-        for h in read_safetensors_header(f)? {
-            headers.push((f.clone(), h));
-        }
-    }
+    let headers: Vec<ShardHeader> = files
+        .iter()
+        .map(|f| read_shard_header(f))
+        .collect::<Result<_>>()?;
     check_hf_tensors(&config, &cfg_path, &headers)?;
     let mut tensors = Vec::new();
     for f in files {

@@ -14,6 +14,41 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {} (disk full?)", path.display()))
 }
 
+/// Replace `path` atomically: write and fsync `<path>.tmp`, rename it over `path`, fsync the
+/// directory. A crash leaves the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    write_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Copy a regular file to a new `dst` and fsync it. The source is opened with
+/// [`open_regular`], so a FIFO or device named as a source is refused instead of hanging the
+/// copy; an existing `dst` is never replaced.
+pub fn copy_synced(src: &Path, dst: &Path) -> Result<u64> {
+    let mut from = open_regular(src)?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .with_context(|| format!("cannot create {}", dst.display()))?;
+    std::io::copy(&mut from, &mut to)
+        .and_then(|n| to.sync_all().map(|_| n))
+        .with_context(|| {
+            format!(
+                "cannot copy {} to {} (disk full?)",
+                src.display(),
+                dst.display()
+            )
+        })
+}
+
 /// Fsync a directory so a rename or create inside it survives a crash.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
@@ -111,13 +146,24 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Copy a regular file to `dst` (created or replaced) and fsync the copy; a FIFO or device as
-/// the source is refused instead of blocking or copying forever.
-pub fn copy_synced(src: &Path, dst: &Path) -> Result<()> {
-    let mut from = open_regular(src)?;
-    let mut to = File::create(dst).with_context(|| format!("cannot create {}", dst.display()))?;
-    std::io::copy(&mut from, &mut to)
-        .and_then(|_| to.sync_all())
-        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_replace_and_copies_never_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_atomic(&a, b"one").unwrap();
+        write_atomic(&a, b"two").unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"two");
+        assert!(!dir.path().join("a.tmp").exists());
+        assert_eq!(copy_synced(&a, &b).unwrap(), 3);
+        write_atomic(&a, b"three").unwrap();
+        let e = copy_synced(&a, &b).unwrap_err().to_string();
+        assert!(e.contains(&b.display().to_string()), "{e}");
+        assert_eq!(std::fs::read(&b).unwrap(), b"two");
+        let e = copy_synced(dir.path(), &dir.path().join("c")).unwrap_err();
+        assert!(format!("{e:#}").contains("not a regular file"), "{e:#}");
+    }
 }

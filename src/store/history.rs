@@ -141,7 +141,7 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     if std::fs::hard_link(src, dst).is_ok() {
         return Ok(());
     }
-    super::fsio::copy_synced(src, dst)
+    super::fsio::copy_synced(src, dst).map(|_| ())
 }
 
 /// Move everything of the run that comes after `step` aside, so a resume from `step` continues

@@ -112,10 +112,11 @@ pub fn create_staging(out: &Path) -> Result<PathBuf> {
 
 /// Move a complete staging directory to `out` (which must not exist or be an empty
 /// directory) and fsync both; on failure the staging directory, which this tool created, is
-/// removed and `out` is untouched.
-pub fn commit_staging(staging: &Path, out: &Path) -> Result<()> {
+/// removed and `out` is untouched. `flag` names the option in the refusal, as in
+/// [`ensure_fresh_target`].
+pub fn commit_staging(staging: &Path, out: &Path, flag: &str) -> Result<()> {
     sync_dir(staging);
-    let result = ensure_fresh_target(out, "--out").and_then(|_| {
+    let result = ensure_fresh_target(out, flag).and_then(|_| {
         std::fs::rename(staging, out)
             .with_context(|| format!("cannot move {} to {}", staging.display(), out.display()))
     });
@@ -170,12 +171,12 @@ mod tests {
         let out = dir.path().join("out");
         let staging = create_staging(&out).unwrap();
         std::fs::write(staging.join("f"), b"x").unwrap();
-        commit_staging(&staging, &out).unwrap();
+        commit_staging(&staging, &out, "export --out").unwrap();
         assert_eq!(std::fs::read(out.join("f")).unwrap(), b"x");
         assert!(!staging.exists());
         // A target that filled up meanwhile is left alone; the staging copy is dropped.
         let staging = create_staging(&out).unwrap();
-        assert!(commit_staging(&staging, &out).is_err());
+        assert!(commit_staging(&staging, &out, "export --out").is_err());
         assert!(!staging.exists());
         assert_eq!(std::fs::read(out.join("f")).unwrap(), b"x");
     }

@@ -100,11 +100,19 @@ pub fn write_file_synced(
     Ok(digest)
 }
 
+/// One tensor as a header declares it, so its dtype and shape can be checked before its data
+/// is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredTensor {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+}
+
 /// What a safetensors header says, read without touching the tensor data: names, dtypes and
-/// shapes, so listings can check a checkpoint against its config cheaply.
+/// shapes, so listings and the HF importer can check a file against a config cheaply.
 pub struct Header {
-    /// Tensor name -> (dtype, shape), sorted by name.
-    pub tensors: BTreeMap<String, (Dtype, Vec<usize>)>,
+    /// Tensor name -> dtype and shape, sorted by name.
+    pub tensors: BTreeMap<String, DeclaredTensor>,
     /// Size of the whole file in bytes.
     pub file_bytes: u64,
 }
@@ -145,7 +153,13 @@ pub fn read_header(path: &Path) -> Result<Header> {
     let tensors = meta
         .tensors()
         .into_iter()
-        .map(|(name, info)| (name, (info.dtype, info.shape.clone())))
+        .map(|(name, info)| {
+            let declared = DeclaredTensor {
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+            };
+            (name, declared)
+        })
         .collect();
     Ok(Header {
         tensors,
@@ -237,7 +251,11 @@ mod tests {
         assert_eq!(digest, FileDigest::of_bytes(&ours));
         assert_eq!(read_file(&path).unwrap(), vec![b, a]);
         let header = read_header(&path).unwrap();
-        assert_eq!(header.tensors["b.weight"], (Dtype::F32, vec![2, 3]));
+        let declared = DeclaredTensor {
+            dtype: Dtype::F32,
+            shape: vec![2, 3],
+        };
+        assert_eq!(header.tensors["b.weight"], declared);
         assert_eq!(header.file_bytes, ours.len() as u64);
         std::fs::write(&path, &ours[..ours.len() - 1]).unwrap();
         let e = read_header(&path).err().unwrap().to_string();

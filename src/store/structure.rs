@@ -5,7 +5,7 @@
 
 use super::fsio::{read_bounded, MAX_METADATA_BYTES};
 use super::hf_layout::hf_name;
-use super::safetensors_io::Header;
+use super::safetensors_io::{DeclaredTensor, Header};
 use super::tensors::NamedTensor;
 use crate::config::ModelConfig;
 use anyhow::{bail, Context, Result};
@@ -70,7 +70,7 @@ pub fn check_header(
             expected.len()
         );
     }
-    for (name, (dtype, shape)) in &header.tensors {
+    for (name, DeclaredTensor { dtype, shape }) in &header.tensors {
         let Some(want) = expected.get(name) else {
             bail!(
                 "{}: unexpected tensor `{name}`: not part of this model's config",
@@ -164,6 +164,8 @@ mod tests {
         assert_eq!(w["model.layers.1.self_attn.k_proj.weight"], vec![8, 16]);
         assert_eq!(w["model.layers.0.mlp.down_proj.weight"], vec![16, 24]);
         assert_eq!(w["lm_head.weight"], vec![100, 16]);
+        let total: usize = w.values().map(|s| s.iter().product::<usize>()).sum();
+        assert_eq!(total as u64, crate::model::stats::param_count(&m).total);
         let mo = expected_moments(&m);
         assert_eq!(mo.len(), 2 * w.len());
         assert_eq!(mo["model.norm.weight.exp_avg_sq"], vec![16]);

@@ -4,8 +4,13 @@
 use llite_tui::config::RunConfig;
 use llite_tui::protocol::{EngineLink, Event, StartFrom, StepStats};
 use llite_tui::train::session::{DeviceSpec, EngineRequest};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+/// The release-under-test binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_llite-tui");
 
 /// Write the first `bytes` of the bundled Shakespeare to `dir/corpus.txt`.
 pub fn small_corpus(dir: &Path, bytes: usize) -> PathBuf {
@@ -122,6 +127,11 @@ pub fn unigram_entropy(shard_dir: &Path) -> f64 {
 
 /// `--set` flags that give the real binary the same CI-sized model as [`tiny_config`].
 pub fn tiny_flags(corpus: &Path) -> Vec<String> {
+    tiny_flags_with(corpus, &[])
+}
+
+/// [`tiny_flags`] followed by `extra` `section.key=value` settings (a later `--set` wins).
+pub fn tiny_flags_with(corpus: &Path, extra: &[&str]) -> Vec<String> {
     let sets = [
         "model.vocab_size=512".to_string(),
         "model.d_model=64".into(),
@@ -137,9 +147,143 @@ pub fn tiny_flags(corpus: &Path) -> Vec<String> {
         "train.eval_every=10".into(),
         "train.eval_batches=2".into(),
     ];
-    sets.iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
+    sets.into_iter()
+        .chain(extra.iter().map(|s| s.to_string()))
+        .flat_map(|s| ["--set".to_string(), s])
         .collect()
+}
+
+/// Owned arguments from string literals.
+pub fn strs(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// One entry of a [`snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Dir,
+    File(Vec<u8>),
+    /// A symlink, by its target (never followed).
+    Link(PathBuf),
+    /// A FIFO, device or socket (never opened).
+    Special,
+}
+
+/// Everything under `root` by relative path, symlinks and special files never followed or
+/// opened: two snapshots are equal only if every pre-existing file is byte-identical and
+/// nothing was created or removed.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let kind = std::fs::symlink_metadata(&p).unwrap().file_type();
+            let entry = if kind.is_symlink() {
+                Entry::Link(std::fs::read_link(&p).unwrap())
+            } else if kind.is_dir() {
+                stack.push(p.clone());
+                Entry::Dir
+            } else if kind.is_file() {
+                Entry::File(std::fs::read(&p).unwrap())
+            } else {
+                Entry::Special
+            };
+            out.insert(p.strip_prefix(root).unwrap().to_path_buf(), entry);
+        }
+    }
+    out
+}
+
+/// Copy a directory tree of regular files (a run, a checkpoint, an HF export) for a test to
+/// damage.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Create a FIFO at `path` that nobody writes to: reading it would block forever.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "{}",
+        path.display()
+    );
+}
+
+/// Run the binary with `args` under `ulimit -f <kib>` (SIGXFSZ ignored, so writes fail with
+/// EFBIG, as on a full disk).
+pub fn run_with_file_limit(kib: u64, args: &[String]) -> Outcome {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f {kib}; exec '{BIN}' {}",
+        quoted.join(" ")
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script]);
+    output_within(cmd, 300, &format!("`llite-tui` under ulimit -f {kib}"))
+}
+
+/// How a run of the binary ended.
+pub struct Outcome {
+    /// None when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `cmd` (stdin closed, output captured) and fail the test, not hang the suite, if it is
+/// still running after `secs`; `what` names it in that failure.
+pub fn output_within(mut cmd: Command, secs: u64, what: &str) -> Outcome {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Output is drained while waiting, so a chatty child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Outcome {
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on the PID of our own child, which has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{what}: still running after {secs} s");
+        }
+    }
+}
+
+/// The binary run with `args`, failing the test after `secs`.
+pub fn run_within<S: AsRef<std::ffi::OsStr>>(args: &[S], secs: u64) -> Outcome {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    output_within(cmd, secs, &format!("`llite-tui {}`", shown.join(" ")))
 }
 
 /// `(step, loss)` of every `step` event in a `metrics.jsonl`, in file order.
