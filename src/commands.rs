@@ -328,6 +328,9 @@ fn eval(args: &EvalArgs) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs) -> Result<()> {
+    // A run's data/ belongs to its checkpoints (cursor, tokenizer): even --replace must not
+    // swap it, least of all under a trainer that holds the run's lock.
+    store::outputs::ensure_outside_runs(&args.out, "prepare --out")?;
     let docs = read_corpus(&args.input)?;
     let tokenizer = TextTokenizer::resolve(&args.tokenizer, &docs)?;
     let s = llite_tui::data::shards::prepare(

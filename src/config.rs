@@ -245,8 +245,13 @@ impl RunConfig {
         match path {
             None => Self::from_toml_str(TINY_PRESET, "embedded tiny preset"),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config {}", p.display()))?;
+                // Bounded and regular files only: a FIFO or /dev/zero "config" must not
+                // block or fill memory (the signal handlers are already installed then).
+                let text = crate::store::fsio::read_bounded_string(
+                    p,
+                    crate::store::fsio::MAX_METADATA_BYTES,
+                )
+                .with_context(|| format!("cannot read config {}", p.display()))?;
                 Self::from_toml_str(&text, &p.display().to_string())
             }
         }

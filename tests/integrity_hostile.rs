@@ -172,6 +172,15 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
     std::fs::create_dir(&shards).unwrap();
     npy_u16(&shards.join("theirs_train_000001.npy"), &[1, 2, 3]);
 
+    // A directory of the user's that happens to carry a run's name (and a run.toml).
+    let user_run = runs.join("user-run");
+    std::fs::create_dir(&user_run).unwrap();
+    std::fs::write(
+        user_run.join("run.toml"),
+        b"# my own notes, not llite-tui's",
+    )
+    .unwrap();
+
     let (c, r, h, k) = (s(&corpus), s(&runs), s(&hf), s(&ckpt));
     let train_with = |sets: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = ["train", "--headless", "--runs-dir", &r, "--run-name", "x"]
@@ -216,12 +225,60 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         row("HF shapes", &["import", "--hf", &s(&hf_shape), "--out", &s(&root.join("i6"))], "implies [64, 256]"),
         row("import non-empty", &["import", "--hf", &h, "--out", &s(&user_dir)], "directory is not empty"),
         row("export non-empty", &["export", "--checkpoint", &k, "--out", &s(&user_dir)], "directory is not empty"),
-        row("export onto checkpoint", &["export", "--checkpoint", &k, "--out", &k], "write exports elsewhere"),
-        row("export into run", &["export", "--checkpoint", &k, "--out", &s(&run_dir.join("hf"))], "write exports elsewhere"),
+        row("export onto checkpoint", &["export", "--checkpoint", &k, "--out", &k], "write outputs elsewhere"),
+        row("export into run", &["export", "--checkpoint", &k, "--out", &s(&run_dir.join("hf"))], "write outputs elsewhere"),
         row("prepare prefix", &["prepare", "--input", &c, "--out", &s(&root.join("p1")), "--prefix", "../escape"], "plain file name"),
         row("prepare over shards", &["prepare", "--input", &c, "--out", &s(&shards)], "already holds shards (1 .npy files)"),
         row("prepare --replace foreign", &["prepare", "--input", &c, "--out", &s(&shards), "--replace"], "not written by llite-tui"),
     ];
+    let mut fifo_config = train_with(&[]);
+    fifo_config.extend(["--config".to_string(), s(&fifo)]);
+    rows.push(Row {
+        class: "FIFO --config",
+        args: fifo_config,
+        needle: "not a regular file (a FIFO)",
+        env: vec![],
+    });
+    rows.push(row(
+        "/dev/zero --config",
+        &["info", "--config", "/dev/zero"],
+        "not a regular file (a character device)",
+    ));
+    let mut user_run_args: Vec<String> = [
+        "train",
+        "--headless",
+        "--runs-dir",
+        &r,
+        "--run-name",
+        "user-run",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    user_run_args.extend(tiny_flags_with(&corpus, &[]));
+    rows.push(Row {
+        class: "user's directory as a new run",
+        args: user_run_args,
+        needle: "holds files llite-tui did not write",
+        env: vec![],
+    });
+    let into_run = s(&run_dir.join("checkpoints/step-00000099"));
+    rows.push(row(
+        "import into a run's checkpoints",
+        &["import", "--hf", &h, "--out", &into_run],
+        "write outputs elsewhere",
+    ));
+    rows.push(row(
+        "ckpt ls of a standalone checkpoint",
+        &["ckpt", "ls", &s(&fifo_weights)],
+        "standalone checkpoint",
+    ));
+    let run_data = s(&run_dir.join("data"));
+    rows.push(row(
+        "prepare --replace over a run's data",
+        &["prepare", "--input", &c, "--out", &run_data, "--replace"],
+        "write outputs elsewhere",
+    ));
     rows.iter_mut()
         .for_each(|r| r.env.push(("RAYON_NUM_THREADS", "2".into())));
 

@@ -62,6 +62,8 @@ fn write_export(
 /// with zero optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
 /// new or empty: nothing already there is replaced.
 pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
+    // An import dropped into a run's checkpoints/ would pose as that run's history.
+    outputs::ensure_outside_runs(out, "import --out")?;
     outputs::ensure_fresh_target(out, "import --out")?;
     for suffix in ["partial", "old"] {
         let mut side = out.as_os_str().to_owned();

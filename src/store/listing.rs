@@ -195,11 +195,17 @@ pub fn list_checkpoints_with(run_dir: &Path, check: Check) -> Vec<CheckpointSumm
 pub fn not_a_run_dir_hint(dir: &Path) -> String {
     let shown = dir.display();
     if dir.join(TRAINER_FILE).exists() {
-        let run = dir.parent().and_then(|p| p.parent()).unwrap_or(dir);
-        return format!(
-            "{shown} is a checkpoint, not a run directory; list its run: llite-tui ckpt ls {}",
-            run.display()
-        );
+        // Only a checkpoint that really sits in a run's checkpoints/ has a run to list; the
+        // grandparent of an imported or copied one is not a run (and may be "").
+        return match super::history::place_of(dir) {
+            super::history::CheckpointPlace::InRun(_) => format!(
+                "{shown} is a checkpoint, not a run directory; list its run: llite-tui ckpt ls {}",
+                dir.parent().and_then(Path::parent).unwrap_or(dir).display()
+            ),
+            super::history::CheckpointPlace::Standalone => format!(
+                "{shown} is a standalone checkpoint (not in a run's checkpoints/ folder); ckpt ls lists runs, and sample, eval and export verify a checkpoint's digests"
+            ),
+        };
     }
     if dir.file_name().is_some_and(|n| n == "checkpoints") {
         let run = dir.parent().unwrap_or(dir);

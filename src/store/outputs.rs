@@ -1,4 +1,4 @@
-//! Where destructive outputs (`import --out`, `export --out`) may go: never onto something
+//! Where destructive outputs (`import --out`, `export --out`, `prepare --out`) may go: never onto something
 //! that already holds files, never into a run or checkpoint, and always via a staging
 //! directory renamed into place, so a failure leaves nothing half-written and nothing lost.
 
@@ -46,7 +46,7 @@ pub fn ensure_outside_runs(out: &Path, flag: &str) -> Result<()> {
         .is_some_and(|n| n == "checkpoints")
     {
         bail!(
-            "{flag} {}: inside a checkpoints directory; write exports elsewhere",
+            "{flag} {}: inside a checkpoints directory; write outputs elsewhere",
             out.display()
         );
     }
@@ -54,7 +54,7 @@ pub fn ensure_outside_runs(out: &Path, flag: &str) -> Result<()> {
         for marker in std::iter::once(TRAINER_FILE).chain(RUN_MARKERS) {
             if dir.join(marker).exists() {
                 bail!(
-                    "{flag} {}: inside the run or checkpoint {} (it holds {marker}); write exports elsewhere",
+                    "{flag} {}: inside the run or checkpoint {} (it holds {marker}); write outputs elsewhere",
                     out.display(),
                     dir.display()
                 );
@@ -157,7 +157,7 @@ mod tests {
         ] {
             let e = ensure_outside_runs(&bad, "--out").unwrap_err().to_string();
             assert!(
-                e.contains("write exports elsewhere"),
+                e.contains("write outputs elsewhere"),
                 "{}: {e}",
                 bad.display()
             );

@@ -194,6 +194,22 @@ fn refuse_existing_run(dir: &Path) -> Result<()> {
     }
 }
 
+/// Refuse an existing, non-empty directory that this tool did not start: a run writes its
+/// `lock` before anything else, so files without one are the user's (a `run.toml` or
+/// `tokenizer.json` there would otherwise be overwritten or read as the run's own).
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() || std::fs::symlink_metadata(layout::lock_path(dir)).is_ok() {
+        return Ok(());
+    }
+    bail!(
+        "run directory {} already exists and holds files llite-tui did not write; pick another --run-name (or an empty directory)",
+        dir.display()
+    )
+}
+
 /// The directory of a fresh run or fine-tune: `--run-name` (validated) or a derived name,
 /// locked before anything in it is written; a directory that already holds a run is refused.
 fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
@@ -213,6 +229,7 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
         bail!("{}", holder.refusal(&dir));
     }
     refuse_existing_run(&dir)?;
+    refuse_foreign_dir(&dir)?;
     let created = std::fs::symlink_metadata(&dir).is_err();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;

@@ -110,8 +110,8 @@ impl Theme {
     /// Load `<dir>/<name>.toml`; on any problem return the default plus a warning line.
     pub fn load(dir: &Path, name: &str) -> (Self, Option<String>) {
         let path = theme_path(dir, name);
-        let result = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read: {e}"))
+        let result = crate::store::fsio::read_bounded_string(&path, 1 << 20)
+            .map_err(|e| format!("cannot read: {e:#}"))
             .and_then(|text| Theme::from_toml(name, &text));
         match result {
             Ok(theme) => (theme, None),
