@@ -67,7 +67,8 @@ const TRAIN_AFTER_HELP: &str = "\
 Headless runs:
   SIGINT, SIGTERM or SIGHUP: finish the current step, save a checkpoint (even at step 0),
   log `finished` with the reason, exit 130 / 143 / 129 (128 + signal number). A second
-  signal exits at once with the same code; earlier checkpoints stay intact.
+  signal exits at once with the same code; earlier checkpoints stay intact. The same signal
+  again within a second is taken as an echo (sent to the process and its group), not a second.
   Loss spikes and gradient explosions are alerted and training goes on
   (ui.auto_pause_on_spike pauses the cockpit only).
 Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write failed

@@ -27,6 +27,30 @@ pub fn reason_for(signal: i32) -> Option<FinishReason> {
     }
 }
 
+/// How long a repeat of the same signal counts as the same request: `timeout`, `kill -TERM
+/// -PGID` and job launchers deliver one signal to the process *and* its group, and that echo
+/// must not be taken for an impatient second signal that aborts without saving.
+pub const REPEAT_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Drops echoes: the same signal again within [`REPEAT_WINDOW`] of the last one accepted.
+#[derive(Debug, Default)]
+pub struct EchoFilter {
+    last: Option<(FinishReason, std::time::Instant)>,
+}
+
+impl EchoFilter {
+    /// Whether a signal arriving `now` is a new request (true) or an echo of the last (false).
+    pub fn accept(&mut self, reason: FinishReason, now: std::time::Instant) -> bool {
+        if let Some((last, at)) = self.last {
+            if last == reason && now.duration_since(at) < REPEAT_WINDOW {
+                return false;
+            }
+        }
+        self.last = Some((reason, now));
+        true
+    }
+}
+
 /// Stop signals caught from now on: until `forward` starts delivering them they queue, so a
 /// signal that arrives while the engine starts is not lost (nor fatal).
 pub struct StopSignals {
@@ -56,7 +80,8 @@ impl StopSignals {
     }
 
     /// Call `on_signal(reason, nth)` for every signal caught (`nth` counts from 1), on a
-    /// thread of its own; queued signals are delivered first.
+    /// thread of its own; queued signals are delivered first, echoes (see [`EchoFilter`])
+    /// dropped.
     pub fn forward(
         self,
         mut on_signal: impl FnMut(FinishReason, u32) + Send + 'static,
@@ -69,8 +94,12 @@ impl StopSignals {
                 .name("llite-signals".into())
                 .spawn(move || {
                     let mut nth = 0;
+                    let mut echoes = EchoFilter::default();
                     for signal in signals.forever() {
-                        if let Some(reason) = reason_for(signal) {
+                        let Some(reason) = reason_for(signal) else {
+                            continue;
+                        };
+                        if echoes.accept(reason, std::time::Instant::now()) {
                             nth += 1;
                             on_signal(reason, nth);
                         }
@@ -116,5 +145,17 @@ mod tests {
         }
         assert_eq!(reason_for(SIGUSR1), None);
         assert_eq!(FinishReason::MaxSteps.signal_exit_code(), None);
+    }
+
+    #[test]
+    fn an_echo_of_the_same_signal_is_not_a_second_request() {
+        let mut f = EchoFilter::default();
+        let t0 = std::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        assert!(f.accept(FinishReason::Terminated, t0));
+        assert!(!f.accept(FinishReason::Terminated, t0 + ms(3)));
+        assert!(f.accept(FinishReason::Interrupted, t0 + ms(5)));
+        assert!(f.accept(FinishReason::Terminated, t0 + ms(10)));
+        assert!(f.accept(FinishReason::Terminated, t0 + ms(1200)));
     }
 }

@@ -24,6 +24,10 @@ struct Trainer {
 
 impl Trainer {
     fn start(dir: &Path, runs: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(dir, runs, extra, &[])
+    }
+
+    fn start_with_env(dir: &Path, runs: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let corpus = small_corpus(dir, 300_000);
         let stderr = dir.join(format!("stderr-{}.txt", extra.join("_").replace('/', "")));
         let mut args: Vec<String> = ["train", "--headless", "--runs-dir"]
@@ -35,6 +39,7 @@ impl Trainer {
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(BIN)
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -244,14 +249,34 @@ fn a_second_signal_aborts_at_once_without_a_torn_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let run_dir = runs.join("twice");
-    let mut t = Trainer::start(
+    // The first save stalls once its `.partial` exists: the second signal lands mid-save.
+    let mut t = Trainer::start_with_env(
         dir.path(),
         &runs,
         &["--run-name", "twice", "--max-steps", "100000"],
+        &[("LLITE_FAULT_POINT", "save.partial_created:1:stall")],
     );
     wait_for_steps(&mut t, &run_dir, 3);
     t.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_dir(run_dir.join("checkpoints"))
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        })
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "the save never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // An echo of the same signal (process and group) is not a second request...
+    t.signal(libc::SIGTERM);
+    std::thread::sleep(llite_tui::signals::REPEAT_WINDOW + Duration::from_millis(300));
+    assert!(
+        t.child.try_wait().unwrap().is_none(),
+        "an echo aborted the run"
+    );
+    // ...a second SIGTERM after the window is.
     t.signal(libc::SIGTERM);
     let start = Instant::now();
     assert_eq!(t.wait(30), 143, "{}", t.stderr_text());

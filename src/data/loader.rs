@@ -21,6 +21,17 @@ pub struct DataCursor {
     pub offset: usize,
 }
 
+impl std::fmt::Display for DataCursor {
+    /// The form error messages show: "(epoch 0, shard 99, offset 4096)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "(epoch {}, shard {}, offset {})",
+            self.epoch, self.shard, self.offset
+        )
+    }
+}
+
 /// One training batch: `batch` rows of `seq + 1` tokens, row-major; inputs are `row[..seq]`
 /// and targets `row[1..]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,14 +170,14 @@ impl TokenLoader {
         let need = self.batch * self.seq + 1;
         if c.shard >= self.shards.len() {
             bail!(
-                "data cursor {c:?} is out of range: there are only {} training shards (resume with the same shard directory or start fresh)",
+                "data cursor {c} is out of range: there are only {} training shards (resume with the same shard directory or start fresh)",
                 self.shards.len()
             );
         }
         let len = self.lens[c.shard];
         if len < need || c.offset + need > len {
             bail!(
-                "data cursor {c:?} is out of range for shard {} ({len} tokens, batch*seq+1 = {need}): resume with the same shards, batch and seq, or start fresh",
+                "data cursor {c} is out of range for shard {} ({len} tokens, batch*seq+1 = {need}): resume with the same shards, batch and seq, or start fresh",
                 self.shards[c.shard].display()
             );
         }

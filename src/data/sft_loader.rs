@@ -95,7 +95,7 @@ impl SftLoader {
     /// Continue from a saved cursor.
     pub fn seek(&mut self, c: DataCursor) -> Result<()> {
         if c.shard != 0 || c.offset > self.rows.len() {
-            bail!("data cursor {c:?} does not fit this instruction data ({} rows); was the data file changed?", self.rows.len());
+            bail!("data cursor {c} does not fit this instruction data ({} rows); was the data file changed?", self.rows.len());
         }
         self.epoch = c.epoch;
         self.offset = c.offset;

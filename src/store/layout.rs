@@ -98,6 +98,8 @@ pub fn validate_run_name(name: &str, what: &str) -> anyhow::Result<()> {
         Some("it contains a path separator; a run name is one directory name")
     } else if name.chars().any(char::is_control) {
         Some("it contains a control character")
+    } else if name.trim() != name {
+        Some("it starts or ends with white space, which no one can see in a listing")
     } else if name.len() > MAX_RUN_NAME_BYTES {
         Some("it is longer than 255 bytes")
     } else {
@@ -116,7 +118,7 @@ mod tests {
     #[test]
     fn run_names_are_one_path_component() {
         for bad in [
-            "", ".", "..", "../x", "a/b", "a\\b", "a\u{7}b", "a\0b", "x\n",
+            "", ".", "..", "../x", "a/b", "a\\b", "a\u{7}b", "a\0b", "x\n", " ", " a", "a\u{a0}",
         ] {
             let e = validate_run_name(bad, "--run-name")
                 .unwrap_err()

@@ -111,6 +111,11 @@ fn dispatch<B: AutodiffBackend>(
         }
         crate::protocol::StartFrom::Inspect(d) => format!("inspect:{}", d.display()),
     };
+    if let (true, Some(ckpt)) = (prepared.continue_state, &prepared.checkpoint) {
+        // A resume that fails while building its trainer (a bad data cursor) reports the
+        // checkpoint's step, not 0.
+        out.set_step(ckpt.trainer.step);
+    }
     let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
     train_loop(trainer, device_name, origin, req.stop_at, cmds, out)
 }
