@@ -255,9 +255,13 @@ fn dump_logits(
     let shape = logits.dims();
     let values = llite_tui::model::params::tensor_to_vec(logits);
     let json = serde_json::json!({"ids": ids, "shape": shape, "logits": values});
-    std::fs::write(path, serde_json::to_string(&json)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    if std::fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "--dump-logits {}: already exists; pick a new file name",
+            path.display()
+        );
+    }
+    llite_tui::store::fsio::write_atomic(path, serde_json::to_string(&json)?.as_bytes())
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {

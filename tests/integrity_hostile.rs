@@ -279,6 +279,19 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         &["prepare", "--input", &c, "--out", &run_data, "--replace"],
         "write outputs elsewhere",
     ));
+    rows.push(row(
+        "sample --dump-logits onto an existing file",
+        &[
+            "sample",
+            "--checkpoint",
+            &k,
+            "--prompt",
+            "To be",
+            "--dump-logits",
+            &c,
+        ],
+        "already exists",
+    ));
     rows.iter_mut()
         .for_each(|r| r.env.push(("RAYON_NUM_THREADS", "2".into())));
 
