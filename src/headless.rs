@@ -121,7 +121,7 @@ fn relay_signals(
             );
             let _ = commands.send(Command::Stop { save: true, reason });
         } else {
-            say_err!("error: {name} again: aborted without saving; earlier checkpoints are intact");
+            say_err!("error: {name} again: aborted without saving; checkpoints already on disk are untouched");
             std::process::exit(code);
         }
     })

@@ -280,6 +280,20 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         "write outputs elsewhere",
     ));
     rows.push(row(
+        "resume with nothing to train",
+        &[
+            "train",
+            "--headless",
+            "--runs-dir",
+            &r,
+            "--resume",
+            &k,
+            "--max-steps",
+            "1",
+        ],
+        "nothing to train",
+    ));
+    rows.push(row(
         "sample --dump-logits onto an existing file",
         &[
             "sample",

@@ -397,6 +397,29 @@ fn write_run_config(run_dir: &Path, config: &RunConfig) -> Result<()> {
     )
 }
 
+/// A resume that would not take a single step (the checkpoint is at or past `max_steps`, or
+/// `--stop-at-step` is not after it) is refused: it would only log a no-op run.
+fn refuse_nothing_to_train(
+    ckpt: &Path,
+    at: u64,
+    max_steps: u64,
+    stop_at: Option<u64>,
+) -> Result<()> {
+    if at >= max_steps {
+        bail!(
+            "{}: the checkpoint is at step {at} and train.max_steps is {max_steps}: nothing to train; raise --max-steps to continue it",
+            ckpt.display()
+        );
+    }
+    if let Some(stop) = stop_at.filter(|s| *s <= at) {
+        bail!(
+            "{}: --stop-at-step {stop} is not after the checkpoint's step {at}: nothing to train",
+            ckpt.display()
+        );
+    }
+    Ok(())
+}
+
 /// Keys of the `[model]` section whose values differ, as "key a -> b".
 pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
     let (ta, tb) = (
@@ -442,6 +465,7 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         );
     }
     config.validate()?;
+    refuse_nothing_to_train(dir, ckpt.trainer.step, config.train.max_steps, req.stop_at)?;
     crate::resources::ensure_training_fits(&config.model)?;
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
