@@ -599,7 +599,13 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
             true,
         ),
     };
-    let claimed = history::claim_run_dir(&req.runs_dir, &base, &what, uniquify)?;
+    // The branch sits beside its parent run, in that run's own runs directory.
+    let runs_dir = match run_dir.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => req.runs_dir.as_path(),
+    };
+    let claimed = history::claim_run_dir(runs_dir, &base, &what, uniquify)?;
     let lock = RunLock::acquire(&claimed.dir)?;
     let notice = format!(
         "{} (step {step}) is older than the newest checkpoint of {} (step {newest}); continuing as the new branch run {} in {}, the original run is left untouched (pass --discard-later to continue in place instead, moving the later history aside)",
