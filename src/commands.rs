@@ -181,7 +181,8 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
 fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
-    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    let origin = args.checkpoint.join(store::layout::TRAINER_FILE);
+    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
     if let Some(notice) = ckpt.notice() {
         eprintln!("note: {notice}");
     }
@@ -277,7 +278,8 @@ fn eval(args: &EvalArgs) -> Result<()> {
     }
     llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
     let ckpt = store::checkpoint::load(&args.checkpoint)?;
-    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    let origin = args.checkpoint.join(store::layout::TRAINER_FILE);
+    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
     if let Some(notice) = ckpt.notice() {
         eprintln!("note: {notice}");
     }

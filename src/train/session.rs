@@ -114,8 +114,8 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
         }
         StartFrom::Inspect(dir) => {
             let ckpt = checkpoint::load(dir)?;
-            let mut config =
-                RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+            let origin = dir.join(layout::TRAINER_FILE).display().to_string();
+            let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin)?;
             config.model = ckpt.model_config.clone();
             let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
             Ok(PreparedRun {
@@ -441,7 +441,8 @@ pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
 
 fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
     let ckpt = checkpoint::load(dir)?;
-    let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, "checkpoint config")?;
+    let origin = dir.join(layout::TRAINER_FILE).display().to_string();
+    let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin)?;
     if req.config_explicit {
         let diff = model_differences(&ckpt.model_config, &req.config.model);
         if !diff.is_empty() {

@@ -69,14 +69,20 @@ pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
     drive(rt)
 }
 
-/// After a stop signal the cockpit exits 128 + signal number, saying what was saved.
+/// After a stop signal the cockpit exits 128 + signal number, naming the newest valid
+/// checkpoint on disk. Called after `Runtime::shutdown`, so a final save that finished while
+/// shutdown waited for it is seen (the app's own record stops when the UI loop does).
 fn signal_exit(app: &app::App) -> anyhow::Result<()> {
     let Some(reason) = app.stop_signal else {
         return Ok(());
     };
-    let saved = match (&app.last_checkpoint, app.mode) {
-        (Some((step, path)), app::Mode::Live) => format!("; checkpoint {path} (step {step})"),
-        (None, app::Mode::Live) => "; no checkpoint was saved".to_string(),
+    let newest = app
+        .info
+        .as_ref()
+        .and_then(|i| crate::store::listing::latest_valid_checkpoint(Path::new(&i.run_dir)));
+    let saved = match (newest, app.mode) {
+        (Some(path), app::Mode::Live) => format!("; newest checkpoint {}", path.display()),
+        (None, app::Mode::Live) => "; the run has no complete checkpoint".to_string(),
         _ => String::new(),
     };
     Err(crate::exit::Exit::new(
@@ -110,9 +116,8 @@ fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
     for msg in take_background_panics() {
         eprintln!("engine thread panicked: {msg}");
     }
-    let signalled = signal_exit(&rt.app);
-    rt.shutdown();
-    result.and(signalled)
+    let app = rt.shutdown();
+    result.and(signal_exit(&app))
 }
 
 type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;

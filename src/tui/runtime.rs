@@ -355,7 +355,8 @@ impl Runtime {
     }
 
     /// After the terminal is restored: give a stopping engine a moment to flush, never hang.
-    pub fn shutdown(mut self) {
+    /// Returns the app, so the exit message is built after a final save had its chance.
+    pub fn shutdown(mut self) -> App {
         // A final save still running (the terminal went away mid-save) gets time to finish.
         let saving = self.app.quit_after_stop && !self.app.abandon_save;
         let grace = Duration::from_secs(if saving { 120 } else { 5 });
@@ -363,12 +364,22 @@ impl Runtime {
         let mut joins: Vec<_> = self.zombies.drain(..).collect();
         joins.extend(self.link.take().and_then(|mut l| l.join.take()));
         joins.extend(self.retiring.take().and_then(|(mut l, _)| l.join.take()));
+        if saving && joins.iter().any(|j| !j.is_finished()) {
+            // The terminal is restored: say why the process has not exited yet.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "waiting up to {} s for the final checkpoint save to finish…",
+                grace.as_secs()
+            );
+        }
         while Instant::now() < deadline && joins.iter().any(|j| !j.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
         }
         for j in joins.into_iter().filter(|j| j.is_finished()) {
             let _ = j.join();
         }
+        self.app
     }
 }
 
