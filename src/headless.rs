@@ -116,7 +116,7 @@ fn relay_signals(
         let code = reason.signal_exit_code().unwrap_or(1);
         if nth == 1 {
             say_err!(
-                "{name}: finishing step {} and saving a checkpoint; send again to abort",
+                "{name}: finishing step {} and saving a checkpoint; send it again (after a second) to abort",
                 step.load(Ordering::Relaxed) + 1
             );
             let _ = commands.send(Command::Stop { save: true, reason });

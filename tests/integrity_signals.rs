@@ -163,7 +163,7 @@ fn assert_stopped_and_resumable(
     assert_eq!(loaded.trainer.step, step);
     assert!(
         stderr.contains(&format!("{name}: finishing step "))
-            && stderr.contains("send again to abort"),
+            && stderr.contains("send it again (after a second) to abort"),
         "{stderr}"
     );
     let last_line = stderr.lines().last().unwrap_or("");
