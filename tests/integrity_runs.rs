@@ -510,3 +510,38 @@ fn an_interrupted_swap_is_restored_and_leftovers_cleaned_on_resume() {
     assert!(runs.join("s-branch-15").is_dir());
     assert!(logged_steps(&orig).ends_with(&[19, 20]));
 }
+
+/// A resume into a new directory (standalone checkpoint or branch) that cannot prepare its
+/// data leaves no half-made run behind: the directory it created for itself is removed.
+#[test]
+fn a_resume_that_cannot_start_removes_the_directory_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, orig, _) = trained_run(dir.path(), "base");
+    let runs = orig.parent().unwrap().to_path_buf();
+    let ck = dir.path().join("elsewhere").join("ck");
+    copy_dir(&checkpoint_at(&orig, 20), &ck);
+    // The checkpoint's corpus is gone and a new run has no tokenized copy of it.
+    std::fs::remove_file(dir.path().join("corpus.txt")).unwrap();
+    let mut req = request(cfg, &runs, "solo-fails", StartFrom::Resume(ck));
+    req.overrides = vec!["train.max_steps=30".into()];
+    let link = spawn(req);
+    let err = loop {
+        match next_event(&link, 60) {
+            Event::Error { message, .. } => break message,
+            Event::Finished { .. } => panic!("a resume without its data started"),
+            _ => {}
+        }
+    };
+    assert!(err.contains("corpus.txt"), "{err}");
+    if let Some(j) = link.join {
+        j.join().unwrap();
+    }
+    assert!(
+        !runs.join("solo-fails").exists(),
+        "the failed resume left its new run directory"
+    );
+    assert!(
+        orig.join("checkpoints").is_dir(),
+        "the original run was touched"
+    );
+}

@@ -478,21 +478,36 @@ fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
         );
     }
     let target = resume_target(req, dir, &ckpt)?;
-    let run_dir = target.run_dir;
-    if let Some(origin) = &target.branched_from {
-        history::link_run_data(origin, &run_dir)?;
-        // An SFT run reads its own copy under data/: point the branch at the branch's copy.
-        let own_data = origin.join("data");
-        for c in config.data.corpus.iter_mut() {
-            if let Ok(rest) = Path::new(c.as_str()).strip_prefix(&own_data) {
-                *c = run_dir.join("data").join(rest).display().to_string();
+    let run_dir = target.run_dir.clone();
+    let prepared = (|| {
+        if let Some(origin) = &target.branched_from {
+            history::link_run_data(origin, &run_dir)?;
+            // An SFT run reads its own copy under data/: point the branch at the branch's copy.
+            let own_data = origin.join("data");
+            for c in config.data.corpus.iter_mut() {
+                if let Ok(rest) = Path::new(c.as_str()).strip_prefix(&own_data) {
+                    *c = run_dir.join("data").join(rest).display().to_string();
+                }
             }
         }
-    }
-    let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
-    if target.new_dir {
-        write_run_config(&run_dir, &config)?;
-    }
+        let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
+        if target.new_dir {
+            write_run_config(&run_dir, &config)?;
+        }
+        Ok(data)
+    })();
+    let data = match prepared {
+        Ok(data) => data,
+        Err(e) => {
+            if target.new_dir {
+                // A branch or standalone resume that cannot start leaves no half-made run: the
+                // directory was created new for it (`claim_run_dir`), so all in it is ours.
+                drop(target.lock);
+                let _ = std::fs::remove_dir_all(&run_dir);
+            }
+            return Err(e);
+        }
+    };
     let (shards, sft) = data.split();
     let mut warnings = target.warnings;
     warnings.extend(ckpt.notice());
