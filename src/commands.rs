@@ -178,14 +178,21 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
-    llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
-    let ckpt = store::checkpoint::load(&args.checkpoint)?;
-    let origin = args.checkpoint.join(store::layout::TRAINER_FILE);
+/// A checkpoint loaded for `sample` or `eval` (memory checked first, digests verified), with
+/// the run config it records; an unverified (format 1) checkpoint is noted on stderr.
+fn load_for_reading(checkpoint: &Path) -> Result<(store::checkpoint::LoadedCheckpoint, RunConfig)> {
+    llite_tui::resources::ensure_checkpoint_fits(checkpoint)?;
+    let ckpt = store::checkpoint::load(checkpoint)?;
+    let origin = checkpoint.join(store::layout::TRAINER_FILE);
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
     if let Some(notice) = ckpt.notice() {
         eprintln!("note: {notice}");
     }
+    Ok((ckpt, cfg))
+}
+
+fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
+    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
     let mut params = cfg.sample.params();
     if let Some(v) = args.max_tokens {
         params.max_tokens = v;
@@ -276,13 +283,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
             bail!("eval: --held-out {f} must be a fraction in (0, 1), the data.val_fraction the SFT run used");
         }
     }
-    llite_tui::resources::ensure_checkpoint_fits(&args.checkpoint)?;
-    let ckpt = store::checkpoint::load(&args.checkpoint)?;
-    let origin = args.checkpoint.join(store::layout::TRAINER_FILE);
-    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
-    if let Some(notice) = ckpt.notice() {
-        eprintln!("note: {notice}");
-    }
+    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
         Some(name) => Some(Template::parse(name)?),

@@ -66,8 +66,17 @@ pub fn sync_dir(dir: &Path) {
 /// and sockets are refused before anything blocks on them: the file is opened non-blocking and
 /// its type checked on the open handle, so a swap between check and open cannot sneak one in.
 pub fn open_regular(path: &Path) -> Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
+    open_regular_with(std::fs::OpenOptions::new().read(true), path, "read it")
+}
+
+/// [`open_regular`] with the caller's open options (append, create, read-write), for files the
+/// store writes in place such as `metrics.jsonl`; `purpose` ends the refusal ("refusing to
+/// {purpose}").
+pub fn open_regular_with(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+    purpose: &str,
+) -> Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -83,7 +92,7 @@ pub fn open_regular(path: &Path) -> Result<File> {
         .file_type();
     if !kind.is_file() {
         anyhow::bail!(
-            "{}: not a regular file ({}); refusing to read it",
+            "{}: not a regular file ({}); refusing to {purpose}",
             path.display(),
             describe_file_type(&kind)
         );

@@ -1,6 +1,6 @@
 //! `metrics.jsonl`: the run's append-only event log, one JSON object per line.
 
-use super::fsio::{sync_dir, write_synced};
+use super::fsio::{open_regular_with, sync_dir, write_synced};
 use super::layout::metrics_path;
 use super::lock::RunLock;
 use crate::protocol::{Event, MetricsLine};
@@ -8,6 +8,9 @@ use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// How `metrics.jsonl` is used, for the refusal of one that is not a regular file.
+const METRICS_LOG_USE: &str = "use it as the run's metrics log";
 
 /// Append-only `metrics.jsonl`, flushed per line so a watcher sees events as they happen.
 pub struct MetricsLog {
@@ -24,7 +27,7 @@ impl MetricsLog {
         let mut options = OpenOptions::new();
         options.create(true).append(true);
         // A FIFO planted as metrics.jsonl must fail at once, not block until a reader comes.
-        let file = open_regular_with(&mut options, &path, "appending")?;
+        let file = open_regular_with(&mut options, &path, METRICS_LOG_USE)?;
         Ok(Self { file, lock: None })
     }
 
@@ -52,30 +55,6 @@ pub fn parse_metrics_line(line: &str) -> Option<MetricsLine> {
     serde_json::from_str(line).ok()
 }
 
-/// Open `path` with `options`, non-blocking (so a FIFO never hangs us), and refuse anything
-/// that is not a regular file.
-fn open_regular_with(options: &mut OpenOptions, path: &Path, purpose: &str) -> Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options
-        .open(path)
-        .with_context(|| format!("cannot open {} for {purpose}", path.display()))?;
-    let is_file = file
-        .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?
-        .is_file();
-    if !is_file {
-        bail!(
-            "{}: not a regular file; refusing to use it as the run's metrics log",
-            path.display()
-        );
-    }
-    Ok(file)
-}
-
 /// A path next to `base` named `<base name>.<tag>` that does not exist yet, so saved bytes
 /// never overwrite an earlier save.
 fn fresh_sibling(base: &Path, tag: &str) -> PathBuf {
@@ -101,7 +80,11 @@ pub fn repair_torn_tail(lock: &RunLock) -> Result<Option<String>> {
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
-    let mut file = open_regular_with(OpenOptions::new().read(true).write(true), &path, "repair")?;
+    let mut file = open_regular_with(
+        OpenOptions::new().read(true).write(true),
+        &path,
+        METRICS_LOG_USE,
+    )?;
     let len = file.metadata()?.len();
     let keep = last_newline_end(&mut file, len)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -152,7 +135,11 @@ pub fn move_events_after(lock: &RunLock, step: u64, dest: &Path) -> Result<usize
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(0);
     }
-    let mut file = open_regular_with(OpenOptions::new().read(true).write(true), &path, "rewrite")?;
+    let mut file = open_regular_with(
+        OpenOptions::new().read(true).write(true),
+        &path,
+        METRICS_LOG_USE,
+    )?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
