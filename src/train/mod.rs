@@ -4,6 +4,7 @@ pub mod emitter;
 pub mod engine;
 pub mod metrics;
 pub mod optim;
+pub mod resume;
 pub mod schedule;
 pub mod session;
 pub mod trainer;
