@@ -6,6 +6,7 @@
 pub mod alloc_tuning;
 pub mod bench;
 pub mod config;
+pub mod controls;
 pub mod data;
 pub mod eval;
 pub mod exit;

@@ -47,6 +47,23 @@ pub enum Command {
     CancelSample {
         id: u64,
     },
+    /// Change a live hyperparameter (`controls::LIVE_KEYS`) before the next step, e.g.
+    /// `key = "train.lr"`, `value = "1e-4"`. The engine validates it like `--set`, applies it,
+    /// records it in `metrics.jsonl` and in later checkpoints (`ControlChanged`), or refuses it
+    /// with a `ControlRejected` event; it never half-applies.
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Evaluate the validation loss now, between two steps.
+    EvalNow,
+    /// Roll the live engine back to `checkpoint` (a checkpoint of this run's lineage) and skip
+    /// the next `skip_batches` batches of its data cursor. The continuation is a branch: newer
+    /// checkpoints are never overwritten, and the rewind is recorded (`Rewound`).
+    Rewind {
+        checkpoint: std::path::PathBuf,
+        skip_batches: u64,
+    },
     /// End the run; `save` writes a final checkpoint first (even at step 0, so the run stays
     /// resumable). `reason` ends up in the `Finished` event, so a watcher knows who stopped it.
     Stop {
@@ -208,6 +225,28 @@ pub enum Event {
         step: u64,
         message: String,
     },
+    /// A live control was applied before step `step + 1` runs; replayed on resume.
+    ControlChanged {
+        step: u64,
+        #[serde(flatten)]
+        change: crate::controls::ControlSetting,
+    },
+    /// A `Set` was refused; `message` is the same one-line error `--set` would print.
+    ControlRejected {
+        step: u64,
+        key: String,
+        value: String,
+        message: String,
+    },
+    /// The engine rolled back: it now stands at `step` (the checkpoint's) in `run_dir`,
+    /// having left `from_step`, and skipped `skip_batches` batches of the data cursor.
+    Rewound {
+        step: u64,
+        from_step: u64,
+        checkpoint: String,
+        skip_batches: u64,
+        run_dir: String,
+    },
     Finished {
         step: u64,
         reason: FinishReason,
@@ -232,6 +271,9 @@ impl Event {
             | Event::SampleDone { step, .. }
             | Event::Alert { step, .. }
             | Event::Error { step, .. }
+            | Event::ControlChanged { step, .. }
+            | Event::ControlRejected { step, .. }
+            | Event::Rewound { step, .. }
             | Event::Finished { step, .. } => *step,
         }
     }

@@ -331,6 +331,29 @@ fn train_loop<B: AutodiffBackend>(
                     );
                 }
                 Command::CancelSample { id } => samplers.cancel(id),
+                Command::EvalNow => {
+                    if let Some(val_loss) = trainer.evaluate() {
+                        out.emit(Event::Eval {
+                            step: trainer.step,
+                            val_loss,
+                        });
+                    }
+                }
+                Command::Set { key, value } => {
+                    out.emit(Event::ControlRejected {
+                        step: trainer.step,
+                        key,
+                        value,
+                        message: "live changes are not supported by this engine yet".into(),
+                    });
+                }
+                Command::Rewind { .. } => {
+                    out.emit(Event::Alert {
+                        step: trainer.step,
+                        kind: AlertKind::Notice,
+                        detail: "rewind is not supported by this engine yet".into(),
+                    });
+                }
                 Command::Stop {
                     save: want_save,
                     reason,

@@ -274,6 +274,19 @@ impl App {
                 self.steps.push(s);
             }
             Event::Eval { step, val_loss } => self.evals.push((step, val_loss)),
+            Event::ControlChanged { step, change } => self.notify(format!(
+                "step {step}: {} {} -> {}",
+                change.key, change.old, change.new
+            )),
+            Event::ControlRejected { message, .. } => self.notify(message),
+            Event::Rewound {
+                step,
+                from_step,
+                skip_batches,
+                ..
+            } => self.notify(format!(
+                "rewound from step {from_step} to {step}, skipping {skip_batches} batches"
+            )),
             Event::TaskEval {
                 step,
                 task,
