@@ -224,6 +224,7 @@ fn epoch_order(usable: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
+/// Tokens one `batch x seq` window reads (`batch * seq + 1`), refusing an overflow by name.
 pub(super) fn window(batch: usize, seq: usize) -> Result<usize> {
     batch
         .checked_mul(seq)
