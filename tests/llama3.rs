@@ -152,6 +152,8 @@ fn llama32_shaped_model_imports_samples_and_exports_back() {
     let out = run_within(&["import", "--hf", s(&hf), "--out", s(&ckpt)], 120);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 
+    // The listing / browser's header checks agree with the head_dim-shaped tensors.
+    llite_tui::store::listing::inspect_checkpoint(&ckpt).unwrap();
     let loaded = llite_tui::store::checkpoint::load(&ckpt).unwrap();
     let m = &loaded.model_config;
     assert_eq!((m.head_dim, m.resolved_head_dim()), (HEAD_DIM, HEAD_DIM));
@@ -222,6 +224,42 @@ fn llama32_shaped_model_imports_samples_and_exports_back() {
             .collect();
         assert_eq!(&got, want, "{name}");
     }
+    // Fine-tuning trains the imported model (fused attention at head_dim 24, scaled RoPE).
+    let words: Vec<String> = (0..600)
+        .map(|i| format!("w{}", 2 + (i * 37) % 298))
+        .collect();
+    let text = dir.path().join("words.txt");
+    std::fs::write(&text, words.join(" ")).unwrap();
+    let runs = dir.path().join("runs");
+    let mut args = strs(&[
+        "train",
+        "--headless",
+        "--finetune",
+        s(&ckpt),
+        "--data",
+        s(&text),
+    ]);
+    args.extend(strs(&[
+        "--runs-dir",
+        s(&runs),
+        "--run-name",
+        "ft",
+        "--max-steps",
+        "2",
+    ]));
+    for set in [
+        "train.seq_len=8",
+        "train.batch_size=2",
+        "train.eval_every=0",
+    ] {
+        args.extend(strs(&["--set", set]));
+    }
+    let out = run_within(&args, 120);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let losses = metrics_step_losses(&runs.join("ft/metrics.jsonl"));
+    assert_eq!(losses.len(), 2, "{}", out.stdout);
+    assert!(losses.iter().all(|(_, l)| l.is_finite()), "{losses:?}");
+
     let ckpt2 = dir.path().join("ckpt2");
     let out = run_within(&["import", "--hf", s(&hf2), "--out", s(&ckpt2)], 120);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
