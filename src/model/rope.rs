@@ -1,6 +1,7 @@
 //! Rotary position embeddings in the Hugging Face "rotate_half" layout (the first half of each
 //! head pairs with the second half), so checkpoints move to and from transformers unchanged.
-//! Burn's own `RotaryEncoding` rotates interleaved pairs instead, hence this module.
+//! Burn's own `RotaryEncoding` rotates interleaved pairs instead, and knows no frequency
+//! scaling (transformers' `linear` and Llama 3's `llama3`), hence this module.
 
 use crate::config::{ModelConfig, RopeScaling};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
