@@ -84,7 +84,8 @@ pub enum Commands {
     Watch { run_dir: PathBuf },
     /// Generate text from a checkpoint.
     Sample(SampleArgs),
-    /// Tokenize text files into uint16 .npy shards (shard 0 = validation).
+    /// Tokenize text files into .npy shards (uint16, or uint32 for vocabularies over 65,536;
+    /// shard 0 = validation).
     Prepare(PrepareArgs),
     /// Write a Hugging Face LlamaForCausalLM directory from a checkpoint.
     Export {

@@ -115,7 +115,7 @@ impl TextTokenizer {
         }
         if !(MIN_TRAIN_VOCAB..=1 << 24).contains(&vocab_size) {
             bail!(
-                "BPE vocab size {vocab_size} is out of range: use train:<N> with {MIN_TRAIN_VOCAB} <= N <= 65536 (256 bytes + <|endoftext|> at least; uint16 shards need <= 65536)"
+                "BPE vocab size {vocab_size} is out of range: use train:<N> with {MIN_TRAIN_VOCAB} <= N <= 16777216 (256 bytes + <|endoftext|> at least; shards are uint16 up to 65536, uint32 above)"
             );
         }
         let trainer = BpeTrainerBuilder::new()

@@ -4,7 +4,7 @@
 
 use super::safetensors_io::OutTensor;
 use super::tensors::NamedTensor;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, RopeScaling};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -152,9 +152,10 @@ fn split_suffix(name: &str) -> (&str, &str) {
     (name, "")
 }
 
-/// A transformers `LlamaConfig` for this model.
+/// A transformers `LlamaConfig` for this model (`rope_scaling` only when the model has one,
+/// in the form Llama 3.x checkpoints ship).
 pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
-    json!({
+    let mut v = json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "vocab_size": m.vocab_size,
@@ -163,7 +164,7 @@ pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
         "num_hidden_layers": m.n_layers,
         "num_attention_heads": m.n_heads,
         "num_key_value_heads": m.n_kv_heads,
-        "head_dim": m.d_model / m.n_heads,
+        "head_dim": m.resolved_head_dim(),
         "max_position_embeddings": m.max_seq_len,
         "rms_norm_eps": m.norm_eps,
         "rope_theta": m.rope_theta,
@@ -175,7 +176,31 @@ pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
         "eos_token_id": eos_token_id,
         "torch_dtype": "float32",
         "initializer_range": 0.02,
-    })
+    });
+    if let Some(scaling) = rope_scaling_json(&m.rope_scaling) {
+        v["rope_scaling"] = scaling;
+    }
+    v
+}
+
+/// HF's `rope_scaling` object (`rope_type` plus its parameters), `None` for plain RoPE.
+pub fn rope_scaling_json(s: &RopeScaling) -> Option<Value> {
+    match *s {
+        RopeScaling::None => None,
+        RopeScaling::Linear { factor } => Some(json!({"rope_type": "linear", "factor": factor})),
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => Some(json!({
+            "rope_type": "llama3",
+            "factor": factor,
+            "low_freq_factor": low_freq_factor,
+            "high_freq_factor": high_freq_factor,
+            "original_max_position_embeddings": original_max_position_embeddings,
+        })),
+    }
 }
 
 /// `eos_token_id` of a config (an integer or a list whose first entry is used).

@@ -38,11 +38,8 @@ fn refuse_nothing_to_train(
 
 /// Keys of the `[model]` section whose values differ, as "key a -> b".
 pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
-    let (ta, tb) = (
-        toml::Value::try_from(a).unwrap(),
-        toml::Value::try_from(b).unwrap(),
-    );
-    let (ta, tb) = (ta.as_table().unwrap(), tb.as_table().unwrap());
+    // Full tables: keys omitted at their defaults (head_dim, rope_scaling) still compare.
+    let (ta, tb) = (a.to_full_table(), b.to_full_table());
     ta.iter()
         .filter(|(k, v)| tb.get(*k) != Some(v))
         .map(|(k, v)| {
