@@ -326,8 +326,8 @@ impl Drop for Subscription<'_> {
     }
 }
 
-/// Send `cmd` to the engine, or say why it cannot be.
-fn send(shared: &Shared, cmd: Command) -> Result<(), Reply> {
+/// Send `cmd` to the engine; the refusal to answer with when it cannot be.
+fn send(shared: &Shared, cmd: Command) -> Option<Reply> {
     let finished = shared.state.lock().map(|s| s.finished).unwrap_or(true);
     let sent = !finished
         && shared
@@ -335,12 +335,7 @@ fn send(shared: &Shared, cmd: Command) -> Result<(), Reply> {
             .lock()
             .map(|tx| tx.send(cmd).is_ok())
             .unwrap_or(false);
-    match sent {
-        true => Ok(()),
-        false => Err(Reply::error(
-            "the run has finished; its engine takes no more commands",
-        )),
-    }
+    (!sent).then(|| Reply::error("the run has finished; its engine takes no more commands"))
 }
 
 fn status_of(shared: &Shared) -> RunStatus {
@@ -370,7 +365,7 @@ fn handle(req: Request, shared: &Shared) -> Reply {
                 return Reply::ok(format!("already {want} at step {}", status.step));
             }
             let sub = Subscription::new(shared);
-            if let Err(r) = send(
+            if let Some(r) = send(
                 shared,
                 if pause {
                     Command::Pause
@@ -396,7 +391,7 @@ fn handle(req: Request, shared: &Shared) -> Reply {
         }
         Action::Save => {
             let sub = Subscription::new(shared);
-            if let Err(r) = send(shared, Command::SaveCheckpoint) {
+            if let Some(r) = send(shared, Command::SaveCheckpoint) {
                 return r;
             }
             sub.wait(t, "saving", |ev| match ev {
@@ -415,7 +410,7 @@ fn handle(req: Request, shared: &Shared) -> Reply {
         }
         Action::Eval => {
             let sub = Subscription::new(shared);
-            if let Err(r) = send(shared, Command::EvalNow) {
+            if let Some(r) = send(shared, Command::EvalNow) {
                 return r;
             }
             sub.wait(
@@ -454,7 +449,7 @@ fn set(shared: &Shared, item: &str, timeout_s: u64) -> Reply {
         .to_string();
     let key = setting.key.clone();
     let sub = Subscription::new(shared);
-    if let Err(r) = send(
+    if let Some(r) = send(
         shared,
         Command::Set {
             key: key.clone(),
@@ -508,7 +503,7 @@ fn sample(
     }
     let id = shared.next_sample.fetch_add(1, Ordering::Relaxed);
     let sub = Subscription::new(shared);
-    if let Err(r) = send(shared, Command::Sample { id, prompt, params }) {
+    if let Some(r) = send(shared, Command::Sample { id, prompt, params }) {
         return r;
     }
     sub.wait(timeout_s, "sampling", |ev| match ev {

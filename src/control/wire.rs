@@ -316,11 +316,9 @@ pub fn read_line(reader: &mut impl BufRead) -> std::io::Result<LineRead> {
     if buf.is_empty() {
         return Ok(LineRead::Eof);
     }
-    if buf.last() != Some(&b'\n') {
-        if buf.len() > MAX_LINE_BYTES {
-            return Ok(LineRead::TooLong);
-        }
-        // A last line without a newline before EOF still counts.
+    // A last line without a newline before EOF still counts; only an overlong one is refused.
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE_BYTES {
+        return Ok(LineRead::TooLong);
     }
     Ok(LineRead::Line(
         String::from_utf8_lossy(&buf).trim_end().to_string(),

@@ -5,6 +5,7 @@
 pub mod app;
 mod app_derived;
 pub mod calc;
+mod host;
 pub mod keys;
 pub mod panes;
 pub mod remote;

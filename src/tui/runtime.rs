@@ -38,6 +38,8 @@ pub struct Runtime {
     tail: Option<(MetricsTail, ChangeWatch, PathBuf)>,
     /// Watch mode: the followed run's control socket, unless `--read-only`.
     remote: Option<super::remote::Remote>,
+    /// Live mode: the control socket this cockpit serves for its engine's run.
+    host: super::host::Host,
     export_results: (mpsc::Sender<String>, mpsc::Receiver<String>),
     /// Stop signals delivered to the process, handled like Ctrl-C (the forwarder thread
     /// lives as long as the runtime).
@@ -69,6 +71,7 @@ impl Runtime {
             zombies: Vec::new(),
             tail: None,
             remote: None,
+            host: Default::default(),
             export_results: mpsc::channel(),
             signals: None,
         }
@@ -176,6 +179,7 @@ impl Runtime {
                 match link.events.try_recv() {
                     Ok(ev) => {
                         changed = true;
+                        let notice = self.host.observe(&ev, &link.commands);
                         let replay = match &ev {
                             Event::Started { info, .. } if info.start_step > 0 => {
                                 Some((PathBuf::from(&info.run_dir), info.start_step))
@@ -183,6 +187,10 @@ impl Runtime {
                             _ => None,
                         };
                         actions.extend(self.app.on_event(ev));
+                        // After `Started`, which starts the app's record of the run afresh.
+                        if let Some(notice) = notice {
+                            self.app.on_event(notice);
+                        }
                         if let Some((dir, upto)) = replay {
                             replay_history(&mut self.app, &dir, upto);
                         }
@@ -196,6 +204,7 @@ impl Runtime {
             }
             if lost {
                 changed = true;
+                self.host.close();
                 self.app.on_engine_lost();
                 let panics = super::take_background_panics();
                 if let (Some(msg), Some(err)) = (panics.last(), self.app.error.as_mut()) {
@@ -302,6 +311,7 @@ impl Runtime {
                 Action::RefreshCheckpoints => self.refresh_checkpoints = true,
                 Action::Launch { from, save_current } => match self.link.take() {
                     Some(link) if self.app.engine_alive => {
+                        self.host.close();
                         let _ = link.commands.send(Command::Stop {
                             save: save_current,
                             reason: crate::protocol::FinishReason::Stopped,
