@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod endpoint;
+mod handlers;
 pub mod server;
 pub mod wire;
 

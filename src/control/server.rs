@@ -6,20 +6,20 @@
 //! only its own connection thread, never the run.
 
 use super::endpoint::{self, Endpoint};
-use super::wire::{one_line, read_line, Action, LineRead, Reply, Request, RunStatus};
+use super::wire::{read_line, LineRead, Reply, Request, RunStatus};
 use crate::config::RunConfig;
 use crate::controls::{current_value, validate_setting, LIVE_KEYS};
-use crate::protocol::{AlertKind, Command, Event, RunInfo, SampleParams};
+use crate::protocol::{Command, Event, RunInfo};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Connections served at once; more are answered "busy" and closed.
 const MAX_CONNECTIONS: usize = 8;
@@ -33,21 +33,21 @@ const ACCEPT_POLL: Duration = Duration::from_millis(50);
 const SAMPLE_ID_BASE: u64 = 1 << 48;
 
 /// What the server knows about the run, from the events it observed.
-struct RunState {
-    status: RunStatus,
+pub(super) struct RunState {
+    pub(super) status: RunStatus,
     /// The run's config with every live change applied, for validating the next `set`.
-    config: RunConfig,
-    finished: bool,
+    pub(super) config: RunConfig,
+    pub(super) finished: bool,
 }
 
 /// State shared by the accept loop, connection threads and the owner.
-struct Shared {
-    commands: Mutex<Sender<Command>>,
-    state: Mutex<RunState>,
+pub(super) struct Shared {
+    pub(super) commands: Mutex<Sender<Command>>,
+    pub(super) state: Mutex<RunState>,
     /// Connection threads waiting for an engine event.
-    subscribers: Mutex<Vec<(u64, Sender<Event>)>>,
-    next_subscriber: AtomicU64,
-    next_sample: AtomicU64,
+    pub(super) subscribers: Mutex<Vec<(u64, Sender<Event>)>>,
+    pub(super) next_subscriber: AtomicU64,
+    pub(super) next_sample: AtomicU64,
     connections: AtomicUsize,
     stop: AtomicBool,
 }
@@ -127,6 +127,14 @@ impl ControlServer {
 impl Drop for ControlServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        // Requests still waiting learn at once that no answer will come; later ones are
+        // refused (connection threads may outlive the server by one idle timeout).
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.finished = true;
+        }
+        if let Ok(mut subs) = self.shared.subscribers.lock() {
+            subs.clear();
+        }
         if let Some(j) = self.accept.take() {
             let _ = j.join();
         }
@@ -250,7 +258,7 @@ fn serve(stream: UnixStream, shared: &Shared) {
         let answer = match read_line(&mut reader) {
             Ok(LineRead::Line(l)) if l.trim().is_empty() => continue,
             Ok(LineRead::Line(l)) => match Request::parse(&l) {
-                Ok(req) => handle(req, shared),
+                Ok(req) => super::handlers::handle(req, shared),
                 Err(e) => Reply::error(e),
             },
             Ok(LineRead::TooLong) => {
@@ -263,265 +271,8 @@ fn serve(stream: UnixStream, shared: &Shared) {
             }
             Ok(LineRead::Eof) | Err(_) => return,
         };
-        if reply(&stream, &answer).is_err() {
+        if reply(&stream, &answer).is_err() || shared.stop.load(Ordering::Relaxed) {
             return;
         }
     }
-}
-
-/// Receives the engine events after it was created; unsubscribes on drop.
-struct Subscription<'a> {
-    shared: &'a Shared,
-    id: u64,
-    rx: Receiver<Event>,
-}
-
-impl<'a> Subscription<'a> {
-    fn new(shared: &'a Shared) -> Self {
-        let (tx, rx) = channel();
-        let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut subs) = shared.subscribers.lock() {
-            subs.push((id, tx));
-        }
-        Self { shared, id, rx }
-    }
-
-    /// The first event `pick` maps to a reply, an error reply when the run finishes first, or
-    /// a timeout reply after `timeout_s`.
-    fn wait(
-        &self,
-        timeout_s: u64,
-        what: &str,
-        mut pick: impl FnMut(&Event) -> Option<Reply>,
-    ) -> Reply {
-        let deadline = Instant::now() + Duration::from_secs(timeout_s);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(ev) => {
-                    if let Some(r) = pick(&ev) {
-                        return r;
-                    }
-                    if let Event::Finished { step, reason, .. } = ev {
-                        return Reply::error(format!(
-                            "the run finished at step {step} ({reason:?}) before {what}"
-                        ));
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    return Reply::error(format!(
-                        "no answer from the engine within {timeout_s} s ({what}); it acts between steps, so the command is still queued (a longer timeout_s waits longer)"
-                    ))
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Subscription<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut subs) = self.shared.subscribers.lock() {
-            subs.retain(|(id, _)| *id != self.id);
-        }
-    }
-}
-
-/// Send `cmd` to the engine; the refusal to answer with when it cannot be.
-fn send(shared: &Shared, cmd: Command) -> Option<Reply> {
-    let finished = shared.state.lock().map(|s| s.finished).unwrap_or(true);
-    let sent = !finished
-        && shared
-            .commands
-            .lock()
-            .map(|tx| tx.send(cmd).is_ok())
-            .unwrap_or(false);
-    (!sent).then(|| Reply::error("the run has finished; its engine takes no more commands"))
-}
-
-fn status_of(shared: &Shared) -> RunStatus {
-    match shared.state.lock() {
-        Ok(st) => st.status.clone(),
-        Err(p) => p.into_inner().status.clone(),
-    }
-}
-
-fn handle(req: Request, shared: &Shared) -> Reply {
-    let t = req.timeout_s;
-    let status = status_of(shared);
-    match req.action {
-        Action::Status => {
-            let s = status;
-            let mut r = Reply::ok(format!(
-                "run {} {} at step {}/{}",
-                s.run_name, s.state, s.step, s.max_steps
-            ));
-            r.status = Some(s);
-            r
-        }
-        Action::Pause | Action::Resume => {
-            let pause = req.action == Action::Pause;
-            let want = if pause { "paused" } else { "running" };
-            if status.state == want {
-                return Reply::ok(format!("already {want} at step {}", status.step));
-            }
-            let sub = Subscription::new(shared);
-            if let Some(r) = send(
-                shared,
-                if pause {
-                    Command::Pause
-                } else {
-                    Command::Resume
-                },
-            ) {
-                return r;
-            }
-            sub.wait(
-                t,
-                if pause { "pausing" } else { "resuming" },
-                |ev| match ev {
-                    Event::Paused { step } if pause => {
-                        Some(Reply::ok(format!("paused at step {step}")))
-                    }
-                    Event::Resumed { step } if !pause => {
-                        Some(Reply::ok(format!("resumed at step {step}")))
-                    }
-                    _ => None,
-                },
-            )
-        }
-        Action::Save => {
-            let sub = Subscription::new(shared);
-            if let Some(r) = send(shared, Command::SaveCheckpoint) {
-                return r;
-            }
-            sub.wait(t, "saving", |ev| match ev {
-                Event::CheckpointSaved { step, path } => {
-                    let mut r = Reply::ok(format!("checkpoint {path} (step {step})"));
-                    r.checkpoint = Some(path.clone());
-                    Some(r)
-                }
-                Event::Alert {
-                    kind: AlertKind::CheckpointFailed,
-                    detail,
-                    ..
-                } => Some(Reply::error(format!("checkpoint failed: {detail}"))),
-                _ => None,
-            })
-        }
-        Action::Eval => {
-            let sub = Subscription::new(shared);
-            if let Some(r) = send(shared, Command::EvalNow) {
-                return r;
-            }
-            sub.wait(
-                t,
-                "evaluating (a run without validation data never answers)",
-                |ev| match ev {
-                    Event::Eval { step, val_loss } => {
-                        let mut r = Reply::ok(format!("val_loss {val_loss:.4} at step {step}"));
-                        r.val_loss = Some(*val_loss);
-                        Some(r)
-                    }
-                    _ => None,
-                },
-            )
-        }
-        Action::Set(item) => set(shared, &item, t),
-        Action::Sample { prompt, knobs } => sample(shared, prompt, knobs, t),
-    }
-}
-
-/// Validate like `--set` (same messages) before anything reaches the engine, then report the
-/// engine's own verdict faithfully.
-fn set(shared: &Shared, item: &str, timeout_s: u64) -> Reply {
-    let validated = match shared.state.lock() {
-        Ok(st) => validate_setting(&st.config, item),
-        Err(_) => return Reply::error("internal error: control state poisoned"),
-    };
-    let (setting, _) = match validated {
-        Ok(v) => v,
-        Err(e) => return Reply::error(format!("{e:#}")),
-    };
-    let value = item
-        .split_once('=')
-        .map_or("", |(_, v)| v)
-        .trim()
-        .to_string();
-    let key = setting.key.clone();
-    let sub = Subscription::new(shared);
-    if let Some(r) = send(
-        shared,
-        Command::Set {
-            key: key.clone(),
-            value: value.clone(),
-        },
-    ) {
-        return r;
-    }
-    sub.wait(timeout_s, "applying the setting", |ev| match ev {
-        Event::ControlChanged { step, change } if change.key == key => {
-            let mut r = Reply::ok(format!(
-                "{}: {} -> {} from step {}",
-                change.key,
-                change.old,
-                change.new,
-                step + 1
-            ));
-            r.change = Some(change.clone());
-            Some(r)
-        }
-        Event::ControlRejected {
-            step,
-            key: k,
-            value: v,
-            message,
-        } if *k == key => Some(Reply::error(format!(
-            "the engine refused {k}={v} at step {step}: {}",
-            one_line(message)
-        ))),
-        _ => None,
-    })
-}
-
-fn sample(
-    shared: &Shared,
-    prompt: String,
-    knobs: super::wire::SampleKnobs,
-    timeout_s: u64,
-) -> Reply {
-    let mut params: SampleParams = match shared.state.lock() {
-        Ok(st) => st.config.sample.params(),
-        Err(_) => return Reply::error("internal error: control state poisoned"),
-    };
-    params.max_tokens = knobs.max_tokens.unwrap_or(params.max_tokens);
-    params.temperature = knobs.temperature.unwrap_or(params.temperature);
-    params.top_k = knobs.top_k.unwrap_or(params.top_k);
-    params.top_p = knobs.top_p.unwrap_or(params.top_p);
-    params.seed = knobs.seed.unwrap_or(params.seed);
-    if let Err(e) = crate::config::validate_sample(&params) {
-        return Reply::error(format!("sample: {e:#}"));
-    }
-    let id = shared.next_sample.fetch_add(1, Ordering::Relaxed);
-    let sub = Subscription::new(shared);
-    if let Some(r) = send(shared, Command::Sample { id, prompt, params }) {
-        return r;
-    }
-    sub.wait(timeout_s, "sampling", |ev| match ev {
-        Event::SampleDone {
-            id: done,
-            step,
-            text,
-            tokens,
-            tokens_per_s,
-            ..
-        } if *done == id => {
-            let mut r = Reply::ok(format!(
-                "{tokens} tokens at step {step} ({tokens_per_s:.1} tokens/s)"
-            ));
-            r.text = Some(text.clone());
-            r.sample_id = Some(id);
-            Some(r)
-        }
-        _ => None,
-    })
 }
