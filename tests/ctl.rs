@@ -442,3 +442,137 @@ fn fake_foreign_and_missing_endpoints_are_refused_in_one_line() {
         );
     }
 }
+
+/// Starts engines for an in-process cockpit, as the binary's launcher does.
+struct TestLauncher(llite_tui::train::session::EngineRequest);
+
+impl llite_tui::protocol::EngineLauncher for TestLauncher {
+    fn launch(
+        &self,
+        _: llite_tui::protocol::StartFrom,
+    ) -> anyhow::Result<llite_tui::protocol::EngineLink> {
+        Ok(llite_tui::train::engine::spawn(self.0.clone()))
+    }
+
+    fn export_hf(&self, _: &Path, _: &Path) -> anyhow::Result<()> {
+        anyhow::bail!("not in this test")
+    }
+}
+
+/// Pump `rts` until `done` holds for the first of them, failing after `secs`.
+fn pump_until(
+    rts: &mut [&mut llite_tui::tui::runtime::Runtime],
+    secs: u64,
+    what: &str,
+    done: impl Fn(&llite_tui::tui::app::App) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        for rt in rts.iter_mut() {
+            rt.app.tick(llite_tui::store::layout::unix_now());
+            rt.pump();
+        }
+        if done(&rts[0].app) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {:?}", rts[0].app.notice);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_it() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    use llite_tui::protocol::{SampleParams, StartFrom};
+    use llite_tui::tui::app::{App, Mode, RunState};
+    use llite_tui::tui::runtime::Runtime;
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(tmp.path(), 300_000);
+    let runs = tmp.path().join("runs");
+    let req = common::request(
+        common::tiny_config(&corpus, 1_000_000),
+        &runs,
+        "cockpit",
+        StartFrom::Fresh,
+    );
+    let opts = llite_tui::tui::CockpitOptions {
+        ui: Default::default(),
+        runs_dir: runs.clone(),
+        themes_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes"),
+        sample_defaults: SampleParams::default(),
+    };
+    let app = App::new(Mode::Live, &Default::default(), SampleParams::default());
+    let mut live =
+        Runtime::new(app, &opts).with_engine(Box::new(TestLauncher(req)), StartFrom::Fresh);
+    let dir = runs.join("cockpit");
+    pump_until(&mut [&mut live], 120, "first step", |a| {
+        a.state == RunState::Running && !a.steps.is_empty()
+    });
+    assert!(
+        dir.join("control.sock").exists(),
+        "the cockpit serves a socket"
+    );
+
+    // A second cockpit watches the run and steers it: `p` pauses the first one's engine.
+    let app = App::new(Mode::Watch, &Default::default(), SampleParams::default());
+    let mut watch = Runtime::new(app, &opts).with_tail(&dir).with_remote(&dir);
+    pump_until(&mut [&mut watch, &mut live], 60, "steerable", |a| {
+        a.steer.available && a.state == RunState::Running
+    });
+    let press = |rt: &mut Runtime, code: KeyCode| {
+        let actions = rt.app.on_key(KeyEvent::from(code));
+        rt.perform(actions);
+    };
+    press(&mut watch, KeyCode::Char('p'));
+    pump_until(
+        &mut [&mut live, &mut watch],
+        60,
+        "paused by the watcher",
+        |a| a.state == RunState::Paused,
+    );
+    pump_until(&mut [&mut watch, &mut live], 60, "pause answered", |a| {
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("run: paused at step"))
+            && a.state == RunState::Paused
+    });
+    // `=` opens the set input; the engine's verdict comes back as a notice.
+    press(&mut watch, KeyCode::Char('='));
+    for c in "1e-3".chars() {
+        press(&mut watch, KeyCode::Char(c));
+    }
+    press(&mut watch, KeyCode::Enter);
+    pump_until(&mut [&mut watch, &mut live], 60, "set answered", |a| {
+        a.notice.as_deref().is_some_and(|n| {
+            n.starts_with("run: train.lr: 0.003 -> 0.001")
+                || n.starts_with("run refused: the engine refused train.lr=1e-3")
+        })
+    });
+    // `--read-only`: the same keys stay local.
+    let app = App::new(Mode::Watch, &Default::default(), SampleParams::default());
+    let mut read_only = Runtime::new(app, &opts).with_tail(&dir);
+    pump_until(&mut [&mut read_only], 30, "read-only watch", |a| {
+        !a.steps.is_empty()
+    });
+    press(&mut read_only, KeyCode::Char('p'));
+    assert_eq!(
+        read_only.app.notice.as_deref(),
+        Some(llite_tui::tui::keys::READ_ONLY)
+    );
+
+    // Quitting the training cockpit's engine removes its socket.
+    live.perform(vec![llite_tui::tui::app::Action::Send(
+        llite_tui::protocol::Command::Stop {
+            save: false,
+            reason: llite_tui::protocol::FinishReason::Stopped,
+        },
+    )]);
+    pump_until(&mut [&mut live], 60, "finished", |a| {
+        matches!(a.state, RunState::Finished(_))
+    });
+    assert!(
+        !dir.join("control.sock").exists(),
+        "socket removed with the engine"
+    );
+    drop(live.shutdown());
+}
