@@ -401,6 +401,9 @@ fn fake_foreign_and_missing_endpoints_are_refused_in_one_line() {
     let e = error_line(&ctl(&tmp.path().join("nope"), &["status"]));
     assert!(e.contains("no such run directory"), "{e}");
     let e = error_line(&ctl(&run, &["status"]));
+    assert!(e.contains("not a run directory"), "{e}");
+    std::fs::write(run.join("metrics.jsonl"), b"").unwrap();
+    let e = error_line(&ctl(&run, &["status"]));
     assert!(e.contains("run is not running (no control socket"), "{e}");
 
     std::fs::write(&sock, b"not a socket").unwrap();

@@ -62,6 +62,15 @@ pub fn connect(run_dir: &Path) -> Result<UnixStream> {
 
 /// The error for a run directory without a socket: says whether anything trains it.
 fn no_socket(run_dir: &Path, path: &Path) -> anyhow::Error {
+    let is_run = ["run.toml", "metrics.jsonl"]
+        .iter()
+        .any(|f| run_dir.join(f).is_file());
+    if !is_run {
+        return anyhow::anyhow!(
+            "{}: not a run directory (expected <runs>/<run-name>/ with run.toml and metrics.jsonl)",
+            run_dir.display()
+        );
+    }
     match crate::store::lock::foreign_holder(run_dir) {
         Ok(Some(h)) => anyhow::anyhow!(
             "{}: run is being trained by PID {} on host {}, but it has no control endpoint (it refused to open one, see its stderr, or it predates `ctl`)",
