@@ -1,4 +1,4 @@
-//! The control server a run's owner (the headless runner) opens: it accepts local
+//! The control server a run's owner (headless runner or training cockpit) opens: it accepts local
 //! connections, validates each request (`controls::validate_setting` for `set`, exactly as
 //! `--set`), forwards it to the engine as a `protocol::Command` and answers with the event the
 //! engine sent back. The owner feeds it every engine event through [`ControlServer::observe`].
