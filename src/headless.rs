@@ -278,7 +278,8 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
             _ => {}
         }
     }
-    // Stop serving (and remove the socket) before the engine's lock goes with its thread.
+    // Stop serving and remove the socket (only if still ours: a next owner of the run may
+    // already have put its own there once the engine released the run lock).
     drop(control);
     if let Some(b) = bar {
         b.finish_and_clear();
