@@ -80,8 +80,17 @@ pub enum Commands {
     /// Train (headless with --headless or without a terminal).
     #[command(after_help = TRAIN_AFTER_HELP)]
     Train,
-    /// Show a run written by another process, following metrics.jsonl and checkpoints/.
-    Watch { run_dir: PathBuf },
+    /// Show a run written by another process, following metrics.jsonl and checkpoints/
+    /// (and steering it through its control socket, unless --read-only).
+    Watch {
+        run_dir: PathBuf,
+        /// Only watch, even when the run has a control socket.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Steer a running run from another terminal through its control socket.
+    #[command(after_help = CTL_AFTER_HELP)]
+    Ctl(CtlArgs),
     /// Generate text from a checkpoint.
     Sample(SampleArgs),
     /// Tokenize text files into .npy shards (uint16, or uint32 for vocabularies over 65,536;
@@ -112,6 +121,62 @@ pub enum Commands {
     Info,
     /// Training and sampling throughput table.
     Bench(BenchArgs),
+}
+
+/// The protocol and failure modes of `ctl`, shown by `ctl --help`.
+const CTL_AFTER_HELP: &str = "\
+A training run serves <run>/control.sock (owner-only; not opened in a run directory others
+can write). Protocol: one JSON line each way, {\"v\":1,\"cmd\":\"status\"} -> {\"v\":1,\"ok\":true,...}.
+`set` accepts the live keys only, checked like --set. Exit codes: 0 done; 1 refused, no run
+(stale or missing socket), a foreign socket, no answer in time or a malformed reply.";
+
+/// `ctl` options.
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The run directory (<runs>/<run-name>).
+    pub run_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: CtlAction,
+    /// Seconds to wait for the engine, which acts between steps.
+    #[arg(long, default_value_t = 60, global = true)]
+    pub timeout: u64,
+    /// Print the reply as the raw JSON line.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What `ctl` asks the run to do.
+#[derive(Subcommand, Debug)]
+pub enum CtlAction {
+    /// Step, state, run name, live control values, last loss.
+    Status,
+    /// Pause before the next step.
+    Pause,
+    Resume,
+    /// Write a checkpoint now.
+    Save,
+    /// Evaluate the validation loss now.
+    Eval,
+    /// Change a live key: train.lr, train.min_lr, train.grad_clip, train.weight_decay,
+    /// train.eval_every, checkpoint.every.
+    Set {
+        #[arg(value_name = "KEY=VALUE")]
+        setting: String,
+    },
+    /// Generate from the current weights (the run's [sample] settings unless given).
+    Sample {
+        prompt: String,
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        #[arg(long)]
+        temperature: Option<f32>,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        top_p: Option<f32>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 /// `ckpt` subcommands.

@@ -19,10 +19,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         None => cockpit_or_headless(&run),
         Some(Commands::Train) => cockpit_or_headless(&run),
-        Some(Commands::Watch { run_dir }) => {
+        Some(Commands::Watch { run_dir, read_only }) => {
             let cfg = load_config(&run)?;
-            llite_tui::tui::run_watch(&run_dir, cockpit_options(&run, &cfg)?)
+            llite_tui::tui::run_watch(&run_dir, cockpit_options(&run, &cfg)?, read_only)
         }
+        Some(Commands::Ctl(args)) => crate::ctl::run(&args),
         Some(Commands::Sample(args)) => sample(&run, &args),
         Some(Commands::Prepare(args)) => prepare(&args),
         Some(Commands::Export { checkpoint, out }) => {

@@ -6,6 +6,8 @@
 pub mod alloc_tuning;
 pub mod bench;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod controls;
 pub mod data;
 pub mod eval;

@@ -187,6 +187,8 @@ pub struct App {
     pub abandon_save: bool,
     /// The first stop signal (SIGTERM, SIGHUP, SIGINT) the cockpit received, for its exit code.
     pub stop_signal: Option<FinishReason>,
+    /// Watch mode: steering the followed run through its control socket.
+    pub steer: super::steer::SteerState,
 }
 
 impl App {
@@ -233,6 +235,7 @@ impl App {
             quit_after_stop: false,
             abandon_save: false,
             stop_signal: None,
+            steer: Default::default(),
         }
     }
 

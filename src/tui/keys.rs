@@ -29,6 +29,9 @@ impl App {
             Overlay::Checkpoints => return self.browser_key(key),
             Overlay::None => {}
         }
+        if let Some(actions) = self.steer_key(key) {
+            return actions;
+        }
         if self.prompt_open && self.focus == Pane::Prompt {
             if let Some(actions) = self.prompt_key(key) {
                 return actions;
@@ -131,6 +134,7 @@ impl App {
     /// Why training commands cannot be sent now, if they cannot.
     fn cannot_command(&self) -> Option<String> {
         match self.mode {
+            Mode::Watch if self.steer.available => None,
             Mode::Watch => Some(READ_ONLY.into()),
             Mode::Inspect => Some("inspect mode: this engine only samples (c to switch)".into()),
             Mode::Live if !self.engine_alive => Some("engine is not running".into()),
@@ -201,11 +205,12 @@ impl App {
                 if p.input.trim().is_empty() || p.active.is_some() {
                     return Some(vec![]);
                 }
-                if self.mode == Mode::Watch {
+                let steerable = self.mode == Mode::Watch && self.steer.available;
+                if self.mode == Mode::Watch && !steerable {
                     self.notify(READ_ONLY);
                     return Some(vec![]);
                 }
-                if !self.engine_alive {
+                if !self.engine_alive && !steerable {
                     self.notify("engine is not running: open a checkpoint (c, i)");
                     return Some(vec![]);
                 }

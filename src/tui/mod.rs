@@ -5,9 +5,12 @@
 pub mod app;
 mod app_derived;
 pub mod calc;
+mod host;
 pub mod keys;
 pub mod panes;
+pub mod remote;
 pub mod runtime;
+pub mod steer;
 pub mod theme;
 pub mod watch;
 
@@ -53,8 +56,9 @@ pub fn run_cockpit(
     drive(rt)
 }
 
-/// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints.
-pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
+/// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints;
+/// unless `read_only`, steer it through its control socket whenever it serves one.
+pub fn run_watch(run_dir: &Path, opts: CockpitOptions, read_only: bool) -> anyhow::Result<()> {
     if !run_dir.is_dir() {
         anyhow::bail!(
             "{}: not a run directory (expected <runs>/<run-name>/ with metrics.jsonl)",
@@ -63,9 +67,12 @@ pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
     }
     let signals = crate::signals::StopSignals::install()?;
     let app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
-    let rt = runtime::Runtime::new(app, &opts)
+    let mut rt = runtime::Runtime::new(app, &opts)
         .with_signals(signals)
         .with_tail(run_dir);
+    if !read_only {
+        rt = rt.with_remote(run_dir);
+    }
     drive(rt)
 }
 

@@ -125,7 +125,9 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
 
 /// Context-dependent key hints, replaced by the latest notice when there is one.
 pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = if let Some(n) = &app.notice {
+    let line = if let Some(input) = app.steer_footer() {
+        Line::styled(input, Style::new().fg(theme.warning))
+    } else if let Some(n) = &app.notice {
         Line::styled(format!(" {n}"), Style::new().fg(theme.warning))
     } else {
         let keys: &[(&str, &str)] = match app.overlay {
