@@ -25,14 +25,27 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Some(Commands::Sample(args)) => sample(&run, &args),
         Some(Commands::Prepare(args)) => prepare(&args),
-        Some(Commands::Export { checkpoint, out }) => {
-            interop::export::export_checkpoint(&checkpoint, &out)?;
+        Some(Commands::Export {
+            checkpoint,
+            out,
+            dtype,
+        }) => {
+            interop::export::export_checkpoint_as(&checkpoint, &out, dtype)?;
             println!("wrote {}", out.display());
             Ok(())
         }
         Some(Commands::Import { hf, out }) => {
             interop::export::import_hf(&hf, &out)?;
             println!("wrote checkpoint {}", out.display());
+            Ok(())
+        }
+        Some(Commands::Template(args)) => {
+            use llite_tui::interop::template_ids as t;
+            let tok = t::tokenizer_for(&args.model)?;
+            let conv = t::read_conversation(&args.messages)?;
+            let report =
+                t::render_report(&tok, args.template.as_deref(), &conv, args.generation_prompt)?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
         Some(Commands::Ckpt {
@@ -222,9 +235,13 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let prompt = match cfg.is_sft() && !args.raw {
-        true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
-        false => args.prompt.clone(),
+    let template = match args.raw {
+        true => None,
+        false => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
+    };
+    let prompt = match &template {
+        Some(t) => t.prompt_for(&args.prompt)?,
+        None => args.prompt.clone(),
     };
     print!("{prompt}");
     let g = llite_tui::sample::generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
@@ -286,9 +303,8 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
-        Some(name) => Some(Template::parse(name)?),
-        None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
-        None => None,
+        Some(name) => Some(Template::resolve(name, &tokenizer)?),
+        None => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
     };
     let device = Default::default();
     let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
@@ -296,7 +312,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
     let metrics = if is_mc {
-        let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
+        let mut items = llite_tui::eval::load_mc(&args.task, template.as_ref(), args.held_out)?;
         items.truncate(args.limit);
         llite_tui::eval::multiple_choice(&model, &tokenizer, &items)?
     } else {

@@ -1,9 +1,12 @@
 //! Data pipeline: text corpora, tokenizers, uint16 `.npy` token shards and the batch loader.
 
+pub mod chat_template;
 pub mod corpus;
 pub mod loader;
 pub mod npy;
 pub mod sft;
 pub mod sft_loader;
 pub mod shards;
+pub mod template;
 pub mod tokenizer;
+pub mod tokenizer_meta;
