@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn blocks_are_trimmed_like_transformers_and_loops_are_bounded() {
         let t = ChatTemplate::new(
-            "{% for m in messages %}\n  {{ m.role }}:{{ m.content }}\n{% endfor %}",
+            "{% for m in messages %}\n  {% if m %}{{ m.role }}:{{ m.content }}\n  {% endif %}\n{% endfor %}",
             TemplateTokens::default(),
             "t",
         )
