@@ -43,8 +43,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             use llite_tui::interop::template_ids as t;
             let tok = t::tokenizer_for(&args.model)?;
             let conv = t::read_conversation(&args.messages)?;
-            let report =
-                t::render_report(&tok, args.template.as_deref(), &conv, args.generation_prompt)?;
+            let report = t::render_report(
+                &tok,
+                args.template.as_deref(),
+                &conv,
+                args.generation_prompt,
+            )?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

@@ -42,7 +42,12 @@ fn smollm2_like_dir(dir: &Path) {
     cfg.tie_embeddings = true;
     let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&cfg, 3, &Default::default());
     let weights = export_params(&model);
-    safetensors_io::write_file_synced(&dir.join("model.safetensors"), &hf::to_hf(&weights).unwrap(), None).unwrap();
+    safetensors_io::write_file_synced(
+        &dir.join("model.safetensors"),
+        &hf::to_hf(&weights).unwrap(),
+        None,
+    )
+    .unwrap();
     let mut config = hf::config_json(&cfg, 301);
     config["bos_token_id"] = json!(300);
     config["pad_token_id"] = json!(301);
@@ -51,7 +56,11 @@ fn smollm2_like_dir(dir: &Path) {
         "eos_token": {"content": "<|im_end|>", "__type": "AddedToken"}, "pad_token": "<|im_end|>",
         "unk_token": "<|endoftext|>", "chat_template": SMOLLM2_TEMPLATE, "model_max_length": 8192});
     std::fs::write(dir.join("tokenizer_config.json"), tc.to_string()).unwrap();
-    std::fs::write(dir.join("generation_config.json"), r#"{"bos_token_id": 300, "eos_token_id": 301, "pad_token_id": 301}"#).unwrap();
+    std::fs::write(
+        dir.join("generation_config.json"),
+        r#"{"bos_token_id": 300, "eos_token_id": 301, "pad_token_id": 301}"#,
+    )
+    .unwrap();
 }
 
 fn read_json(path: &Path) -> Value {
@@ -72,7 +81,14 @@ fn import_export_import_is_the_identity_and_exports_are_complete() {
     assert_eq!(c1.weights.len(), c2.weights.len());
     for (a, b) in c1.weights.iter().zip(&c2.weights) {
         assert_eq!((&a.name, &a.shape), (&b.name, &b.shape));
-        assert!(a.data.iter().zip(&b.data).all(|(x, y)| x.to_bits() == y.to_bits()), "{}", a.name);
+        assert!(
+            a.data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{}",
+            a.name
+        );
     }
     assert_eq!(t1.to_json_string().unwrap(), t2.to_json_string().unwrap());
     assert_eq!(t1.meta(), t2.meta());
@@ -80,46 +96,96 @@ fn import_export_import_is_the_identity_and_exports_are_complete() {
     let m = t2.meta();
     assert_eq!(m.chat_template.as_deref(), Some(SMOLLM2_TEMPLATE));
     let ids = |t: &Option<llite_tui::data::tokenizer_meta::SpecialToken>| t.as_ref().map(|t| t.id);
-    assert_eq!((ids(&m.bos), ids(&m.eos), ids(&m.pad), ids(&m.unk)), (Some(300), Some(301), Some(301), Some(0)));
+    assert_eq!(
+        (ids(&m.bos), ids(&m.eos), ids(&m.pad), ids(&m.unk)),
+        (Some(300), Some(301), Some(301), Some(0))
+    );
 
     // What transformers reads from the export.
     let out = d.join("out");
     let tc = read_json(&out.join("tokenizer_config.json"));
     assert_eq!(tc["chat_template"], SMOLLM2_TEMPLATE);
-    assert_eq!((tc["bos_token"].as_str(), tc["eos_token"].as_str()), (Some("<|im_start|>"), Some("<|im_end|>")));
-    assert_eq!((tc["pad_token"].as_str(), tc["unk_token"].as_str()), (Some("<|im_end|>"), Some("<|endoftext|>")));
-    assert_eq!(std::fs::read_to_string(out.join("chat_template.jinja")).unwrap(), SMOLLM2_TEMPLATE);
+    assert_eq!(
+        (tc["bos_token"].as_str(), tc["eos_token"].as_str()),
+        (Some("<|im_start|>"), Some("<|im_end|>"))
+    );
+    assert_eq!(
+        (tc["pad_token"].as_str(), tc["unk_token"].as_str()),
+        (Some("<|im_end|>"), Some("<|endoftext|>"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("chat_template.jinja")).unwrap(),
+        SMOLLM2_TEMPLATE
+    );
     let gen = read_json(&out.join("generation_config.json"));
-    assert_eq!((gen["bos_token_id"].as_u64(), gen["eos_token_id"].as_u64(), gen["pad_token_id"].as_u64()), (Some(300), Some(301), Some(301)));
+    assert_eq!(
+        (
+            gen["bos_token_id"].as_u64(),
+            gen["eos_token_id"].as_u64(),
+            gen["pad_token_id"].as_u64()
+        ),
+        (Some(300), Some(301), Some(301))
+    );
     let config = read_json(&out.join("config.json"));
-    assert_eq!((config["bos_token_id"].as_u64(), config["eos_token_id"].as_u64(), config["pad_token_id"].as_u64()), (Some(300), Some(301), Some(301)));
+    assert_eq!(
+        (
+            config["bos_token_id"].as_u64(),
+            config["eos_token_id"].as_u64(),
+            config["pad_token_id"].as_u64()
+        ),
+        (Some(300), Some(301), Some(301))
+    );
     #[cfg(unix)]
     for e in std::fs::read_dir(&out).unwrap() {
         use std::os::unix::fs::PermissionsExt;
         let e = e.unwrap();
-        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o644, "{:?}", e.path());
+        assert_eq!(
+            e.metadata().unwrap().permissions().mode() & 0o777,
+            0o644,
+            "{:?}",
+            e.path()
+        );
     }
 
     // `sample` and the prompt pane wrap a prompt in the model's own template.
     let cfg = llite_tui::config::RunConfig::from_toml_str(&c2.trainer.config_toml, "t").unwrap();
-    let t = prompt_template(&cfg, &t2).unwrap().expect("the model's template");
-    assert!(t.prompt_for("Hi").unwrap().ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+    let t = prompt_template(&cfg, &t2)
+        .unwrap()
+        .expect("the model's template");
+    assert!(t
+        .prompt_for("Hi")
+        .unwrap()
+        .ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
 
     // bf16 and f16 exports hold the weights rounded to that dtype, and import back.
     for (dtype, name, round) in [
-        (ExportDtype::Bf16, "bfloat16", (|x: f32| half::bf16::from_f32(x).to_f32()) as fn(f32) -> f32),
-        (ExportDtype::F16, "float16", |x: f32| half::f16::from_f32(x).to_f32()),
+        (
+            ExportDtype::Bf16,
+            "bfloat16",
+            (|x: f32| half::bf16::from_f32(x).to_f32()) as fn(f32) -> f32,
+        ),
+        (ExportDtype::F16, "float16", |x: f32| {
+            half::f16::from_f32(x).to_f32()
+        }),
     ] {
         let (out, back) = (d.join(format!("out-{name}")), d.join(format!("ck-{name}")));
         export_checkpoint_as(&d.join("ck1"), &out, dtype).unwrap();
         assert_eq!(read_json(&out.join("config.json"))["torch_dtype"], name);
-        let half_size = std::fs::metadata(out.join("model.safetensors")).unwrap().len();
-        let full_size = std::fs::metadata(d.join("out/model.safetensors")).unwrap().len();
+        let half_size = std::fs::metadata(out.join("model.safetensors"))
+            .unwrap()
+            .len();
+        let full_size = std::fs::metadata(d.join("out/model.safetensors"))
+            .unwrap()
+            .len();
         assert!(half_size < full_size * 6 / 10, "{half_size} vs {full_size}");
         import_hf(&out, &back).unwrap();
         let c = load(&back).unwrap();
         for (a, b) in c1.weights.iter().zip(&c.weights) {
-            assert!(a.data.iter().zip(&b.data).all(|(x, y)| round(*x) == *y), "{name} {}", a.name);
+            assert!(
+                a.data.iter().zip(&b.data).all(|(x, y)| round(*x) == *y),
+                "{name} {}",
+                a.name
+            );
         }
         assert_eq!(load_tokenizer(&c).unwrap().meta(), m);
     }
@@ -137,27 +203,50 @@ fn sft_from_an_imported_model_trains_with_and_exports_its_template() {
         {"role": "user", "content": "And? Winter"}, {"role": "assistant", "content": "Richard III"}]});
     let data = d.join("chat.jsonl");
     std::fs::write(&data, format!("{line}\n").repeat(40)).unwrap();
-    for (template, expected) in [("auto", SMOLLM2_TEMPLATE), ("vicuna", llite_tui::data::chat_template::VICUNA_JINJA)] {
+    for (template, expected) in [
+        ("auto", SMOLLM2_TEMPLATE),
+        ("vicuna", llite_tui::data::chat_template::VICUNA_JINJA),
+    ] {
         let mut cfg = tiny_config(Path::new("unused"), 2);
         cfg.sft.template = template.into();
         cfg.train.eval_every = 0;
         let name = format!("sft-{template}");
-        let start = StartFrom::FineTune { checkpoint: d.join("ck"), data: Some(data.clone()) };
+        let start = StartFrom::FineTune {
+            checkpoint: d.join("ck"),
+            data: Some(data.clone()),
+        };
         run_to_end(spawn(request(cfg, d, &name, start)));
         let ckpt = d.join(&name).join("checkpoints/step-00000002");
         let out = d.join(format!("out-{template}"));
         export_checkpoint_as(&ckpt, &out, ExportDtype::F32).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("chat_template.jinja")).unwrap(), expected, "{template}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("chat_template.jinja")).unwrap(),
+            expected,
+            "{template}"
+        );
         // The template subcommand renders the exported model's conversation; its ids are the
         // whole text's, the SFT ids the same tokens.
         let msgs = d.join("msgs.json");
         std::fs::write(&msgs, line["messages"].to_string()).unwrap();
-        let run = run_within(&["template", "--model", out.to_str().unwrap(), "--messages", msgs.to_str().unwrap()], 60);
+        let run = run_within(
+            &[
+                "template",
+                "--model",
+                out.to_str().unwrap(),
+                "--messages",
+                msgs.to_str().unwrap(),
+            ],
+            60,
+        );
         assert_eq!(run.code, Some(0), "{}", run.stderr);
         let report: Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(report["ids"], report["sft_ids"], "{template}");
         let tok = load_tokenizer(&load(&ckpt).unwrap()).unwrap();
         let t = Template::resolve("model", &tok).unwrap();
-        assert_eq!(report["text"], t.render_text(&llite_tui::data::sft::parse_line(&line).unwrap(), false).unwrap());
+        assert_eq!(
+            report["text"],
+            t.render_text(&llite_tui::data::sft::parse_line(&line).unwrap(), false)
+                .unwrap()
+        );
     }
 }

@@ -89,7 +89,12 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_template_owned("chat", source.to_string())
-            .map_err(|e| anyhow!("{origin}: the chat template does not compile: {}", one_line(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "{origin}: the chat template does not compile: {}",
+                    one_line(&e)
+                )
+            })?;
         Ok(Self {
             env: Arc::new(env),
             source: source.into(),
@@ -103,7 +108,11 @@ impl ChatTemplate {
     }
 
     /// Render `messages`; `add_generation_prompt` appends what opens the assistant's reply.
-    pub fn render(&self, messages: &[ChatMessage<'_>], add_generation_prompt: bool) -> Result<String> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage<'_>],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let msgs: Vec<Value> = messages
             .iter()
             .map(|m| context! { role => m.role, content => m.content })
@@ -170,12 +179,15 @@ mod tests {
             t.render(&msgs(&[("user", "  hi  ")]), false).unwrap(),
             format!("{year} hi")
         );
-        let bad = ChatTemplate::new("{{ strftime_now('%Q%') }}", TemplateTokens::default(), "t").unwrap();
+        let bad =
+            ChatTemplate::new("{{ strftime_now('%Q%') }}", TemplateTokens::default(), "t").unwrap();
         assert!(bad.render(&[], false).is_err());
-        assert!(ChatTemplate::new("{% for %}", TemplateTokens::default(), "x.jinja")
-            .unwrap_err()
-            .to_string()
-            .contains("x.jinja"));
+        assert!(
+            ChatTemplate::new("{% for %}", TemplateTokens::default(), "x.jinja")
+                .unwrap_err()
+                .to_string()
+                .contains("x.jinja")
+        );
     }
 
     #[test]
@@ -187,7 +199,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            t.render(&msgs(&[("user", "a"), ("assistant", "b")]), false).unwrap(),
+            t.render(&msgs(&[("user", "a"), ("assistant", "b")]), false)
+                .unwrap(),
             "user:a\nassistant:b\n"
         );
         let forever = ChatTemplate::new(

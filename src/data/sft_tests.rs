@@ -98,22 +98,38 @@ fn loss_mask_covers_exactly_the_responses_for_each_template() {
         (
             Template::resolve("vicuna", &gpt2).unwrap(),
             &gpt2,
-            vec![" Hamlet<|endoftext|>", " Macbeth<|endoftext|>", " Richard III<|endoftext|>"],
+            vec![
+                " Hamlet<|endoftext|>",
+                " Macbeth<|endoftext|>",
+                " Richard III<|endoftext|>",
+            ],
         ),
         (
             Template::resolve("plain", &gpt2).unwrap(),
             &gpt2,
-            vec!["Hamlet<|endoftext|>", "Macbeth<|endoftext|>", "Richard III<|endoftext|>"],
+            vec![
+                "Hamlet<|endoftext|>",
+                "Macbeth<|endoftext|>",
+                "Richard III<|endoftext|>",
+            ],
         ),
         (
             Template::resolve("chatml", &chat).unwrap(),
             &chat,
-            vec!["Hamlet<|im_end|>", "Macbeth<|im_end|>", "Richard III<|im_end|>"],
+            vec![
+                "Hamlet<|im_end|>",
+                "Macbeth<|im_end|>",
+                "Richard III<|im_end|>",
+            ],
         ),
         (
             Template::resolve("model", &smol).unwrap(),
             &smol,
-            vec!["Hamlet<|im_end|>", "Macbeth<|im_end|>", "Richard III<|im_end|>"],
+            vec![
+                "Hamlet<|im_end|>",
+                "Macbeth<|im_end|>",
+                "Richard III<|im_end|>",
+            ],
         ),
     ];
     for (template, tok, expected) in cases {
@@ -121,16 +137,31 @@ fn loss_mask_covers_exactly_the_responses_for_each_template() {
             let (ids, trained) = tokenize(&c, &template, tok).unwrap();
             assert_eq!(ids.len(), trained.len());
             let want = &expected[..c.turns.len() / 2];
-            assert_eq!(trained_text(tok, &ids, &trained), want, "{}", template.name());
+            assert_eq!(
+                trained_text(tok, &ids, &trained),
+                want,
+                "{}",
+                template.name()
+            );
             // Each trained run is exactly that assistant turn's tokens, in order.
             let runs = trained_runs(&ids, &trained);
-            let assistant_turns: Vec<usize> = (0..c.turns.len()).filter(|i| c.turns[*i].role == "assistant").collect();
+            let assistant_turns: Vec<usize> = (0..c.turns.len())
+                .filter(|i| c.turns[*i].role == "assistant")
+                .collect();
             assert_eq!(runs.len(), assistant_turns.len());
             for (run, turn) in runs.iter().zip(assistant_turns) {
-                assert_eq!(run, &reply_ids(tok, &template, &c, turn), "{} turn {turn}", template.name());
+                assert_eq!(
+                    run,
+                    &reply_ids(tok, &template, &c, turn),
+                    "{} turn {turn}",
+                    template.name()
+                );
             }
             // The segments put together are the template's whole rendering, token for token.
-            assert_eq!(tok.decode(&ids).unwrap(), template.render_text(&c, false).unwrap());
+            assert_eq!(
+                tok.decode(&ids).unwrap(),
+                template.render_text(&c, false).unwrap()
+            );
             // Everything else is the prompt, masked.
             let prompt: Vec<u32> = ids
                 .iter()
@@ -154,7 +185,10 @@ fn loss_mask_covers_exactly_the_responses_for_each_template() {
         .unwrap_err()
         .to_string()
         .contains("<|im_start|>"));
-    assert!(Template::resolve("model", &gpt2).unwrap_err().to_string().contains("no chat_template"));
+    assert!(Template::resolve("model", &gpt2)
+        .unwrap_err()
+        .to_string()
+        .contains("no chat_template"));
     // `auto` is the model's own template when it carries one, vicuna otherwise.
     assert_eq!(Template::resolve("auto", &smol).unwrap().name(), "model");
     assert_eq!(Template::resolve("auto", &gpt2).unwrap().name(), "vicuna");
@@ -185,7 +219,10 @@ fn builtin_templates_render_the_seed_formats_and_prompts() {
         vicuna.render_text(&conv(), false).unwrap(),
         format!("{VICUNA} USER: Which work contains this line?\nTo be, or not to be ASSISTANT: Hamlet<|endoftext|>USER: And this one?\nOut, damned spot! ASSISTANT: Macbeth<|endoftext|>")
     );
-    assert_eq!(vicuna.prompt_for("Hi").unwrap(), format!("{VICUNA} USER: Hi ASSISTANT:"));
+    assert_eq!(
+        vicuna.prompt_for("Hi").unwrap(),
+        format!("{VICUNA} USER: Hi ASSISTANT:")
+    );
     assert_eq!(vicuna.answer_prefix().unwrap(), " ");
     let chat = chat_tokenizer();
     let chatml = Template::resolve("chatml", &chat).unwrap();
@@ -204,7 +241,8 @@ fn builtin_templates_render_the_seed_formats_and_prompts() {
     );
     // A template that rewrites earlier turns has no exact mask: refused, not guessed.
     let rewriting = chat_tokenizer().with_chat_template(Some(
-        "{% for m in messages %}{% if loop.last %}LAST {% endif %}{{ m.content }}\n{% endfor %}".into(),
+        "{% for m in messages %}{% if loop.last %}LAST {% endif %}{{ m.content }}\n{% endfor %}"
+            .into(),
     ));
     let t = Template::resolve("model", &rewriting).unwrap();
     let err = tokenize(&conv(), &t, &rewriting).unwrap_err().to_string();
@@ -216,7 +254,8 @@ const VICUNA: &str = "A chat between a curious user and an artificial intelligen
 #[test]
 fn rows_shift_the_mask_onto_targets_and_truncate_with_a_count() {
     let tok = TextTokenizer::gpt2().unwrap();
-    let (ids, trained) = tokenize(&conv(), &Template::resolve("plain", &tok).unwrap(), &tok).unwrap();
+    let (ids, trained) =
+        tokenize(&conv(), &Template::resolve("plain", &tok).unwrap(), &tok).unwrap();
     let mut truncated = 0;
     let rows = rows_padded(
         &[(ids.clone(), trained.clone())],

@@ -2,7 +2,9 @@
 //! model's own `chat_template`) and how a conversation becomes masked prompt and trained reply
 //! segments, rendered prefix by prefix so response-only masking stays exact over many turns.
 
-use super::chat_template::{ChatMessage, ChatTemplate, TemplateTokens, CHATML_JINJA, PLAIN_JINJA, VICUNA_JINJA};
+use super::chat_template::{
+    ChatMessage, ChatTemplate, TemplateTokens, CHATML_JINJA, PLAIN_JINJA, VICUNA_JINJA,
+};
 use super::sft::{Conversation, Message};
 use super::tokenizer::TextTokenizer;
 use anyhow::{bail, Result};
@@ -58,7 +60,9 @@ impl Template {
             .eos
             .as_ref()
             .map_or(tok.eot_token().to_string(), |t| t.content.clone());
-        if name != "model" && tok.encode(&eos)? != [tok.inner().token_to_id(&eos).unwrap_or(u32::MAX)] {
+        if name != "model"
+            && tok.encode(&eos)? != [tok.inner().token_to_id(&eos).unwrap_or(u32::MAX)]
+        {
             bail!("sft.template = {name} ends replies with {eos:?}, which this tokenizer does not encode as one special token; use the model's template");
         }
         let tokens = TemplateTokens {
@@ -86,7 +90,8 @@ impl Template {
 
     /// The whole conversation as text, with the assistant's opening when asked.
     pub fn render_text(&self, conv: &Conversation, add_generation_prompt: bool) -> Result<String> {
-        self.chat.render(&messages(conv, conv.turns.len()), add_generation_prompt)
+        self.chat
+            .render(&messages(conv, conv.turns.len()), add_generation_prompt)
     }
 
     /// Render a conversation into masked prompt and trained reply segments. Each assistant
@@ -102,7 +107,10 @@ impl Template {
             }
             let asked = self.chat.render(&messages(conv, i), true)?;
             let full = self.chat.render(&messages(conv, i + 1), false)?;
-            let (Some(prompt), Some(reply)) = (asked.strip_prefix(done.as_str()), full.strip_prefix(asked.as_str())) else {
+            let (Some(prompt), Some(reply)) = (
+                asked.strip_prefix(done.as_str()),
+                full.strip_prefix(asked.as_str()),
+            ) else {
                 bail!(
                     "chat template `{}` changes earlier text when assistant turn {} is added; response-only masking needs a template that renders turn by turn",
                     self.name,
@@ -110,15 +118,24 @@ impl Template {
                 );
             };
             let reply = reply.trim_end();
-            out.push(Segment { text: prompt.to_string(), trained: false });
-            out.push(Segment { text: reply.to_string(), trained: true });
+            out.push(Segment {
+                text: prompt.to_string(),
+                trained: false,
+            });
+            out.push(Segment {
+                text: reply.to_string(),
+                trained: true,
+            });
             done = format!("{asked}{reply}");
         }
         let whole = self.render_text(conv, false)?;
         let Some(rest) = whole.strip_prefix(done.as_str()) else {
             bail!("chat template `{}` renders the whole conversation differently from its turns; response-only masking needs a template that renders turn by turn", self.name);
         };
-        out.push(Segment { text: rest.to_string(), trained: false });
+        out.push(Segment {
+            text: rest.to_string(),
+            trained: false,
+        });
         out.retain(|s| !s.text.is_empty());
         Ok(out)
     }
@@ -126,29 +143,60 @@ impl Template {
     /// The prompt text for one user message, ending where the reply starts; the prompt pane,
     /// `sample` and multiple-choice evaluation use it.
     pub fn prompt_for(&self, user: &str) -> Result<String> {
-        self.chat.render(&[ChatMessage { role: "user", content: user }], true)
+        self.chat.render(
+            &[ChatMessage {
+                role: "user",
+                content: user,
+            }],
+            true,
+        )
     }
 
     /// Text between the prompt and a reply's first character (vicuna: " "), so multiple-choice
     /// answers are scored as the model saw replies in training.
     pub fn answer_prefix(&self) -> Result<String> {
         const MARK: &str = "\u{E000}";
-        let user = ChatMessage { role: "user", content: "?" };
-        let asked = self.chat.render(&[user.clone()], true)?;
-        let full = self.chat.render(&[user, ChatMessage { role: "assistant", content: MARK }], false)?;
-        match full.strip_prefix(asked.as_str()).and_then(|r| r.split_once(MARK)) {
+        let user = ChatMessage {
+            role: "user",
+            content: "?",
+        };
+        let asked = self.chat.render(std::slice::from_ref(&user), true)?;
+        let full = self.chat.render(
+            &[
+                user,
+                ChatMessage {
+                    role: "assistant",
+                    content: MARK,
+                },
+            ],
+            false,
+        )?;
+        match full
+            .strip_prefix(asked.as_str())
+            .and_then(|r| r.split_once(MARK))
+        {
             Some((prefix, _)) => Ok(prefix.to_string()),
-            None => bail!("chat template `{}` does not render a reply after its generation prompt", self.name),
+            None => bail!(
+                "chat template `{}` does not render a reply after its generation prompt",
+                self.name
+            ),
         }
     }
 }
 
 /// The first `turns` turns of a conversation, its system prompt first, as a template sees them.
 fn messages(conv: &Conversation, turns: usize) -> Vec<ChatMessage<'_>> {
-    let system = conv.system.as_deref().map(|s| ChatMessage { role: "system", content: s });
+    let system = conv.system.as_deref().map(|s| ChatMessage {
+        role: "system",
+        content: s,
+    });
     system
         .into_iter()
-        .chain(conv.turns[..turns].iter().map(|Message { role, content }| ChatMessage { role, content }))
+        .chain(
+            conv.turns[..turns]
+                .iter()
+                .map(|Message { role, content }| ChatMessage { role, content }),
+        )
         .collect()
 }
 

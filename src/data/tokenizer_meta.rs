@@ -103,10 +103,12 @@ impl TokenizerMeta {
         };
         let by_id = |key: &str| -> Result<Option<SpecialToken>> {
             let ids = id_list(cfg.get(key), tok, origin)?;
-            Ok(ids.and_then(|ids| ids.first().copied()).map(|id| SpecialToken {
-                content: tok.id_to_token(id).unwrap_or_default(),
-                id,
-            }))
+            Ok(ids
+                .and_then(|ids| ids.first().copied())
+                .map(|id| SpecialToken {
+                    content: tok.id_to_token(id).unwrap_or_default(),
+                    id,
+                }))
         };
         meta.bos = by_id("bos_token_id")?;
         meta.eos = by_id("eos_token_id")?;
@@ -177,7 +179,12 @@ fn named_token(v: &Value, tok: &Tokenizer, origin: &Path, key: &str) -> Result<S
     let content = v
         .as_str()
         .or_else(|| v.get("content").and_then(Value::as_str))
-        .with_context(|| format!("{}: {key} is neither a string nor {{\"content\": ...}}", origin.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: {key} is neither a string nor {{\"content\": ...}}",
+                origin.display()
+            )
+        })?;
     let id = tok.token_to_id(content).with_context(|| {
         format!(
             "{}: {key} {content:?} is not in the tokenizer's vocabulary",
@@ -199,7 +206,9 @@ fn id_list(v: Option<&Value>, tok: &Tokenizer, origin: &Path) -> Result<Option<V
     };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let id32 = u32::try_from(id).ok().filter(|&i| tok.id_to_token(i).is_some());
+        let id32 = u32::try_from(id)
+            .ok()
+            .filter(|&i| tok.id_to_token(i).is_some());
         let Some(id32) = id32 else {
             bail!(
                 "{}: token id {id} is not in the tokenizer's vocabulary",
@@ -217,8 +226,13 @@ fn template_from_json(v: Option<&Value>, origin: &Path) -> Result<Option<String>
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Array(list)) => {
-            let default = list.iter().find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
-            match default.and_then(|t| t.get("template")).and_then(Value::as_str) {
+            let default = list
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
+            match default
+                .and_then(|t| t.get("template"))
+                .and_then(Value::as_str)
+            {
                 Some(s) => Ok(Some(s.to_string())),
                 None => bail!(
                     "{}: chat_template is a list without a `default` template; llite-tui needs one",
@@ -226,6 +240,9 @@ fn template_from_json(v: Option<&Value>, origin: &Path) -> Result<Option<String>
                 ),
             }
         }
-        Some(_) => bail!("{}: chat_template is neither a string nor a list", origin.display()),
+        Some(_) => bail!(
+            "{}: chat_template is neither a string nor a list",
+            origin.display()
+        ),
     }
 }

@@ -53,13 +53,7 @@ fn write_export(
         _ => hf_write::write_weights(&dir.join(MODEL_FILE), &to_hf(&ckpt.weights)?, dtype)?,
     }
     let config = config_json(&ckpt.model_config, tokenizer.eot_id());
-    hf_write::write_metadata(
-        dir,
-        config,
-        tokenizer,
-        ckpt.model_config.max_seq_len,
-        dtype,
-    )?;
+    hf_write::write_metadata(dir, config, tokenizer, ckpt.model_config.max_seq_len, dtype)?;
     hf_write::make_shareable(dir)
 }
 

@@ -3,7 +3,9 @@
 //! directory needs (0644), whatever the checkpoint's own files had.
 
 use crate::data::tokenizer::TextTokenizer;
-use crate::data::tokenizer_meta::{CHAT_TEMPLATE_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE};
+use crate::data::tokenizer_meta::{
+    CHAT_TEMPLATE_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE,
+};
 use crate::store::fsio::write_synced;
 use crate::store::layout::{HF_CONFIG_FILE, TOKENIZER_FILE};
 use crate::store::safetensors_io::OutTensor;
@@ -138,7 +140,9 @@ pub fn make_shareable(dir: &Path) -> Result<()> {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
                 .with_context(|| format!("cannot set permissions of {}", p.display()))
         };
-        for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
             let path = entry?.path();
             if path.is_file() {
                 set(&path, 0o644)?;

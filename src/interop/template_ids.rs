@@ -43,12 +43,20 @@ pub fn read_conversation(path: &Path) -> Result<Conversation> {
     };
     let conv = sft::parse_line(&v).or_else(|why| {
         // A prompt-only conversation (ends with the user) is fine for rendering.
-        let msgs = v.get("messages").and_then(Value::as_array).ok_or_else(|| anyhow!("{}: {why}", path.display()))?;
-        let mut conv = Conversation { system: None, turns: Vec::new() };
+        let msgs = v
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or_else(|| anyhow!("{}: {why}", path.display()))?;
+        let mut conv = Conversation {
+            system: None,
+            turns: Vec::new(),
+        };
         for m in msgs {
             let field = |k: &str| m.get(k).and_then(Value::as_str).map(String::from);
             match (field("role"), field("content")) {
-                (Some(r), Some(c)) if r == "system" && conv.turns.is_empty() => conv.system = Some(c),
+                (Some(r), Some(c)) if r == "system" && conv.turns.is_empty() => {
+                    conv.system = Some(c)
+                }
                 (Some(role), Some(content)) if role == "user" || role == "assistant" => {
                     conv.turns.push(Message { role, content })
                 }
@@ -72,7 +80,9 @@ pub fn render_report(
     let template = match template {
         Some(name) => Template::resolve(name, tok)?,
         None if tok.chat_template().is_some() => Template::resolve("model", tok)?,
-        None => bail!("this model carries no chat template; pass --template vicuna, chatml or plain"),
+        None => {
+            bail!("this model carries no chat template; pass --template vicuna, chatml or plain")
+        }
     };
     let text = template.render_text(conv, add_generation_prompt)?;
     let ids = tok.encode(&text)?;

@@ -170,13 +170,20 @@ impl Samplers {
                 Err(e) => Err(e),
             };
             let result = model_prompt.and_then(|model_prompt| {
-                generate(&model, &tokenizer, &model_prompt, &params, &cancel, |piece| {
-                    stream.emit(Event::SampleToken {
-                        step,
-                        id,
-                        text: piece.to_string(),
-                    });
-                })
+                generate(
+                    &model,
+                    &tokenizer,
+                    &model_prompt,
+                    &params,
+                    &cancel,
+                    |piece| {
+                        stream.emit(Event::SampleToken {
+                            step,
+                            id,
+                            text: piece.to_string(),
+                        });
+                    },
+                )
             });
             match result {
                 Ok(g) => out.emit(Event::SampleDone {
