@@ -39,19 +39,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("wrote checkpoint {}", out.display());
             Ok(())
         }
-        Some(Commands::Template(args)) => {
-            use llite_tui::interop::template_ids as t;
-            let tok = t::tokenizer_for(&args.model)?;
-            let conv = t::read_conversation(&args.messages)?;
-            let report = t::render_report(
-                &tok,
-                args.template.as_deref(),
-                &conv,
-                args.generation_prompt,
-            )?;
-            println!("{}", serde_json::to_string(&report)?);
-            Ok(())
-        }
+        Some(Commands::Template(a)) => interop::template_ids::print_report(
+            &a.model,
+            &a.messages,
+            a.template.as_deref(),
+            a.generation_prompt,
+        ),
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => ckpt_ls(&run_dir, verify),

@@ -292,3 +292,21 @@ fn bad_lines_are_reported_with_line_numbers_or_stop() {
     let err = parse_jsonl(&path, false).unwrap_err().to_string();
     assert!(err.contains("d.jsonl:2"), "{err}");
 }
+
+#[test]
+fn a_chatml_run_stops_at_im_end_and_carries_its_template() {
+    let chat = chat_tokenizer();
+    let t = Template::resolve("chatml", &chat).unwrap();
+    let tok = crate::data::template::carrying(chat, &t);
+    assert_eq!(tok.chat_template(), Some(t.source()));
+    assert!(tok.is_stop(50256) && tok.is_stop(50258) && !tok.is_stop(50257));
+    assert_eq!(
+        tok.meta().generation_config(tok.eot_id())["eos_token_id"],
+        serde_json::json!([50256, 50258])
+    );
+    let gpt2 = TextTokenizer::gpt2().unwrap();
+    let v = Template::resolve("vicuna", &gpt2).unwrap();
+    let tok = crate::data::template::carrying(gpt2, &v);
+    assert!(tok.meta().stop_ids.is_empty());
+    assert_eq!(tok.chat_template(), Some(v.source()));
+}

@@ -200,6 +200,25 @@ fn messages(conv: &Conversation, turns: usize) -> Vec<ChatMessage<'_>> {
         .collect()
 }
 
+/// The tokenizer an SFT run trains and checkpoints with: it carries the run's template (for
+/// `sample` and `export`), and a `chatml` run also stops generating at `<|im_end|>`, which
+/// ends its replies even where end-of-text is another token.
+pub fn carrying(tok: TextTokenizer, template: &Template) -> TextTokenizer {
+    let mut meta = tok.meta();
+    meta.chat_template = Some(template.source().to_string());
+    if template.name() == "chatml" {
+        if let Some(id) = tok.inner().token_to_id("<|im_end|>") {
+            if meta.stop_ids.is_empty() {
+                meta.stop_ids.push(tok.eot_id());
+            }
+            if !meta.stop_ids.contains(&id) {
+                meta.stop_ids.push(id);
+            }
+        }
+    }
+    tok.with_meta(meta)
+}
+
 /// The template prompts are wrapped in (sample, the prompt pane, eval): an SFT run's
 /// `sft.template`, else the model's own chat template when its tokenizer carries one, else
 /// none (the prompt is sent as typed).

@@ -94,3 +94,18 @@ pub fn render_report(
     }
     Ok(report)
 }
+
+/// `llite-tui template`: the report of [`render_report`] for `model`'s tokenizer and the
+/// conversation in `messages`, printed as one JSON line.
+pub fn print_report(
+    model: &Path,
+    messages: &Path,
+    template: Option<&str>,
+    add_generation_prompt: bool,
+) -> Result<()> {
+    let tok = tokenizer_for(model)?;
+    let conv = read_conversation(messages)?;
+    let report = render_report(&tok, template, &conv, add_generation_prompt)?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

@@ -284,7 +284,7 @@ fn resolve_sft(
         config.data.val_fraction,
     )?;
     // The run's checkpoints carry the template it trains with, for `sample` and `export`.
-    let tokenizer = tokenizer.with_chat_template(Some(template.source().to_string()));
+    let tokenizer = crate::data::template::carrying(tokenizer, &template);
     Ok((tokenizer, RunData::Sft(data)))
 }
 
