@@ -250,3 +250,39 @@ fn sft_from_an_imported_model_trains_with_and_exports_its_template() {
         );
     }
 }
+
+#[test]
+fn bad_tokenizer_metadata_is_refused_naming_the_file_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    smollm2_like_dir(&d.join("hf"));
+    let tc_path = d.join("hf/tokenizer_config.json");
+    let good = read_json(&tc_path);
+    let cases = [
+        (
+            "bos_token",
+            json!("<|nope|>"),
+            "not in the tokenizer's vocabulary",
+        ),
+        (
+            "chat_template",
+            json!([{"name": "tool_use", "template": "x"}]),
+            "without a `default`",
+        ),
+        ("chat_template", json!("{% for %}"), "does not compile"),
+        ("eos_token", json!(7), "neither a string"),
+    ];
+    for (i, (key, value, expected)) in cases.into_iter().enumerate() {
+        let mut tc = good.clone();
+        tc[key] = value;
+        std::fs::write(&tc_path, tc.to_string()).unwrap();
+        let out = d.join(format!("ck{i}"));
+        let err = format!("{:#}", import_hf(&d.join("hf"), &out).unwrap_err());
+        assert!(!out.exists(), "{key}: {} was written", out.display());
+        assert!(err.contains("tokenizer_config.json"), "{err}");
+        assert!(
+            err.contains(expected) && !err.contains('\n'),
+            "{key}: {err}"
+        );
+    }
+}

@@ -89,7 +89,13 @@ impl TokenizerMeta {
             meta.stop_ids = ids;
         }
         if let Some(t) = &meta.chat_template {
-            super::chat_template::check_source(t, &dir.display().to_string())?;
+            // A template that cannot compile is refused here, not carried into every checkpoint.
+            let origin = match jinja_path.exists() {
+                true => jinja_path.display().to_string(),
+                false => tc_path.display().to_string(),
+            };
+            super::chat_template::check_source(t, &origin)?;
+            super::chat_template::ChatTemplate::new(t, Default::default(), &origin)?;
         }
         Ok(Some(meta))
     }
