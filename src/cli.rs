@@ -102,6 +102,9 @@ pub enum Commands {
         checkpoint: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Weights dtype: f32 (as trained), bf16 or f16 (half the size).
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: llite_tui::interop::hf_write::ExportDtype,
     },
     /// Turn a Hugging Face LLaMa directory into a checkpoint.
     Import {
@@ -110,6 +113,9 @@ pub enum Commands {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Render a conversation through a model's chat template and print text and token ids
+    /// as JSON (to check templates against transformers; see benches/reference/).
+    Template(TemplateArgs),
     /// Checkpoint utilities.
     Ckpt {
         #[command(subcommand)]
@@ -210,7 +216,8 @@ pub struct SampleArgs {
     pub top_p: Option<f32>,
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Send the prompt as is, even to an SFT checkpoint (default: wrap it in its chat template).
+    /// Send the prompt as is (default: wrap it in the SFT run's template, or the model's own
+    /// chat template when it carries one).
     #[arg(long)]
     pub raw: bool,
     /// Also write the prompt's logits (every position) as JSON, for numerical comparisons.
@@ -226,8 +233,8 @@ pub struct EvalArgs {
     /// A .txt file or shard directory (perplexity) or a .jsonl multiple-choice task.
     #[arg(long)]
     pub task: PathBuf,
-    /// Prompt template for questions: vicuna, chatml, plain (default: the checkpoint's SFT
-    /// template, else plain).
+    /// Prompt template for questions: model, vicuna, chatml, plain (default: the checkpoint's
+    /// SFT template, else the model's own chat template, else plain).
     #[arg(long)]
     pub template: Option<String>,
     /// Only the held-out split of Alpaca data, as SFT with this data.val_fraction made it.
@@ -236,6 +243,23 @@ pub struct EvalArgs {
     /// At most this many questions or windows.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+}
+
+/// `template` options.
+#[derive(Args, Debug)]
+pub struct TemplateArgs {
+    /// A checkpoint or a Hugging Face model directory (only its tokenizer files are read).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A JSON list of {role, content} messages (or an object with `messages`).
+    #[arg(long)]
+    pub messages: PathBuf,
+    /// auto, model, vicuna, chatml or plain (default: the model's own chat template).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Append the assistant's opening, as for a prompt.
+    #[arg(long)]
+    pub generation_prompt: bool,
 }
 
 /// `prepare` options.

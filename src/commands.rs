@@ -26,8 +26,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Some(Commands::Ctl(args)) => crate::ctl::run(&args),
         Some(Commands::Sample(args)) => sample(&run, &args),
         Some(Commands::Prepare(args)) => prepare(&args),
-        Some(Commands::Export { checkpoint, out }) => {
-            interop::export::export_checkpoint(&checkpoint, &out)?;
+        Some(Commands::Export {
+            checkpoint,
+            out,
+            dtype,
+        }) => {
+            interop::export::export_checkpoint_as(&checkpoint, &out, dtype)?;
             println!("wrote {}", out.display());
             Ok(())
         }
@@ -36,6 +40,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("wrote checkpoint {}", out.display());
             Ok(())
         }
+        Some(Commands::Template(a)) => interop::template_ids::print_report(
+            &a.model,
+            &a.messages,
+            a.template.as_deref(),
+            a.generation_prompt,
+        ),
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => ckpt_ls(&run_dir, verify),
@@ -223,9 +233,13 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let prompt = match cfg.is_sft() && !args.raw {
-        true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
-        false => args.prompt.clone(),
+    let template = match args.raw {
+        true => None,
+        false => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
+    };
+    let prompt = match &template {
+        Some(t) => t.prompt_for(&args.prompt)?,
+        None => args.prompt.clone(),
     };
     print!("{prompt}");
     let g = llite_tui::sample::generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
@@ -287,9 +301,8 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
-        Some(name) => Some(Template::parse(name)?),
-        None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
-        None => None,
+        Some(name) => Some(Template::resolve(name, &tokenizer)?),
+        None => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
     };
     let device = Default::default();
     let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
@@ -297,7 +310,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
     let metrics = if is_mc {
-        let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
+        let mut items = llite_tui::eval::load_mc(&args.task, template.as_ref(), args.held_out)?;
         items.truncate(args.limit);
         llite_tui::eval::multiple_choice(&model, &tokenizer, &items)?
     } else {

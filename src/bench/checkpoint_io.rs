@@ -61,6 +61,7 @@ fn bench_checkpoint(model: &Llama<Infer>, case: &BenchCase) -> CheckpointData {
         // The benchmark never loads a tokenizer from this checkpoint.
         tokenizer_json: "{}".into(),
         eos_token_id: 0,
+        tokenizer_meta: None,
     }
 }
 

@@ -251,7 +251,8 @@ impl Default for UiConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SftConfig {
-    /// `vicuna` (Vicuna 1.1, the seed's), `chatml` or `plain`.
+    /// `auto` (the model's own chat template when its tokenizer carries one, else vicuna),
+    /// `model` (the model's own, required), `vicuna` (Vicuna 1.1, the seed's), `chatml` or `plain`.
     pub template: String,
     /// Pack examples back to back into full rows (true) or pad one example per row.
     pub pack: bool,
@@ -262,7 +263,7 @@ pub struct SftConfig {
 impl Default for SftConfig {
     fn default() -> Self {
         Self {
-            template: "vicuna".into(),
+            template: "auto".into(),
             pack: true,
             skip_bad_lines: true,
         }

@@ -134,6 +134,8 @@ impl RunConfig {
         if self.ui.peak_tflops < 0.0 {
             bail!("config: ui.peak_tflops must be >= 0 (0 hides MFU)");
         }
+        crate::data::template::check_name(&self.sft.template)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(())
     }
 

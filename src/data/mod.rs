@@ -2,6 +2,7 @@
 //! loader.
 
 pub mod batch;
+pub mod chat_template;
 pub mod corpus;
 pub mod loader;
 pub mod npy;
@@ -9,4 +10,6 @@ pub mod prepare;
 pub mod sft;
 pub mod sft_loader;
 pub mod shards;
+pub mod template;
 pub mod tokenizer;
+pub mod tokenizer_meta;

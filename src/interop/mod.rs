@@ -2,3 +2,5 @@
 
 pub mod export;
 pub mod hf;
+pub mod hf_write;
+pub mod template_ids;

@@ -16,6 +16,7 @@ use super::structure::refuse_non_finite;
 use super::tensors::NamedTensor;
 use super::trainer_state::{model_config_hash, trainer_json, TrainerState};
 use crate::config::ModelConfig;
+use crate::data::tokenizer_meta::{TokenizerMeta, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ pub struct CheckpointData {
     pub moments: Vec<NamedTensor>,
     pub tokenizer_json: String,
     pub eos_token_id: u32,
+    /// Chat template and special tokens, written as `tokenizer_config.json` and
+    /// `generation_config.json` so they survive to `sample` and `export` (None: not written).
+    pub tokenizer_meta: Option<TokenizerMeta>,
 }
 
 /// Write a checkpoint atomically into the run's `checkpoints/` and return its directory.
@@ -120,14 +124,19 @@ fn write_files(dir: &Path, data: &CheckpointData) -> Result<()> {
     );
     files.insert(OPTIMIZER_FILE.to_string(), moments?);
     faults::point("save.tensors_written");
-    let config =
-        serde_json::to_string_pretty(&hf::config_json(&data.model_config, data.eos_token_id))?;
-    for (name, bytes) in [
-        (HF_CONFIG_FILE, config.as_bytes()),
-        (TOKENIZER_FILE, data.tokenizer_json.as_bytes()),
-    ] {
-        write_synced(&dir.join(name), bytes)?;
-        files.insert(name.to_string(), FileDigest::of_bytes(bytes));
+    let mut config = hf::config_json(&data.model_config, data.eos_token_id);
+    let mut small = vec![(TOKENIZER_FILE, data.tokenizer_json.clone())];
+    if let Some(meta) = &data.tokenizer_meta {
+        hf::set_special_ids(&mut config, meta);
+        let tc = meta.tokenizer_config(data.model_config.max_seq_len);
+        let gen = meta.generation_config(data.eos_token_id);
+        small.push((TOKENIZER_CONFIG_FILE, serde_json::to_string_pretty(&tc)?));
+        small.push((GENERATION_CONFIG_FILE, serde_json::to_string_pretty(&gen)?));
+    }
+    small.push((HF_CONFIG_FILE, serde_json::to_string_pretty(&config)?));
+    for (name, text) in &small {
+        write_synced(&dir.join(name), text.as_bytes())?;
+        files.insert(name.to_string(), FileDigest::of_bytes(text.as_bytes()));
     }
     // trainer.json last: its presence marks the set complete even before the rename.
     let trainer = TrainerState {
@@ -178,7 +187,12 @@ pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
             dir.join(TRAINER_FILE).display()
         );
     }
-    for small in [HF_CONFIG_FILE, TOKENIZER_FILE] {
+    for small in [
+        HF_CONFIG_FILE,
+        TOKENIZER_FILE,
+        TOKENIZER_CONFIG_FILE,
+        GENERATION_CONFIG_FILE,
+    ] {
         if let Some(digest) = record.digest(small) {
             verify_file(&dir.join(small), digest)?;
         }
@@ -208,20 +222,33 @@ pub fn load(dir: &Path) -> Result<LoadedCheckpoint> {
 /// The checkpoint's tokenizer with the end-of-text id its `config.json` names (so an imported
 /// chat model stops at `<|im_end|>` rather than a stray `<|endoftext|>`).
 pub fn load_tokenizer(ckpt: &LoadedCheckpoint) -> Result<crate::data::tokenizer::TextTokenizer> {
-    let bytes = read_bounded(&ckpt.tokenizer_path, MAX_METADATA_BYTES)?;
+    tokenizer_of_dir(&ckpt.dir)
+}
+
+/// The tokenizer of a checkpoint or HF model directory, with the end-of-text id its
+/// `config.json` names and the chat template and special tokens its tokenizer files carry;
+/// the caller has verified the files it needs verified.
+pub fn tokenizer_of_dir(dir: &Path) -> Result<crate::data::tokenizer::TextTokenizer> {
+    let tokenizer_path = dir.join(TOKENIZER_FILE);
+    let bytes = read_bounded(&tokenizer_path, MAX_METADATA_BYTES)?;
     let tokenizer = crate::data::tokenizer::TextTokenizer::from_json_bytes(
         &bytes,
-        &ckpt.tokenizer_path.display().to_string(),
+        &tokenizer_path.display().to_string(),
     )?;
-    let cfg_path = ckpt.dir.join(HF_CONFIG_FILE);
-    let eos = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)
+    let cfg_path = dir.join(HF_CONFIG_FILE);
+    let config = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| hf::eos_token_id(&v));
-    match eos {
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let eos = config.as_ref().and_then(hf::eos_token_id);
+    let tokenizer = match eos {
         Some(id) if id != tokenizer.eot_id() => tokenizer
             .with_eot_id(id)
-            .with_context(|| format!("{}", cfg_path.display())),
-        _ => Ok(tokenizer),
+            .with_context(|| format!("{}", cfg_path.display()))?,
+        _ => tokenizer,
+    };
+    // Chat template and special tokens (checkpoints written before they were kept have none).
+    match TokenizerMeta::read_dir(dir, tokenizer.inner(), config.as_ref())? {
+        Some(meta) => Ok(tokenizer.with_meta(meta)),
+        None => Ok(tokenizer),
     }
 }

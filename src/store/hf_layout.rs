@@ -203,6 +203,15 @@ pub fn rope_scaling_json(s: &RopeScaling) -> Option<Value> {
     }
 }
 
+/// Put a tokenizer's real bos and pad ids into a `config_json` (which starts with bos = eos,
+/// the GPT-2 convention of our own tokenizers).
+pub fn set_special_ids(config: &mut Value, meta: &crate::data::tokenizer_meta::TokenizerMeta) {
+    config["bos_token_id"] = meta.bos.as_ref().map_or(Value::Null, |t| json!(t.id));
+    if let Some(p) = &meta.pad {
+        config["pad_token_id"] = json!(p.id);
+    }
+}
+
 /// `eos_token_id` of a config (an integer or a list whose first entry is used).
 pub fn eos_token_id(v: &Value) -> Option<u32> {
     let e = v.get("eos_token_id")?;

@@ -93,7 +93,16 @@ pub fn verify_digests(dir: &Path, record: &TrainerRecord) -> Result<u64> {
 /// The files a checkpoint holds besides `trainer.json` (the only names a digest may name, so a
 /// hostile `trainer.json` cannot make a verifier read `../../somewhere`).
 fn is_checkpoint_file(name: &str) -> bool {
-    [MODEL_FILE, OPTIMIZER_FILE, HF_CONFIG_FILE, TOKENIZER_FILE].contains(&name)
+    use crate::data::tokenizer_meta::{GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE};
+    [
+        MODEL_FILE,
+        OPTIMIZER_FILE,
+        HF_CONFIG_FILE,
+        TOKENIZER_FILE,
+        TOKENIZER_CONFIG_FILE,
+        GENERATION_CONFIG_FILE,
+    ]
+    .contains(&name)
 }
 
 /// Validate a checkpoint directory's file set cheaply, returning its trainer state.

@@ -136,11 +136,9 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
     }
 }
 
-/// The chat template an SFT run's prompts are wrapped in (None for pretraining runs).
-fn chat_template(cfg: &crate::config::RunConfig) -> Option<Template> {
-    cfg.is_sft()
-        .then(|| Template::parse(&cfg.sft.template).ok())
-        .flatten()
+/// The chat template prompts are wrapped in: an SFT run's, else the model's own, else none.
+fn chat_template(cfg: &crate::config::RunConfig, tok: &TextTokenizer) -> Result<Option<Template>> {
+    crate::data::template::prompt_template(cfg, tok)
 }
 
 /// Sampler threads in flight, by request id, with their cancel flags.
@@ -151,7 +149,7 @@ impl Samplers {
     #[allow(clippy::too_many_arguments)]
     fn start<B: Backend>(
         &mut self,
-        template: Option<Template>,
+        template: Result<Option<Template>>,
         id: u64,
         prompt: String,
         params: SampleParams,
@@ -167,23 +165,26 @@ impl Samplers {
         std::thread::spawn(move || {
             let stream = out.clone();
             let model_prompt = match template {
-                Some(t) => t.prompt_for(&prompt),
-                None => prompt.clone(),
+                Ok(Some(t)) => t.prompt_for(&prompt),
+                Ok(None) => Ok(prompt.clone()),
+                Err(e) => Err(e),
             };
-            let result = generate(
-                &model,
-                &tokenizer,
-                &model_prompt,
-                &params,
-                &cancel,
-                |piece| {
-                    stream.emit(Event::SampleToken {
-                        step,
-                        id,
-                        text: piece.to_string(),
-                    });
-                },
-            );
+            let result = model_prompt.and_then(|model_prompt| {
+                generate(
+                    &model,
+                    &tokenizer,
+                    &model_prompt,
+                    &params,
+                    &cancel,
+                    |piece| {
+                        stream.emit(Event::SampleToken {
+                            step,
+                            id,
+                            text: piece.to_string(),
+                        });
+                    },
+                )
+            });
             match result {
                 Ok(g) => out.emit(Event::SampleDone {
                     step,
@@ -320,7 +321,7 @@ fn train_loop<B: AutodiffBackend>(
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model().valid();
                     samplers.start(
-                        chat_template(&cfg),
+                        chat_template(&cfg, &trainer.run.tokenizer),
                         id,
                         prompt,
                         params,
@@ -438,7 +439,7 @@ fn serve_samples<B: Backend>(
     while let Ok(cmd) = cmds.recv() {
         match cmd {
             Command::Sample { id, prompt, params } => samplers.start(
-                chat_template(&run.config),
+                chat_template(&run.config, &run.tokenizer),
                 id,
                 prompt,
                 params,

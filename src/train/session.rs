@@ -272,17 +272,19 @@ fn resolve_sft(
         ),
         None => TextTokenizer::resolve(&config.data.tokenizer, &[])?,
     };
-    let template = Template::parse(&config.sft.template)?;
+    let template = Template::resolve(&config.sft.template, &tokenizer)?;
     let (convs, report) = sft::parse_jsonl(path, config.sft.skip_bad_lines)?;
     let data = sft::build(
         &convs,
         report,
-        template,
+        &template,
         &tokenizer,
         config.train.seq_len,
         config.sft.pack,
         config.data.val_fraction,
     )?;
+    // The run's checkpoints carry the template it trains with, for `sample` and `export`.
+    let tokenizer = crate::data::template::carrying(tokenizer, &template);
     Ok((tokenizer, RunData::Sft(data)))
 }
 

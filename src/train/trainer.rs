@@ -348,6 +348,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             moments: self.optim.export_moments(&params),
             tokenizer_json: self.run.tokenizer.to_json_string()?,
             eos_token_id: self.run.tokenizer.eot_id(),
+            tokenizer_meta: Some(self.run.tokenizer.meta()),
         };
         let dir = checkpoint::save(&self.run.run_dir, &data)?;
         let c = &self.run.config.checkpoint;
