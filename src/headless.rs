@@ -2,10 +2,12 @@
 //! (or a progress bar on a terminal). `metrics.jsonl` is written by the engine itself.
 //! A stop signal makes the engine finish its step and save; a run whose writes failed, or that
 //! a signal stopped, ends with a typed `Exit` so the process exit code tells a script.
+//! On a spike it applies `[train] on_spike` (`spike_policy.rs`): pause, or rewind and skip.
 
 use crate::exit::Exit;
 use crate::protocol::{Command, EngineLink, Event, FailureCounts, FinishReason};
 use crate::signals::{signal_name, StopSignals};
+use crate::spike_policy::SpikePolicy;
 use crate::store::listing::latest_valid_checkpoint;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -151,7 +153,17 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
     let mut max_steps = 0;
     let mut error = None;
     let mut smoothed_ms: Option<f64> = None;
+    let mut spike_policy = SpikePolicy::default();
     for event in link.events.iter() {
+        // `[train] on_spike` is this consumer's decision: pause, or rewind and skip.
+        if let Some(decision) = spike_policy.observe(&event) {
+            if !quiet {
+                say_err!("{}", decision.notice);
+            }
+            if let Some(command) = decision.command {
+                let _ = link.commands.send(command);
+            }
+        }
         match &event {
             Event::Started { info, .. } => {
                 max_steps = info.max_steps;
@@ -215,6 +227,22 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
             Event::Alert { step, kind, detail } if !quiet => {
                 say_err!("alert at step {step} ({kind:?}): {detail}")
             }
+            Event::Rewound {
+                step,
+                from_step,
+                skip_batches,
+                run_dir,
+                ..
+            } if !quiet => say_err!(
+                "rewound from step {from_step} to step {step}, skipped {skip_batches} steps of data; continuing as the branch {run_dir}"
+            ),
+            Event::ControlChanged { step, change } if !quiet => say_err!(
+                "step {step}: {} {} -> {}",
+                change.key,
+                change.old,
+                change.new
+            ),
+            Event::ControlRejected { message, .. } if !quiet => say_err!("refused: {message}"),
             Event::Error { message, .. } => error = Some(message.clone()),
             Event::Finished {
                 step,

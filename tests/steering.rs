@@ -132,7 +132,10 @@ fn a_live_lr_change_is_recorded_and_replayed_bit_for_bit() {
             _ => {}
         }
     };
-    assert!(error.contains("--set train.lr: this resume replays"), "{error}");
+    assert!(
+        error.contains("--set train.lr: this resume replays"),
+        "{error}"
+    );
     assert!(!dir.path().join("orig-branch-5").exists());
 
     // Resume from before the change (a branch) replays it at step 7; from after, it continues.
@@ -204,22 +207,40 @@ fn rewind_and_skip_branches_in_place_and_the_branch_resumes_exactly() {
         .expect("rewound");
     assert_eq!(
         rewound,
-        (4, 10, 3, std::fs::canonicalize(&branch).unwrap().display().to_string())
+        (
+            4,
+            10,
+            3,
+            std::fs::canonicalize(&branch)
+                .unwrap()
+                .display()
+                .to_string()
+        )
     );
     let branch_losses = losses(&events);
     assert_eq!(branch_losses.first().map(|l| l.0), Some(5));
     assert_eq!(branch_losses.len(), 8);
-    assert_ne!(branch_losses[0].1, parent[4].1, "skipped data: a different step 5");
+    assert_ne!(
+        branch_losses[0].1, parent[4].1,
+        "skipped data: a different step 5"
+    );
 
     // The parent's checkpoints are untouched byte for byte; its log records the rewind.
     assert_eq!(snapshot(&run.join("checkpoints")), before);
     let parent_log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(parent_log.contains("\"event\":\"rewound\""));
-    assert_eq!(metrics_step_losses(&branch.join("metrics.jsonl")), branch_losses);
+    assert_eq!(
+        metrics_step_losses(&branch.join("metrics.jsonl")),
+        branch_losses
+    );
     let state = read_trainer_state(&checkpoint_at(&branch, 8)).unwrap();
     assert_eq!(state.rewinds.len(), 1);
     assert_eq!(
-        (state.rewinds[0].step, state.rewinds[0].from_step, state.rewinds[0].skip_batches),
+        (
+            state.rewinds[0].step,
+            state.rewinds[0].from_step,
+            state.rewinds[0].skip_batches
+        ),
         (4, 10, 3)
     );
     assert!(state.parent.unwrap().ends_with("step-00000004"));
@@ -227,4 +248,127 @@ fn rewind_and_skip_branches_in_place_and_the_branch_resumes_exactly() {
     // The branch resumes from its own checkpoint bit for bit.
     let again = resume(dir.path(), &checkpoint_at(&branch, 8), &[]);
     assert_eq!(losses(&again), branch_losses[4..].to_vec());
+}
+
+/// Forward a running engine's events to the headless consumer, forcing a spike (a huge LR set
+/// live) at step `at`, and again after the first rewind; once the cap stops rewinding, the LR
+/// is set back so the run ends normally. Returns the link the consumer reads and the events.
+fn with_forced_spikes(
+    link: EngineLink,
+    at: u64,
+) -> (EngineLink, std::sync::mpsc::Receiver<Vec<Event>>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let commands = link.commands.clone();
+    let events = link.events;
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let (mut forced, mut rewound, mut calmed) = (0, false, false);
+        for e in events.iter() {
+            let huge = || Command::Set {
+                key: "train.lr".into(),
+                value: "2.0".into(),
+            };
+            match &e {
+                Event::Step(s) if forced == 0 && s.step == at => {
+                    commands.send(huge()).unwrap();
+                    forced = 1;
+                }
+                Event::Rewound { .. } => rewound = true,
+                Event::Step(_) if rewound && forced == 1 => {
+                    commands.send(huge()).unwrap();
+                    forced = 2;
+                }
+                Event::Alert { kind, .. }
+                    if forced == 2
+                        && !calmed
+                        && matches!(
+                            kind,
+                            llite_tui::protocol::AlertKind::LossSpike
+                                | llite_tui::protocol::AlertKind::GradExplosion
+                        ) =>
+                {
+                    commands
+                        .send(Command::Set {
+                            key: "train.lr".into(),
+                            value: "3e-4".into(),
+                        })
+                        .unwrap();
+                    calmed = true;
+                }
+                _ => {}
+            }
+            let done = matches!(e, Event::Finished { .. });
+            seen.push(e.clone());
+            if tx.send(e).is_err() || done {
+                break;
+            }
+        }
+        let _ = seen_tx.send(seen);
+    });
+    let forwarded = EngineLink {
+        commands: link.commands,
+        events: rx,
+        join: link.join,
+    };
+    (forwarded, seen_rx)
+}
+
+#[test]
+fn headless_on_spike_rewind_rewinds_once_and_the_cap_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 200_000);
+    let mut cfg = tiny_config(&corpus, 80);
+    cfg.checkpoint.every = 5;
+    cfg.train.eval_every = 0;
+    cfg.train.on_spike = llite_tui::config::OnSpike::Rewind;
+    cfg.train.max_auto_rewinds = 1;
+    let link = spawn(request(cfg, dir.path(), "spiky", StartFrom::Fresh));
+    let (link, seen) = with_forced_spikes(link, 55);
+    let summary = llite_tui::headless::run(link, true, None).unwrap();
+    let events = seen
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        summary.reason,
+        Some(llite_tui::protocol::FinishReason::MaxSteps)
+    );
+    assert_eq!(summary.final_step, 80);
+    let rewinds: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rewound {
+                step, skip_batches, ..
+            } => Some((*step, *skip_batches)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rewinds.len(), 1, "one automatic rewind, then the cap");
+    let spikes: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Alert { step, kind, .. }
+                if matches!(
+                    kind,
+                    llite_tui::protocol::AlertKind::LossSpike
+                        | llite_tui::protocol::AlertKind::GradExplosion
+                ) =>
+            {
+                Some(*step)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(spikes.len() >= 2, "{spikes:?}");
+    // Rewound to the newest checkpoint before the first spike, skipping up to the spike.
+    let (step, skip) = rewinds[0];
+    assert_eq!(step, 55, "spikes at {spikes:?}");
+    assert_eq!(skip, spikes[0] - 55);
+    let branch = dir.path().join("spiky-branch-55");
+    assert_eq!(
+        summary.run_dir.as_deref(),
+        Some(std::fs::canonicalize(&branch).unwrap().to_str().unwrap())
+    );
+    assert!(checkpoint_at(&branch, 80).is_dir());
+    assert!(!checkpoint_at(&dir.path().join("spiky"), 80).exists());
 }

@@ -4,6 +4,7 @@
 
 use super::session::{resolve_data, write_run_config, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
+use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
 use crate::store::history::{self, CheckpointPlace};
 use crate::store::layout;
@@ -11,7 +12,6 @@ use crate::store::listing::clean_leftovers;
 use crate::store::lock::RunLock;
 use crate::store::metrics_log::repair_torn_tail;
 use crate::store::trainer_state::read_trainer_state;
-use crate::controls::ControlRecord;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -100,7 +100,10 @@ fn recorded_replay(
 /// undo the other. The user changes it live after the replay, or resumes the newest checkpoint.
 fn refuse_set_over_replay(overrides: &[String], replay: &[ControlRecord]) -> Result<()> {
     for item in overrides {
-        let key = item.split_once('=').map_or(item.as_str(), |(k, _)| k).trim();
+        let key = item
+            .split_once('=')
+            .map_or(item.as_str(), |(k, _)| k)
+            .trim();
         if let Some(r) = replay.iter().find(|r| r.change.key == key) {
             bail!(
                 "--set {key}: this resume replays the live change {key} {} -> {} recorded at step {}; drop --set {key} and change it live after that step, or resume the newest checkpoint",

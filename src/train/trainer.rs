@@ -4,6 +4,7 @@
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
+use crate::controls::{ControlRecord, RewindRecord};
 use crate::data::loader::{eval_batches, Batch, DataCursor, TokenLoader};
 use crate::data::sft_loader::{stack, MaskedBatch, SftLoader};
 use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
@@ -18,7 +19,6 @@ use burn::module::AutodiffModule;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
-use crate::controls::{ControlRecord, RewindRecord};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
