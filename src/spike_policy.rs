@@ -52,14 +52,9 @@ impl SpikePolicy {
         }
     }
 
-    /// What `[train] on_spike` says (the cockpit folds `ui.auto_pause_on_spike` into it).
+    /// What `[train] on_spike` says.
     pub fn on_spike(&self) -> OnSpike {
         self.on_spike
-    }
-
-    /// Override the action (the cockpit's `ui.auto_pause_on_spike` asks for a pause).
-    pub fn set_on_spike(&mut self, on_spike: OnSpike) {
-        self.on_spike = on_spike;
     }
 
     /// Automatic rewinds made so far.
@@ -150,6 +145,11 @@ impl SpikePolicy {
                 })
             }
         }
+    }
+
+    /// Where a rewind for a spike at `step` would go (path and step), for the cockpit's dialog.
+    pub fn rewind_target(&self, step: u64) -> Option<(PathBuf, u64)> {
+        self.newest_before(step).map(|b| (b.path, b.step))
     }
 
     /// The newest loadable checkpoint of the current run (or where it started) before `step`.

@@ -8,6 +8,7 @@ pub mod calc;
 pub mod keys;
 pub mod panes;
 pub mod runtime;
+pub mod steer;
 pub mod theme;
 pub mod watch;
 
@@ -15,6 +16,8 @@ pub mod watch;
 mod app_tests;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod steer_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
 use std::path::{Path, PathBuf};
