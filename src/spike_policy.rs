@@ -39,6 +39,9 @@ pub struct SpikePolicy {
     paused_by_policy: bool,
     /// The cap was announced once; later spikes are alerted by the engine's own alerts.
     cap_announced: bool,
+    /// A rewind was sent and the engine has not answered yet: spikes of the steps it ran
+    /// meanwhile are already dealt with by that rewind.
+    rewind_in_flight: bool,
 }
 
 impl SpikePolicy {
@@ -84,11 +87,23 @@ impl SpikePolicy {
                 self.paused_by_policy = false;
                 None
             }
-            Event::Alert { step, kind, .. }
-                if matches!(kind, AlertKind::LossSpike | AlertKind::GradExplosion) =>
-            {
-                self.decide(*step)
+            Event::Rewound { .. } => {
+                self.rewind_in_flight = false;
+                None
             }
+            Event::Alert {
+                kind: AlertKind::Notice,
+                detail,
+                ..
+            } if detail.starts_with("rewind refused") => {
+                self.rewind_in_flight = false;
+                None
+            }
+            Event::Alert {
+                step,
+                kind: AlertKind::LossSpike | AlertKind::GradExplosion,
+                ..
+            } => self.decide(*step),
             _ => None,
         }
     }
@@ -104,6 +119,7 @@ impl SpikePolicy {
                     notice: format!("on_spike = \"pause\": paused at step {spike_step}"),
                 })
             }
+            OnSpike::Rewind if self.rewind_in_flight => None,
             OnSpike::Rewind if self.rewinds_done >= self.max_auto_rewinds => {
                 if std::mem::replace(&mut self.cap_announced, true) {
                     return None;
@@ -130,6 +146,7 @@ impl SpikePolicy {
                     n => n,
                 };
                 self.rewinds_done += 1;
+                self.rewind_in_flight = true;
                 Some(SpikeDecision {
                     notice: format!(
                         "on_spike = \"rewind\": spike at step {spike_step}; rewinding to {} (step {}) and skipping {skip} steps of data (automatic rewind {} of {})",
@@ -210,6 +227,14 @@ mod tests {
                 skip_batches: 5,
             })
         );
+        assert!(p.observe(&alert(10)).is_none(), "one rewind in flight at a time");
+        p.observe(&Event::Rewound {
+            step: 4,
+            from_step: 10,
+            checkpoint: "/runs/r/checkpoints/step-00000004".into(),
+            skip_batches: 5,
+            run_dir: "/runs/r-branch-4".into(),
+        });
         let d = p.observe(&alert(9)).unwrap();
         assert_eq!(d.command, None);
         assert!(d.notice.contains("cap of 1"), "{}", d.notice);

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use llite_tui::controls::ControlValue;
-use llite_tui::protocol::{Command, EngineLink, Event, StartFrom};
+use llite_tui::protocol::{AlertKind, Command, EngineLink, Event, StartFrom};
 use llite_tui::store::trainer_state::read_trainer_state;
 use llite_tui::train::engine::spawn;
 use std::path::{Path, PathBuf};
@@ -279,15 +279,10 @@ fn with_forced_spikes(
                     commands.send(huge()).unwrap();
                     forced = 2;
                 }
-                Event::Alert { kind, .. }
-                    if forced == 2
-                        && !calmed
-                        && matches!(
-                            kind,
-                            llite_tui::protocol::AlertKind::LossSpike
-                                | llite_tui::protocol::AlertKind::GradExplosion
-                        ) =>
-                {
+                Event::Alert {
+                    kind: AlertKind::LossSpike | AlertKind::GradExplosion,
+                    ..
+                } if forced == 2 && !calmed => {
                     commands
                         .send(Command::Set {
                             key: "train.lr".into(),
@@ -347,15 +342,11 @@ fn headless_on_spike_rewind_rewinds_once_and_the_cap_stops_it() {
     let spikes: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Alert { step, kind, .. }
-                if matches!(
-                    kind,
-                    llite_tui::protocol::AlertKind::LossSpike
-                        | llite_tui::protocol::AlertKind::GradExplosion
-                ) =>
-            {
-                Some(*step)
-            }
+            Event::Alert {
+                step,
+                kind: AlertKind::LossSpike | AlertKind::GradExplosion,
+                ..
+            } => Some(*step),
             _ => None,
         })
         .collect();
