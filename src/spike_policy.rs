@@ -227,7 +227,10 @@ mod tests {
                 skip_batches: 5,
             })
         );
-        assert!(p.observe(&alert(10)).is_none(), "one rewind in flight at a time");
+        assert!(
+            p.observe(&alert(10)).is_none(),
+            "one rewind in flight at a time"
+        );
         p.observe(&Event::Rewound {
             step: 4,
             from_step: 10,
