@@ -1,11 +1,12 @@
 //! The engine thread: owns the trainer, drains `Command`s between steps, emits `Event`s.
 //! Pausing blocks on the command channel, so a paused engine uses no CPU. A panic or error
 //! in the engine becomes an `Error` + `Finished` event (at the step it reached) instead of a
-//! silent dead thread. The engine never reads `[ui]`: pausing on a spike is the cockpit's
-//! decision, so a headless run alerts on a spike and goes on.
+//! silent dead thread. The engine never reads `[ui]` and only alerts on a spike: pausing or
+//! rewinding is the consumer's decision (`[train] on_spike`, `spike_policy.rs`). Live changes
+//! (`Set`) apply between steps (`steering.rs`); `Rewind` swaps in a branch (`rewind.rs`).
 
 use super::emitter::Emitter;
-use super::metrics::SpikeDetector;
+use super::metrics::SpikeWatch;
 use super::samplers::Samplers;
 use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
 use super::trainer::NonFiniteLoss;
@@ -20,7 +21,6 @@ use crate::store::metrics_log::MetricsLog;
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver};
 
 /// Start an engine thread for `req`.
@@ -178,35 +178,6 @@ fn step_failure_alert(error: &anyhow::Error, failed_step: u64) -> Event {
         step: failed_step,
         kind,
         detail: format!("{error:#}"),
-    }
-}
-
-/// Steps kept for rebuilding the spike detector after a rewind (its window is far smaller).
-const SPIKE_HISTORY: usize = 1024;
-
-/// The spike detector and the recent steps it saw, so a rewind can rebuild it as it stood at
-/// the checkpoint (the branch shares the run's history up to there).
-#[derive(Default)]
-struct SpikeWatch {
-    detector: SpikeDetector,
-    recent: VecDeque<(u64, f64, f64)>,
-}
-
-impl SpikeWatch {
-    fn observe(&mut self, step: u64, loss: f64, grad_norm: f64) -> Option<(AlertKind, String)> {
-        if self.recent.len() == SPIKE_HISTORY {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((step, loss, grad_norm));
-        self.detector.observe(loss, grad_norm)
-    }
-
-    fn rewind_to(&mut self, step: u64) {
-        self.recent.retain(|r| r.0 <= step);
-        self.detector = SpikeDetector::default();
-        for &(_, loss, grad) in &self.recent {
-            let _ = self.detector.observe(loss, grad);
-        }
     }
 }
 
