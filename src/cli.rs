@@ -69,8 +69,9 @@ Headless runs:
   log `finished` with the reason, exit 130 / 143 / 129 (128 + signal number). A second
   signal exits at once with the same code; earlier checkpoints stay intact. The same signal
   again within a second is taken as an echo (sent to the process and its group), not a second.
-  Loss spikes and gradient explosions are alerted and training goes on
-  (ui.auto_pause_on_spike pauses the cockpit only).
+  Loss spikes and gradient explosions are alerted; train.on_spike = 'pause' pauses the run
+  and 'rewind' rolls it back to the newest checkpoint before the spike as a branch, skipping
+  train.rewind_skip steps of data (0 = up to the spike), at most train.max_auto_rewinds times.
 Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write failed
   (the last line names the newest good checkpoint); 130 / 143 / 129 stopped by a signal.";
 

@@ -4,12 +4,14 @@
 //! a signal stopped, ends with a typed `Exit` so the process exit code tells a script.
 //! It also serves the run's control socket (`crate::control`), so `llite-tui ctl` and
 //! `watch` from another terminal can steer it.
+//! On a spike it applies `[train] on_spike` (`spike_policy.rs`): pause, or rewind and skip.
 
 #[cfg(unix)]
 use crate::control::ControlServer;
 use crate::exit::Exit;
 use crate::protocol::{Command, EngineLink, Event, FailureCounts, FinishReason};
 use crate::signals::{signal_name, StopSignals};
+use crate::spike_policy::SpikePolicy;
 use crate::store::listing::latest_valid_checkpoint;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -193,9 +195,19 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
     let mut error = None;
     let mut control: Option<ControlServer> = None;
     let mut smoothed_ms: Option<f64> = None;
+    let mut spike_policy = SpikePolicy::default();
     for event in link.events.iter() {
         if let Some(c) = &control {
             c.observe(&event);
+        }
+        // `[train] on_spike` is this consumer's decision: pause, or rewind and skip.
+        if let Some(decision) = spike_policy.observe(&event) {
+            if !quiet {
+                say_err!("{}", decision.notice);
+            }
+            if let Some(command) = decision.command {
+                let _ = link.commands.send(command);
+            }
         }
         match &event {
             Event::Started { info, .. } => {
@@ -261,6 +273,22 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
             Event::Alert { step, kind, detail } if !quiet => {
                 say_err!("alert at step {step} ({kind:?}): {detail}")
             }
+            Event::Rewound {
+                step,
+                from_step,
+                skip_batches,
+                run_dir,
+                ..
+            } if !quiet => say_err!(
+                "rewound from step {from_step} to step {step}, skipped {skip_batches} steps of data; continuing as the branch {run_dir}"
+            ),
+            Event::ControlChanged { step, change } if !quiet => say_err!(
+                "step {step}: {} {} -> {}",
+                change.key,
+                change.old,
+                change.new
+            ),
+            Event::ControlRejected { message, .. } if !quiet => say_err!("refused: {message}"),
             Event::Error { message, .. } => error = Some(message.clone()),
             Event::Finished {
                 step,

@@ -19,6 +19,7 @@ pub mod protocol;
 pub mod resources;
 pub mod sample;
 pub mod signals;
+pub mod spike_policy;
 pub mod store;
 pub mod train;
 pub mod tui;

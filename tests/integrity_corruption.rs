@@ -116,7 +116,10 @@ fn a_fresh_checkpoint_records_digests_and_verifies() {
     let run_dir = copy_run(tmp.path());
     let ckpt = run_dir.join(STEP);
     let record = read_trainer_record(&ckpt).unwrap();
-    assert_eq!(record.state.format_version, 2);
+    assert_eq!(
+        record.state.format_version,
+        llite_tui::store::layout::CHECKPOINT_FORMAT_VERSION
+    );
     let files = record.files.expect("format 2 records digests");
     for f in [
         "model.safetensors",

@@ -138,6 +138,25 @@ pub struct TrainConfig {
     pub eval_batches: usize,
     /// Worker threads for the CPU backend; 0 lets the backend decide (all cores).
     pub threads: usize,
+    /// What the consumer (cockpit or headless runner) does on a loss spike or gradient
+    /// explosion; the engine itself only alerts.
+    pub on_spike: OnSpike,
+    /// Steps' worth of batches an automatic rewind skips; 0 = those from the checkpoint to
+    /// the spike, the spike's own included (the batches that led to it).
+    pub rewind_skip: u64,
+    /// Automatic rewinds allowed in one process; past it a spike is only alerted.
+    pub max_auto_rewinds: u32,
+}
+
+/// `[train] on_spike`: alert only, pause, or rewind to the newest checkpoint before the spike
+/// and skip past the batches that caused it (the PaLM remedy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSpike {
+    #[default]
+    Alert,
+    Pause,
+    Rewind,
 }
 
 impl Default for TrainConfig {
@@ -159,6 +178,9 @@ impl Default for TrainConfig {
             eval_every: 100,
             eval_batches: 8,
             threads: 0,
+            on_spike: OnSpike::Alert,
+            rewind_skip: 0,
+            max_auto_rewinds: 3,
         }
     }
 }

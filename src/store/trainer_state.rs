@@ -5,6 +5,7 @@ use super::digest::{mismatch, FileDigest};
 use super::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use super::layout::{unix_now, CHECKPOINT_FORMAT_VERSION, TRAINER_FILE};
 use crate::config::{ModelConfig, RunConfig};
+use crate::controls::{ControlRecord, RewindRecord};
 use crate::data::loader::DataCursor;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,14 @@ pub struct TrainerState {
     pub vocab_size: usize,
     /// The run's full config as TOML, so a checkpoint alone can rebuild its run.
     pub config_toml: String,
+    /// Live control changes applied so far in this run's lineage, oldest first (format 3;
+    /// absent, so empty, in older checkpoints). `config_toml` already includes their effect;
+    /// a resume from an older checkpoint replays the newer checkpoint's extra entries.
+    #[serde(default)]
+    pub controls: Vec<ControlRecord>,
+    /// Rewinds in this run's lineage, oldest first (format 3; empty in older checkpoints).
+    #[serde(default)]
+    pub rewinds: Vec<RewindRecord>,
 }
 
 /// `trainer.json` as read back: the state, and the digests of the checkpoint's other files
@@ -215,6 +224,8 @@ pub fn initial_trainer_state(
         model_config_hash: model_config_hash(&config.model),
         vocab_size,
         config_toml: config.to_toml(),
+        controls: Vec::new(),
+        rewinds: Vec::new(),
     }
 }
 

@@ -87,6 +87,9 @@ pub struct PreparedRun {
     /// Continue the checkpoint's optimizer, step, schedule and data cursor.
     pub continue_state: bool,
     pub parent: Option<String>,
+    /// Live control changes recorded after the resumed checkpoint (by a newer checkpoint of the
+    /// same run), replayed at their steps so the resume reproduces the run (empty otherwise).
+    pub replay: Vec<crate::controls::ControlRecord>,
     pub warnings: Vec<String>,
     /// The run directory's writer lock, held for the engine's whole life (None when the
     /// session only samples and writes nothing).
@@ -126,6 +129,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
                 parent: Some(dir.display().to_string()),
                 checkpoint: Some(ckpt),
                 continue_state: true,
+                replay: Vec::new(),
                 warnings: Vec::new(),
                 lock: None,
             })
@@ -386,6 +390,7 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
         checkpoint: None,
         continue_state: false,
         parent: None,
+        replay: Vec::new(),
         warnings: Vec::new(),
         lock: Some(claim.lock),
     })
@@ -478,6 +483,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: false,
+        replay: Vec::new(),
         warnings,
         lock: Some(claim.lock),
     })

@@ -27,6 +27,8 @@ impl App {
                 return vec![];
             }
             Overlay::Checkpoints => return self.browser_key(key),
+            Overlay::Controls => return self.controls_key(key),
+            Overlay::Rewind => return self.rewind_key(key),
             Overlay::None => {}
         }
         if let Some(actions) = self.steer_key(key) {
@@ -87,6 +89,12 @@ impl App {
                 return vec![Action::RefreshCheckpoints];
             }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('k') => self.open_controls(),
+            KeyCode::Char('r') => self.rewind_from_banner(),
+            KeyCode::Char('e') => match self.cannot_command() {
+                Some(why) => self.notify(why),
+                None => return vec![Action::Send(Command::EvalNow)],
+            },
             KeyCode::Char('[') => self.smoothing = round2((self.smoothing - 0.05).max(0.0)),
             KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
             KeyCode::Char('l') => self.log_scale = !self.log_scale,
@@ -268,7 +276,7 @@ impl App {
             KeyCode::Home => b.selected = 0,
             KeyCode::End => b.selected = n.saturating_sub(1),
             KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
-            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd')) => {
+            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b')) => {
                 let Some(sel) = self.selected_checkpoint().cloned() else {
                     self.notify("no checkpoint selected");
                     return vec![];
@@ -288,6 +296,7 @@ impl App {
                 }
                 match ch {
                     'r' => return self.launch_or_confirm(StartFrom::Resume(path)),
+                    'b' => self.open_rewind(path, sel.step),
                     'i' => return self.launch_or_confirm(StartFrom::Inspect(path)),
                     'f' => {
                         self.browser.prompt = Some(BrowserPrompt::FineTuneData {

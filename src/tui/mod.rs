@@ -13,11 +13,14 @@ pub mod runtime;
 pub mod steer;
 pub mod theme;
 pub mod watch;
+pub mod watch_steer;
 
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod steer_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
 use std::path::{Path, PathBuf};

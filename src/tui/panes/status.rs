@@ -1,5 +1,6 @@
 //! Status bar (top), alert/error banner and key-help footer (bottom).
 
+use crate::protocol::AlertKind;
 use crate::tui::app::{App, Mode, Overlay, Pane, RunState};
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
@@ -112,8 +113,15 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
         let kind = format!("{:?}", a.kind);
         return Some(Line::styled(
             format!(
-                " ⚠ alert at step {}: {} — {}{more}  [x dismiss]",
-                a.step, kind, a.detail
+                " ⚠ alert at step {}: {} — {}{more}  [x dismiss{}]",
+                a.step,
+                kind,
+                a.detail,
+                if matches!(a.kind, AlertKind::LossSpike | AlertKind::GradExplosion) {
+                    ", r rewind"
+                } else {
+                    ""
+                }
             ),
             style(theme.warning),
         ));
@@ -142,6 +150,14 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ],
             Overlay::QuitConfirm => &[("s", "save & quit"), ("q", "quit"), ("Esc", "cancel")],
             Overlay::Help => &[("any key", "close help")],
+            Overlay::Controls => &[
+                ("↑↓", "key"),
+                ("Enter", "type"),
+                ("+/-", "double/halve"),
+                ("y/n", "confirm"),
+                ("Esc", "close"),
+            ],
+            Overlay::Rewind => &[("↑↓", "skip"), ("y", "rewind"), ("n", "cancel")],
             Overlay::None if app.prompt_open && app.focus == Pane::Prompt => &[
                 ("Enter", "generate"),
                 ("Esc", "cancel/close"),
@@ -155,6 +171,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("s", "save"),
                 ("g", "prompt"),
                 ("c", "checkpoints"),
+                ("k", "controls"),
                 ("[ ]", "smooth"),
                 ("l", "log"),
                 ("w", "window"),
