@@ -1,24 +1,24 @@
 //! `export` and `import`: moving checkpoints to and from Hugging Face model directories.
 
-use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::checkpoint::{self, CheckpointData, ModelOrigin};
 use crate::store::fsio::{copy_synced, write_synced};
 use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::store::outputs;
 use crate::store::trainer_state::initial_trainer_state;
-use crate::store::NamedTensor;
+use crate::store::{hf_layout, safetensors_io};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::Path;
 
 /// Write a directory that `transformers.AutoModelForCausalLM.from_pretrained` and
-/// `AutoTokenizer.from_pretrained` load: weights, config, tokenizer files. `out` must be new
-/// or empty and outside any run; the files are written to a staging directory and renamed
-/// into place, so a failure leaves nothing half-written.
+/// `AutoTokenizer.from_pretrained` load: weights, config, tokenizer files. The source is a
+/// checkpoint or an HF model directory (rewritten as one f32 file). `out` must be new or empty
+/// and outside any run; the files are written to a staging directory and renamed into place,
+/// so a failure leaves nothing half-written.
 pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
     outputs::ensure_outside_runs(out, "export --out")?;
     outputs::ensure_fresh_target(out, "export --out")?;
-    crate::resources::ensure_checkpoint_fits(ckpt_dir)?;
-    let ckpt = checkpoint::load(ckpt_dir)?;
+    let ckpt = super::model_dir::open_model(ckpt_dir)?;
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     let staging = outputs::create_staging(out)?;
     let written = write_export(&ckpt, &tokenizer, ckpt_dir, &staging);
@@ -35,7 +35,23 @@ fn write_export(
     ckpt_dir: &Path,
     dir: &Path,
 ) -> Result<()> {
-    for f in [MODEL_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
+    match ckpt.origin {
+        // Verified on open: the checkpoint's own file is already what transformers reads.
+        ModelOrigin::Checkpoint => {
+            copy_synced(&ckpt_dir.join(MODEL_FILE), &dir.join(MODEL_FILE))?;
+        }
+        // Shards in any float dtype become one f32 file in the checkpoint layout.
+        ModelOrigin::HuggingFace => {
+            let weights = ckpt.weights.read_all()?;
+            let meta = std::collections::HashMap::from([("format".into(), "pt".into())]);
+            safetensors_io::write_file_synced(
+                &dir.join(MODEL_FILE),
+                &hf_layout::to_hf(&weights)?,
+                Some(meta),
+            )?;
+        }
+    }
+    for f in [HF_CONFIG_FILE, TOKENIZER_FILE] {
         copy_synced(&ckpt_dir.join(f), &dir.join(f))?;
     }
     let eos = tokenizer.eot_token().to_string();
@@ -59,7 +75,7 @@ fn write_export(
 }
 
 /// Read an HF LLaMa directory (sharded or not, f32/f16/bf16) into a checkpoint at `out`
-/// with zero optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
+/// without optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
 /// new or empty: nothing already there is replaced.
 pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     // An import dropped into a run's checkpoints/ would pose as that run's history.
@@ -102,7 +118,6 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     let mut config = super::hf::run_config_for(&model_config);
     config.data.tokenizer = "tokenizer.json".into();
     config.validate()?;
-    let moments = zero_moments(&weights);
     let run_name = hf_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -117,24 +132,10 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
         trainer,
         model_config,
         weights,
-        moments,
+        // No all-zero moments: `optimizer_state: absent`; a resume starts them at zero.
+        moments: None,
         tokenizer_json: tokenizer.to_json_string()?,
         eos_token_id: tokenizer.eot_id(),
     };
     checkpoint::save_to(out, &data)
-}
-
-/// AdamW moments of an optimizer that has taken no step yet (both zero), named as a checkpoint
-/// stores them: what an imported or freshly built checkpoint carries.
-pub fn zero_moments(weights: &[NamedTensor]) -> Vec<NamedTensor> {
-    weights
-        .iter()
-        .flat_map(|w| {
-            ["exp_avg", "exp_avg_sq"].map(|s| NamedTensor {
-                name: format!("{}.{s}", w.name),
-                shape: w.shape.clone(),
-                data: vec![0.0; w.data.len()],
-            })
-        })
-        .collect()
 }

@@ -2,3 +2,4 @@
 
 pub mod export;
 pub mod hf;
+pub mod model_dir;

@@ -60,7 +60,7 @@ pub fn internal_name(hf: &str) -> Option<(String, bool)> {
 
 /// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles (a checkpoint transposes
 /// every matrix, so a naive strided loop would dominate the save time).
-fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
     let mut out = vec![0f32; src.len()];
     for r0 in (0..rows).step_by(TILE) {

@@ -11,7 +11,6 @@ use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
 use crate::data::tokenizer::TextTokenizer;
-use crate::model::params::import_params;
 use crate::model::stats::{param_count, train_flops_per_token};
 use crate::model::Llama;
 use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo, SampleParams};
@@ -401,10 +400,7 @@ fn serve_samples<B: Backend>(
         bail!("internal: sample-only engine without a checkpoint");
     };
     let step = ckpt.trainer.step;
-    let model = import_params(
-        Llama::<B>::new(&run.config.model, 0, &device),
-        ckpt.weights.clone(),
-    )?;
+    let model = crate::model::load::load_model::<B>(&run.config.model, &ckpt.weights, &device)?;
     out.set_step(step);
     let origin = format!("inspect:{}", ckpt.dir.display());
     let mut info = run_info(&run, device_name, step, origin);

@@ -1,0 +1,184 @@
+//! Loading for inference: wall time and peak RSS of `llite-tui sample --max-tokens 1` (load,
+//! tokenizer, one token) on a SmolLM2-135M-shaped checkpoint, measured on a child process so
+//! its peak (wait4's `ru_maxrss`) is the load's alone. Hand-written: one libc call, no crate
+//! offers a child's peak RSS. `LLITE_BENCH_BASELINE=/path/to/llite-tui` measures another
+//! build on the same checkpoint (before/after figures).
+
+use super::checkpoint_io::zero_moments;
+use crate::config::{ModelConfig, RunConfig};
+use crate::data::corpus::{Document, BUILTIN_SHAKESPEARE};
+use crate::data::tokenizer::TextTokenizer;
+use crate::model::stats::format_bytes;
+use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::hf_layout::from_hf;
+use crate::store::structure::expected_weights;
+use crate::store::trainer_state::initial_trainer_state;
+use crate::store::NamedTensor;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Timed runs per binary; the best wall time and the largest peak are reported.
+const REPEATS: usize = 3;
+
+/// SmolLM2-135M's shape: 30 layers, d576, ff1536, 9/3 heads, vocab 49152, tied.
+pub fn smollm2_135m() -> ModelConfig {
+    ModelConfig {
+        vocab_size: 49152,
+        d_model: 576,
+        n_layers: 30,
+        n_heads: 9,
+        n_kv_heads: 3,
+        ff_dim: 1536,
+        max_seq_len: 2048,
+        rope_theta: 100000.0,
+        tie_embeddings: true,
+        ..ModelConfig::default()
+    }
+}
+
+/// One measured binary.
+pub struct LoadRun {
+    pub wall_s: f64,
+    pub peak_rss: u64,
+}
+
+/// A checkpoint of `m` with small random weights and zero moments, as training writes one.
+fn write_checkpoint(m: &ModelConfig, dir: &Path) -> Result<u64> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let hf: Vec<NamedTensor> = expected_weights(m)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let data = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.04
+                })
+                .collect();
+            NamedTensor { name, shape, data }
+        })
+        .collect();
+    let weights = from_hf(hf, m.tie_embeddings)?;
+    let f32_bytes = weights.iter().map(|t| t.data.len() as u64 * 4).sum();
+    let docs = [Document {
+        name: "bench".into(),
+        text: BUILTIN_SHAKESPEARE[..20_000].into(),
+    }];
+    let tokenizer = TextTokenizer::train_bpe(&docs, 300)?;
+    let mut config = RunConfig {
+        model: m.clone(),
+        ..RunConfig::default()
+    };
+    config.train.seq_len = config.train.seq_len.min(m.max_seq_len);
+    let data = CheckpointData {
+        trainer: initial_trainer_state(&config, "bench-load".into(), tokenizer.vocab_size(), None),
+        model_config: m.clone(),
+        moments: Some(zero_moments(&weights)),
+        weights,
+        tokenizer_json: tokenizer.to_json_string()?,
+        eos_token_id: tokenizer.eot_id(),
+    };
+    checkpoint::save_to(dir, &data)?;
+    Ok(f32_bytes)
+}
+
+/// Run `bin sample` on `ckpt` for one token and return its wall time and peak RSS.
+#[cfg(unix)]
+fn measure_child(bin: &Path, ckpt: &Path) -> Result<LoadRun> {
+    let start = Instant::now();
+    let child = Command::new(bin)
+        .args(["sample", "--checkpoint"])
+        .arg(ckpt)
+        .args([
+            "--prompt",
+            "Hello",
+            "--max-tokens",
+            "1",
+            "--temperature",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 reaps our own child by its PID.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall_s = start.elapsed().as_secs_f64();
+    if pid < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{} sample failed (status {status})", bin.display());
+    }
+    Ok(LoadRun {
+        wall_s,
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+    })
+}
+
+#[cfg(not(unix))]
+fn measure_child(_: &Path, _: &Path) -> Result<LoadRun> {
+    bail!("the load bench reads a child's peak RSS with wait4 (Unix only)")
+}
+
+fn best_of(bin: &Path, ckpt: &Path) -> Result<LoadRun> {
+    let mut best = LoadRun {
+        wall_s: f64::MAX,
+        peak_rss: 0,
+    };
+    for _ in 0..REPEATS {
+        let run = measure_child(bin, ckpt)?;
+        best.wall_s = best.wall_s.min(run.wall_s);
+        best.peak_rss = best.peak_rss.max(run.peak_rss);
+    }
+    Ok(best)
+}
+
+/// Print the load table: this binary (and `LLITE_BENCH_BASELINE`, if set) sampling one token
+/// from a SmolLM2-135M-shaped checkpoint written in `io_dir` and removed afterwards.
+pub fn load_table(io_dir: &Path) {
+    println!();
+    let m = smollm2_135m();
+    println!("load: `sample --max-tokens 1` on a SmolLM2-135M-shaped checkpoint (30 layers, d576, ff1536, 9/3 heads, vocab 49152, tied); child process, best of {REPEATS}");
+    println!(
+        "{:<28} {:>12} {:>24}",
+        "binary", "wall (s)", "peak RSS / f32 weights"
+    );
+    let dir = io_dir.join("bench-load-135m");
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        println!("load bench skipped: {} exists; move it away", dir.display());
+        return;
+    }
+    let result = (|| -> Result<()> {
+        let f32_bytes = write_checkpoint(&m, &dir)?;
+        let mut bins = vec![("this build".to_string(), std::env::current_exe()?)];
+        if let Ok(b) = std::env::var("LLITE_BENCH_BASELINE") {
+            bins.push((format!("baseline {b}"), b.into()));
+        }
+        for (label, bin) in bins {
+            match best_of(&bin, &dir) {
+                Ok(r) => println!(
+                    "{:<28} {:>12.2} {:>24}",
+                    label,
+                    r.wall_s,
+                    format!(
+                        "{} / {} = {:.2}x",
+                        format_bytes(r.peak_rss),
+                        format_bytes(f32_bytes),
+                        r.peak_rss as f64 / f32_bytes as f64
+                    )
+                ),
+                Err(e) => println!("{label:<28} failed: {e:#}"),
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        println!("load bench failed: {e:#}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
