@@ -1,12 +1,11 @@
 //! Loading for inference: wall time and peak RSS of `llite-tui sample --max-tokens 1` (load,
 //! tokenizer, one token) on a SmolLM2-135M-shaped checkpoint, measured on a child process so
-//! its peak (wait4's `ru_maxrss`) is the load's alone. Hand-written: one libc call, no crate
-//! offers a child's peak RSS. `LLITE_BENCH_BASELINE=/path/to/llite-tui` measures another
+//! its peak (VmHWM, polled from procfs) is the load's alone. Hand-written: one procfs read, no
+//! crate offers a child's peak RSS. `LLITE_BENCH_BASELINE=/path/to/llite-tui` measures another
 //! build on the same checkpoint (before/after figures).
 
 use super::checkpoint_io::zero_moments;
 use crate::config::{ModelConfig, RunConfig};
-use crate::data::corpus::{Document, BUILTIN_SHAKESPEARE};
 use crate::data::tokenizer::TextTokenizer;
 use crate::model::stats::format_bytes;
 use crate::store::checkpoint::{self, CheckpointData};
@@ -44,8 +43,9 @@ pub struct LoadRun {
     pub peak_rss: u64,
 }
 
-/// A checkpoint of `m` with small random weights and zero moments, as training writes one.
-fn write_checkpoint(m: &ModelConfig, dir: &Path) -> Result<u64> {
+/// A checkpoint of `m` with small random weights; with zero moments too when `moments` (as
+/// training writes one: builds before lean loading cannot read a checkpoint without them).
+fn write_checkpoint(m: &ModelConfig, dir: &Path, moments: bool) -> Result<u64> {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let hf: Vec<NamedTensor> = expected_weights(m)
         .into_iter()
@@ -64,11 +64,9 @@ fn write_checkpoint(m: &ModelConfig, dir: &Path) -> Result<u64> {
         .collect();
     let weights = from_hf(hf, m.tie_embeddings)?;
     let f32_bytes = weights.iter().map(|t| t.data.len() as u64 * 4).sum();
-    let docs = [Document {
-        name: "bench".into(),
-        text: BUILTIN_SHAKESPEARE[..20_000].into(),
-    }];
-    let tokenizer = TextTokenizer::train_bpe(&docs, 300)?;
+    // GPT-2's BPE: a real-sized vocabulary (50,257, near SmolLM2's 49,152), every id the
+    // random model can emit decodable.
+    let tokenizer = TextTokenizer::gpt2()?;
     let mut config = RunConfig {
         model: m.clone(),
         ..RunConfig::default()
@@ -77,7 +75,7 @@ fn write_checkpoint(m: &ModelConfig, dir: &Path) -> Result<u64> {
     let data = CheckpointData {
         trainer: initial_trainer_state(&config, "bench-load".into(), tokenizer.vocab_size(), None),
         model_config: m.clone(),
-        moments: Some(zero_moments(&weights)),
+        moments: moments.then(|| zero_moments(&weights)),
         weights,
         tokenizer_json: tokenizer.to_json_string()?,
         eos_token_id: tokenizer.eot_id(),
@@ -86,11 +84,20 @@ fn write_checkpoint(m: &ModelConfig, dir: &Path) -> Result<u64> {
     Ok(f32_bytes)
 }
 
-/// Run `bin sample` on `ckpt` for one token and return its wall time and peak RSS.
-#[cfg(unix)]
+/// Peak RSS (VmHWM) of a running process, from procfs; `None` once it has exited.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Run `bin sample` on `ckpt` for one token and return its wall time and peak RSS. The peak
+/// is polled from procfs (VmHWM only grows) every millisecond until the child exits: wait4's
+/// `ru_maxrss` would report this (large) bench process's own peak, inherited through exec.
 fn measure_child(bin: &Path, ckpt: &Path) -> Result<LoadRun> {
     let start = Instant::now();
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["sample", "--checkpoint"])
         .arg(ckpt)
         .args([
@@ -103,26 +110,34 @@ fn measure_child(bin: &Path, ckpt: &Path) -> Result<LoadRun> {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {}", bin.display()))?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 reaps our own child by its PID.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let mut peak_rss = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        peak_rss = peak_rss.max(vm_hwm(child.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
     let wall_s = start.elapsed().as_secs_f64();
-    if pid < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("{} sample failed (status {status})", bin.display());
+    if !status.success() {
+        // Its few lines of stderr fit the pipe; read after the exit to name the failure.
+        let mut text = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        bail!(
+            "{} sample failed ({status}): {}",
+            bin.display(),
+            text.lines().last().unwrap_or("")
+        );
     }
-    Ok(LoadRun {
-        wall_s,
-        peak_rss: usage.ru_maxrss as u64 * 1024,
-    })
-}
-
-#[cfg(not(unix))]
-fn measure_child(_: &Path, _: &Path) -> Result<LoadRun> {
-    bail!("the load bench reads a child's peak RSS with wait4 (Unix only)")
+    if peak_rss == 0 {
+        bail!("no peak RSS: /proc/<pid>/status is not readable here (Linux only)");
+    }
+    Ok(LoadRun { wall_s, peak_rss })
 }
 
 fn best_of(bin: &Path, ckpt: &Path) -> Result<LoadRun> {
@@ -154,11 +169,11 @@ pub fn load_table(io_dir: &Path) {
         return;
     }
     let result = (|| -> Result<()> {
-        let f32_bytes = write_checkpoint(&m, &dir)?;
         let mut bins = vec![("this build".to_string(), std::env::current_exe()?)];
         if let Ok(b) = std::env::var("LLITE_BENCH_BASELINE") {
             bins.push((format!("baseline {b}"), b.into()));
         }
+        let f32_bytes = write_checkpoint(&m, &dir, bins.len() > 1)?;
         for (label, bin) in bins {
             match best_of(&bin, &dir) {
                 Ok(r) => println!(

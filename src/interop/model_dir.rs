@@ -1,5 +1,5 @@
-//! Any model directory: a checkpoint of ours or a Hugging Face model directory (`config.json`
-//! + safetensors + `tokenizer.json`), opened the same way by `sample`, `eval`, `export`, a
+//! Any model directory: a checkpoint of ours or a Hugging Face model directory (`config.json`,
+//! safetensors and `tokenizer.json`), opened the same way by `sample`, `eval`, `export`, a
 //! fine-tune start and the cockpit's checkpoint browser. An HF directory is only ever read.
 
 use super::hf::{inspect_hf_dir, map_weights, read_hf_config, run_config_for};

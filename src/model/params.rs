@@ -178,19 +178,26 @@ pub fn import_params<B: Backend, M: Module<B>>(
             .into_iter()
             .map(|n| format!("{n}: not part of this model")),
     );
-    if !errors.is_empty() {
-        let shown = errors
-            .iter()
-            .take(4)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
-        let more = if errors.len() > 4 {
-            format!(" (+{} more)", errors.len() - 4)
-        } else {
-            String::new()
-        };
-        bail!("tensors do not match the model: {shown}{more}");
-    }
+    refuse_mismatches(&errors)?;
     Ok(module)
+}
+
+/// One error listing the first few mismatches between stored tensors and a model (missing,
+/// extra, mis-shaped, unreadable) and how many more there are; `Ok` when there are none.
+pub fn refuse_mismatches(errors: &[String]) -> Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let shown = errors
+        .iter()
+        .take(4)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = if errors.len() > 4 {
+        format!(" (+{} more)", errors.len() - 4)
+    } else {
+        String::new()
+    };
+    bail!("tensors do not match the model: {shown}{more}");
 }

@@ -133,19 +133,34 @@ impl MappedFile {
         let _ = (offset, len);
     }
 
-    /// The stored tensor `name` widened to f32, in its stored layout.
-    fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    /// The stored tensor `name` widened to f32, transposed if asked (a matrix, checked by the
+    /// caller); returns the shape as stored. An aligned little-endian f32 matrix is transposed
+    /// straight out of the map, with no intermediate copy.
+    fn read_f32(&self, name: &str, transpose: bool) -> Result<(Vec<usize>, Vec<f32>)> {
         let s = self
             .tensors
             .get(name)
             .with_context(|| format!("{}: no tensor `{name}`", self.path.display()))?;
-        let values = widen(&self.map[s.start..s.end], s.dtype).with_context(|| {
-            format!(
-                "{}: tensor `{name}` has dtype {:?}",
-                self.path.display(),
-                s.dtype
-            )
-        })?;
+        let bytes = &self.map[s.start..s.end];
+        let direct = (transpose && s.dtype == Dtype::F32 && cfg!(target_endian = "little"))
+            .then(|| bytemuck::try_cast_slice::<u8, f32>(bytes).ok())
+            .flatten();
+        let values = match direct {
+            Some(src) => super::hf_layout::transpose_data(src, s.shape[0], s.shape[1]),
+            None => {
+                let v = widen(bytes, s.dtype).with_context(|| {
+                    format!(
+                        "{}: tensor `{name}` has dtype {:?}",
+                        self.path.display(),
+                        s.dtype
+                    )
+                })?;
+                match transpose {
+                    true => super::hf_layout::transpose_data(&v, s.shape[0], s.shape[1]),
+                    false => v,
+                }
+            }
+        };
         self.release(s.start, s.end - s.start);
         Ok((s.shape.clone(), values))
     }
@@ -176,30 +191,39 @@ fn widen(bytes: &[u8], dtype: Dtype) -> Result<Vec<f32>> {
 }
 
 /// Index and value of the first NaN/Inf in a tensor's bytes, checked on the exponent bits
-/// without converting anything.
+/// without converting anything (as whole words when aligned, which vectorises).
 fn first_non_finite(bytes: &[u8], dtype: Dtype) -> Option<(usize, f32)> {
-    let find = |width: usize, bad: &dyn Fn(&[u8]) -> bool| {
-        bytes.chunks_exact(width).position(bad).map(|i| {
-            let one = &bytes[i * width..(i + 1) * width];
-            (
-                i,
-                widen(one, dtype)
-                    .ok()
-                    .and_then(|v| v.first().copied())
-                    .unwrap_or(f32::NAN),
-            )
-        })
+    let at = |i: usize, width: usize| {
+        let one = &bytes[i * width..(i + 1) * width];
+        let v = widen(one, dtype).ok().and_then(|v| v.first().copied());
+        (i, v.unwrap_or(f32::NAN))
     };
+    let le = cfg!(target_endian = "little");
     match dtype {
-        Dtype::F32 => find(4, &|c| {
-            u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7f80_0000 == 0x7f80_0000
-        }),
-        Dtype::BF16 => find(2, &|c| u16::from_le_bytes([c[0], c[1]]) & 0x7f80 == 0x7f80),
-        Dtype::F16 => find(2, &|c| u16::from_le_bytes([c[0], c[1]]) & 0x7c00 == 0x7c00),
-        Dtype::F64 => find(8, &|c| {
-            u64::from_le_bytes(c.try_into().expect("8-byte chunk")) & 0x7ff0_0000_0000_0000
-                == 0x7ff0_0000_0000_0000
-        }),
+        Dtype::F32 => match bytemuck::try_cast_slice::<u8, u32>(bytes) {
+            Ok(words) if le => words.iter().position(|w| w & 0x7f80_0000 == 0x7f80_0000),
+            _ => bytes.chunks_exact(4).position(|c| {
+                u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7f80_0000 == 0x7f80_0000
+            }),
+        }
+        .map(|i| at(i, 4)),
+        Dtype::BF16 | Dtype::F16 => {
+            let mask = if dtype == Dtype::BF16 { 0x7f80 } else { 0x7c00 };
+            match bytemuck::try_cast_slice::<u8, u16>(bytes) {
+                Ok(words) if le => words.iter().position(|w| w & mask == mask),
+                _ => bytes
+                    .chunks_exact(2)
+                    .position(|c| u16::from_le_bytes([c[0], c[1]]) & mask == mask),
+            }
+            .map(|i| at(i, 2))
+        }
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .position(|c| {
+                let bits = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
+                bits & 0x7ff0_0000_0000_0000 == 0x7ff0_0000_0000_0000
+            })
+            .map(|i| at(i, 8)),
         _ => None,
     }
 }
@@ -270,28 +294,22 @@ impl MappedWeights {
             return Ok(None);
         };
         let file = &self.files[e.file];
-        let (shape, data) = file.read_f32(&e.stored)?;
-        let t = NamedTensor {
+        let stored_shape = &file.tensors[&e.stored].shape;
+        if e.transpose && stored_shape.len() != 2 {
+            bail!(
+                "{}: tensor `{}` should be a matrix, has shape {stored_shape:?}",
+                file.path.display(),
+                e.stored
+            );
+        }
+        let (mut shape, data) = file.read_f32(&e.stored, e.transpose)?;
+        if e.transpose {
+            shape.reverse();
+        }
+        Ok(Some(NamedTensor {
             name: name.to_string(),
             shape,
             data,
-        };
-        if !e.transpose {
-            return Ok(Some(t));
-        }
-        if t.shape.len() != 2 {
-            bail!(
-                "{}: tensor `{}` should be a matrix, has shape {:?}",
-                file.path.display(),
-                e.stored,
-                t.shape
-            );
-        }
-        let (rows, cols) = (t.shape[0], t.shape[1]);
-        Ok(Some(NamedTensor {
-            name: t.name,
-            shape: vec![cols, rows],
-            data: super::hf_layout::transpose_data(&t.data, rows, cols),
         }))
     }
 
