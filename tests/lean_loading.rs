@@ -126,6 +126,12 @@ fn an_hf_directory_is_sampled_evaluated_exported_and_fine_tuned_in_place() {
         "import",
     );
 
+    // The cockpit's browser lists it (and not the checkpoint beside it), loadable.
+    let listed = llite_tui::interop::model_dir::list_hf_dirs(tmp.path());
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].path, hf.display().to_string());
+    assert_eq!(listed[0].error, None);
+
     let direct = run_within(&sample_args(&hf), 60);
     ok(&direct, "sample HF_DIR");
     assert!(direct.stdout.starts_with("KING HENRY"), "{}", direct.stdout);
