@@ -5,16 +5,22 @@
 use super::hf::{inspect_hf_dir, map_weights, read_hf_config, run_config_for};
 use crate::protocol::CheckpointSummary;
 use crate::store::checkpoint::{self, LoadedCheckpoint, ModelOrigin, MomentsFile};
-use crate::store::layout::{HF_CONFIG_FILE, TOKENIZER_FILE, TRAINER_FILE};
+use crate::store::layout::{
+    is_final_checkpoint_name, HF_CONFIG_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE,
+};
 use crate::store::trainer_state::initial_trainer_state;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// True for a directory that looks like a Hugging Face model rather than a checkpoint: a
-/// `config.json` and no `trainer.json`. (A checkpoint missing its `trainer.json` has no
-/// safetensors index nor shards of its own, and is refused by the HF checks by name.)
+/// `config.json`, no `trainer.json`, and nothing of a checkpoint's own (a `step-N` name, an
+/// `optimizer.safetensors`), so a checkpoint that lost its `trainer.json` is still refused as
+/// an incomplete checkpoint, naming that file.
 pub fn is_hf_model_dir(dir: &Path) -> bool {
-    std::fs::symlink_metadata(dir.join(TRAINER_FILE)).is_err()
+    let exists = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+    !exists(TRAINER_FILE)
+        && !exists(OPTIMIZER_FILE)
+        && !is_final_checkpoint_name(dir)
         && std::fs::symlink_metadata(dir.join(HF_CONFIG_FILE)).is_ok_and(|m| m.is_file())
 }
 
@@ -81,7 +87,7 @@ fn open_hf(dir: &Path) -> Result<LoadedCheckpoint> {
 pub fn refuse_resume_of_hf(dir: &Path) -> Result<()> {
     if is_hf_model_dir(dir) {
         bail!(
-            "{}: a Hugging Face model directory has no training state to resume; fine-tune from it instead (--finetune {})",
+            "{}: no trainer.json: a Hugging Face model directory has no training state to resume; fine-tune from it instead (--finetune {})",
             dir.display(),
             dir.display()
         );
