@@ -299,7 +299,7 @@ pub struct BenchArgs {
     /// where checkpoints are really written). Everything written there is removed.
     #[arg(long)]
     pub io_dir: Option<std::path::PathBuf>,
-    /// Run only these tables (repeatable): train, sample, io. Default: all three.
+    /// Run only these tables (repeatable): train, sample, io, load. Default: all four.
     #[arg(long, value_enum)]
     pub only: Vec<llite_tui::bench::Section>,
 }

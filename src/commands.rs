@@ -189,11 +189,11 @@ fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// A checkpoint loaded for `sample` or `eval` (memory checked first, digests verified), with
-/// the run config it records; an unverified (format 1) checkpoint is noted on stderr.
+/// A checkpoint or Hugging Face model directory loaded for `sample` or `eval` (memory checked
+/// first, digests verified, weights mapped), with the run config it records; an unverified
+/// model (format 1, or an HF directory) is noted on stderr.
 fn load_for_reading(checkpoint: &Path) -> Result<(store::checkpoint::LoadedCheckpoint, RunConfig)> {
-    llite_tui::resources::ensure_checkpoint_fits(checkpoint)?;
-    let ckpt = store::checkpoint::load(checkpoint)?;
+    let ckpt = llite_tui::interop::model_dir::open_model(checkpoint)?;
     let origin = checkpoint.join(store::layout::TRAINER_FILE);
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
     if let Some(notice) = ckpt.notice() {
@@ -227,8 +227,8 @@ fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     type B = burn::backend::Flex;
     let device = Default::default();
-    let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
-    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let model =
+        llite_tui::model::load::load_model::<B>(&ckpt.model_config, &ckpt.weights, &device)?;
     if let Some(path) = &args.dump_logits {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
@@ -305,8 +305,11 @@ fn eval(args: &EvalArgs) -> Result<()> {
         None => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
     };
     let device = Default::default();
-    let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
-    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let model = llite_tui::model::load::load_model::<burn::backend::Flex>(
+        &ckpt.model_config,
+        &ckpt.weights,
+        &device,
+    )?;
     let start = std::time::Instant::now();
     let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
     let metrics = if is_mc {
@@ -331,7 +334,9 @@ fn eval(args: &EvalArgs) -> Result<()> {
     );
     let run_dir = train::session::run_dir_of(&args.checkpoint);
     let metrics_path = run_dir.join("metrics.jsonl");
-    if metrics_path.is_file() {
+    // A Hugging Face directory belongs to no run: whatever lies two levels up is not its log.
+    let in_a_run = ckpt.origin == store::checkpoint::ModelOrigin::Checkpoint;
+    if in_a_run && metrics_path.is_file() {
         let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
         log.append(&Event::TaskEval {
             step: ckpt.trainer.step,

@@ -217,27 +217,16 @@ fn ctl_steers_a_headless_run_end_to_end() {
         events(&dir, "control_rejected").is_empty(),
         "refused before the engine"
     );
-    // A valid live change reaches the engine; its verdict is reported as it gave it.
+    // A valid live change reaches the engine, which applies it before the next step.
     let out = ctl(&dir, &["set", "train.lr=1e-3"]);
-    match out.code {
-        Some(0) => {
-            assert!(
-                out.stdout.contains("train.lr: 0.002 -> 0.001"),
-                "{}",
-                out.stdout
-            );
-            assert_eq!(json_status(&dir)["status"]["controls"]["train.lr"], 1e-3);
-            assert_eq!(events(&dir, "control_changed").len(), 1);
-        }
-        _ => {
-            let e = error_line(&out);
-            let logged = events(&dir, "control_rejected");
-            assert_eq!(logged.len(), 1);
-            let message = logged[0]["message"].as_str().unwrap();
-            assert!(e.contains("the engine refused train.lr=1e-3"), "{e}");
-            assert!(e.ends_with(message), "{e} / {message}");
-        }
-    }
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("train.lr: 0.002 -> 0.001"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(json_status(&dir)["status"]["controls"]["train.lr"], 1e-3);
+    assert_eq!(events(&dir, "control_changed").len(), 1);
 
     // Save, eval and sample work while paused, at the paused step.
     let out = ctl(&dir, &["save"]);
@@ -546,10 +535,9 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
     }
     press(&mut watch, KeyCode::Enter);
     pump_until(&mut [&mut watch, &mut live], 60, "set answered", |a| {
-        a.notice.as_deref().is_some_and(|n| {
-            n.starts_with("run: train.lr: 0.003 -> 0.001")
-                || n.starts_with("run refused: the engine refused train.lr=1e-3")
-        })
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("run: train.lr: 0.003 -> 0.001"))
     });
     // `--read-only`: the same keys stay local.
     let app = App::new(Mode::Watch, &Default::default(), SampleParams::default());

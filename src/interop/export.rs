@@ -2,13 +2,12 @@
 
 use super::hf_write::{self, ExportDtype};
 use crate::data::tokenizer_meta::TokenizerMeta;
-use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::checkpoint::{self, CheckpointData, ModelOrigin};
 use crate::store::fsio::copy_synced;
 use crate::store::hf_layout::{config_json, to_hf};
 use crate::store::layout::{HF_CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::store::outputs;
 use crate::store::trainer_state::initial_trainer_state;
-use crate::store::NamedTensor;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -23,11 +22,11 @@ pub fn export_checkpoint(ckpt_dir: &Path, out: &Path) -> Result<()> {
 /// real bos/eos/pad/unk), `chat_template.jinja` and `generation_config.json`, all mode 0644.
 /// `out` must be new or empty and outside any run; the files are written to a staging
 /// directory and renamed into place, so a failure leaves nothing half-written.
+/// The source is a checkpoint or an HF model directory (read only).
 pub fn export_checkpoint_as(ckpt_dir: &Path, out: &Path, dtype: ExportDtype) -> Result<()> {
     outputs::ensure_outside_runs(out, "export --out")?;
     outputs::ensure_fresh_target(out, "export --out")?;
-    crate::resources::ensure_checkpoint_fits(ckpt_dir)?;
-    let ckpt = checkpoint::load(ckpt_dir)?;
+    let ckpt = super::model_dir::open_model(ckpt_dir)?;
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     let staging = outputs::create_staging(out)?;
     let written = write_export(&ckpt, &tokenizer, ckpt_dir, &staging, dtype);
@@ -45,12 +44,16 @@ fn write_export(
     dir: &Path,
     dtype: ExportDtype,
 ) -> Result<()> {
-    match dtype {
-        // The checkpoint's weights file is already what transformers reads: copy it.
-        ExportDtype::F32 => {
+    match (dtype, &ckpt.origin) {
+        // Verified on open: the checkpoint's own file is already what transformers reads.
+        (ExportDtype::F32, ModelOrigin::Checkpoint) => {
             copy_synced(&ckpt_dir.join(MODEL_FILE), &dir.join(MODEL_FILE))?;
         }
-        _ => hf_write::write_weights(&dir.join(MODEL_FILE), &to_hf(&ckpt.weights)?, dtype)?,
+        // Another dtype, or an HF directory's shards (any float dtype): one file in `dtype`.
+        _ => {
+            let weights = ckpt.weights.read_all()?;
+            hf_write::write_weights(&dir.join(MODEL_FILE), &to_hf(&weights)?, dtype)?
+        }
     }
     let config = config_json(&ckpt.model_config, tokenizer.eot_id());
     hf_write::write_metadata(dir, config, tokenizer, ckpt.model_config.max_seq_len, dtype)?;
@@ -58,7 +61,7 @@ fn write_export(
 }
 
 /// Read an HF LLaMa directory (sharded or not, f32/f16/bf16) into a checkpoint at `out`
-/// with zero optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
+/// without optimizer moments, ready for `--finetune`, `sample` or `export`. `out` must be
 /// new or empty: nothing already there is replaced.
 pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     // An import dropped into a run's checkpoints/ would pose as that run's history.
@@ -117,7 +120,6 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
     let mut config = super::hf::run_config_for(&model_config);
     config.data.tokenizer = "tokenizer.json".into();
     config.validate()?;
-    let moments = zero_moments(&weights);
     let run_name = hf_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -132,25 +134,11 @@ pub fn import_hf(hf_dir: &Path, out: &Path) -> Result<()> {
         trainer,
         model_config,
         weights,
-        moments,
+        // No all-zero moments: `optimizer_state: absent`; a resume starts them at zero.
+        moments: None,
         tokenizer_json: tokenizer.to_json_string()?,
         eos_token_id: tokenizer.eot_id(),
         tokenizer_meta: Some(tokenizer.meta()),
     };
     checkpoint::save_to(out, &data)
-}
-
-/// AdamW moments of an optimizer that has taken no step yet (both zero), named as a checkpoint
-/// stores them: what an imported or freshly built checkpoint carries.
-pub fn zero_moments(weights: &[NamedTensor]) -> Vec<NamedTensor> {
-    weights
-        .iter()
-        .flat_map(|w| {
-            ["exp_avg", "exp_avg_sq"].map(|s| NamedTensor {
-                name: format!("{}.{s}", w.name),
-                shape: w.shape.clone(),
-                data: vec![0.0; w.data.len()],
-            })
-        })
-        .collect()
 }

@@ -4,12 +4,12 @@
 use crate::config::{ModelConfig, RopeScaling, RunConfig};
 use crate::store::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use crate::store::hf_check::{check_hf_tensors, read_shard_header, resolve_shard, ShardHeader};
-use crate::store::hf_layout::{eos_token_id, from_hf};
-use crate::store::safetensors_io;
+use crate::store::hf_layout::eos_token_id;
+use crate::store::mapped::MappedWeights;
 use crate::store::NamedTensor;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Read a transformers LlamaConfig (rope_theta and the RoPE scaling may sit inside
 /// `rope_parameters`, transformers 5's form, or in `rope_theta` / `rope_scaling`).
@@ -126,30 +126,24 @@ fn rope_scaling_from_json(v: &Value, origin: &Path) -> Result<RopeScaling> {
     }
 }
 
-/// Load an HF model directory: `config.json` plus `model.safetensors` or the shards listed in
-/// `model.safetensors.index.json`. Returns the config and tensors in internal naming.
-///
-/// Before any tensor data is read: the config is validated and checked against available
-/// memory, shard paths must resolve inside `dir`, and every safetensors header must declare
-/// exactly the tensors and shapes the config implies.
-pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<u32>)> {
+/// A Hugging Face model directory whose config and safetensors headers passed every check,
+/// no tensor data read yet.
+pub struct HfModelDir {
+    pub config: ModelConfig,
+    /// `config.json` as read, for the end-of-text id and fields we do not model.
+    pub json: Value,
+    /// The weight files: `model.safetensors` or the index's shards, each inside the directory.
+    pub files: Vec<PathBuf>,
+}
+
+/// Check an HF model directory without reading tensor data: `config.json` validated and
+/// checked against available memory, shard paths resolved inside `dir`, and every
+/// safetensors header declaring exactly the tensors and shapes the config implies.
+pub fn inspect_hf_dir(dir: &Path) -> Result<HfModelDir> {
+    let (config, json) = read_hf_config(dir)?;
     let cfg_path = dir.join("config.json");
-    if !cfg_path.exists() {
-        bail!(
-            "{}: missing; not a Hugging Face model directory",
-            cfg_path.display()
-        );
-    }
-    let text = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)?;
-    let json: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
-    let config = model_config_from_json(&json, &cfg_path)?;
-    run_config_for(&config)
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
-    crate::resources::ensure_weights_fit(&config)?;
     let index = dir.join("model.safetensors.index.json");
-    let files: Vec<std::path::PathBuf> = if index.exists() {
+    let files: Vec<PathBuf> = if index.exists() {
         let idx: Value = serde_json::from_str(&read_bounded_string(&index, MAX_METADATA_BYTES)?)
             .with_context(|| format!("{}: invalid JSON", index.display()))?;
         let map = idx
@@ -181,12 +175,47 @@ pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<
         .map(|f| read_shard_header(f))
         .collect::<Result<_>>()?;
     check_hf_tensors(&config, &cfg_path, &headers)?;
-    let mut tensors = Vec::new();
-    for f in files {
-        tensors.extend(safetensors_io::read_file(&f)?);
+    Ok(HfModelDir {
+        config,
+        json,
+        files,
+    })
+}
+
+/// `config.json` of an HF directory, validated and checked against available memory.
+pub fn read_hf_config(dir: &Path) -> Result<(ModelConfig, Value)> {
+    let cfg_path = dir.join("config.json");
+    if !cfg_path.exists() {
+        bail!(
+            "{}: missing; not a Hugging Face model directory",
+            cfg_path.display()
+        );
     }
-    let tensors = from_hf(tensors, config.tie_embeddings)?;
-    Ok((config, tensors, eos_token_id(&json)))
+    let text = read_bounded_string(&cfg_path, MAX_METADATA_BYTES)?;
+    let json: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
+    let config = model_config_from_json(&json, &cfg_path)?;
+    run_config_for(&config)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    crate::resources::ensure_weights_fit(&config)?;
+    Ok((config, json))
+}
+
+/// The weights of a checked HF directory, mapped (NaN/Inf refused) and read one tensor at a
+/// time.
+pub fn map_weights(hf: &HfModelDir) -> Result<MappedWeights> {
+    let files: Vec<_> = hf.files.iter().map(|f| (f.clone(), None)).collect();
+    MappedWeights::open(&files, hf.config.tie_embeddings)
+}
+
+/// Load an HF model directory: `config.json` plus `model.safetensors` or the shards listed in
+/// `model.safetensors.index.json`, all checked first ([`inspect_hf_dir`]). Returns the config,
+/// every tensor in internal naming and the end-of-text id the config names.
+pub fn read_hf_dir(dir: &Path) -> Result<(ModelConfig, Vec<NamedTensor>, Option<u32>)> {
+    let hf = inspect_hf_dir(dir)?;
+    let tensors = map_weights(&hf)?.read_all()?;
+    Ok((hf.config, tensors, eos_token_id(&hf.json)))
 }
 
 /// The run config an imported model gets: defaults around its model, the context capped.

@@ -58,20 +58,30 @@ pub fn internal_name(hf: &str) -> Option<(String, bool)> {
     (back == hf).then_some((path, transpose))
 }
 
-/// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles (a checkpoint transposes
-/// every matrix, so a naive strided loop would dominate the save time).
-fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles, bands of output rows on
+/// rayon's threads (a checkpoint transposes every matrix on save and on load, so a naive
+/// strided loop would dominate both).
+pub fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
     const TILE: usize = 32;
     let mut out = vec![0f32; src.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = src[r * cols + c];
+    if rows == 0 || cols == 0 {
+        return out;
+    }
+    out.par_chunks_mut(rows * TILE)
+        .enumerate()
+        .for_each(|(band, chunk)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..c1 {
+                    let row = &mut chunk[(c - c0) * rows..(c - c0 + 1) * rows];
+                    for r in r0..(r0 + TILE).min(rows) {
+                        row[r] = src[r * cols + c];
+                    }
                 }
             }
-        }
-    }
+        });
     out
 }
 

@@ -12,6 +12,7 @@ pub mod history;
 pub mod layout;
 pub mod listing;
 pub mod lock;
+pub mod mapped;
 pub mod metrics_log;
 pub mod outputs;
 pub mod safetensors_io;

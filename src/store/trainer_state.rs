@@ -34,6 +34,18 @@ pub struct ScheduleState {
     pub last_lr: f64,
 }
 
+/// Whether a checkpoint carries AdamW moments. An import has none (all-zero moments would be
+/// a gigabyte of nothing): the optimizer starts them at zero on the first resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerState {
+    /// `optimizer.safetensors` holds both moments of every parameter (and must be there).
+    #[default]
+    Present,
+    /// No moments were written; a resume starts them at zero and says so.
+    Absent,
+}
+
 /// `trainer.json`: the non-tensor half of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainerState {
@@ -67,6 +79,9 @@ pub struct TrainerState {
     /// Rewinds in this run's lineage, oldest first (format 3; empty in older checkpoints).
     #[serde(default)]
     pub rewinds: Vec<RewindRecord>,
+    /// Whether `optimizer.safetensors` exists (checkpoints written before this field have it).
+    #[serde(default)]
+    pub optimizer_state: OptimizerState,
 }
 
 /// `trainer.json` as read back: the state, and the digests of the checkpoint's other files
@@ -226,6 +241,7 @@ pub fn initial_trainer_state(
         config_toml: config.to_toml(),
         controls: Vec::new(),
         rewinds: Vec::new(),
+        optimizer_state: OptimizerState::Present,
     }
 }
 

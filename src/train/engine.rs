@@ -12,9 +12,7 @@ use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
-use crate::model::params::import_params;
 use crate::model::stats::{param_count, train_flops_per_token};
-use crate::model::Llama;
 use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo};
 use crate::store::layout::{checkpoint_dir_name, checkpoints_dir};
 use crate::store::metrics_log::MetricsLog;
@@ -389,10 +387,7 @@ fn serve_samples<B: Backend>(
         bail!("internal: sample-only engine without a checkpoint");
     };
     let step = ckpt.trainer.step;
-    let model = import_params(
-        Llama::<B>::new(&run.config.model, 0, &device),
-        ckpt.weights.clone(),
-    )?;
+    let model = crate::model::load::load_model::<B>(&run.config.model, &ckpt.weights, &device)?;
     out.set_step(step);
     let origin = format!("inspect:{}", ckpt.dir.display());
     let mut info = run_info(&run, device_name, step, origin);

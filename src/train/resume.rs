@@ -150,6 +150,9 @@ pub(super) fn prepare_resume_as(
     config.validate()?;
     refuse_nothing_to_train(dir, ckpt.trainer.step, config.train.max_steps, req.stop_at)?;
     crate::resources::ensure_training_fits(&config.model)?;
+    if !req.fresh_optimizer {
+        ckpt.verify_moments()?;
+    }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
         bail!(
@@ -209,6 +212,11 @@ pub(super) fn prepare_resume_as(
     }
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
+    } else if matches!(ckpt.moments, checkpoint::MomentsFile::Absent) {
+        warnings.push(format!(
+            "{}: no AdamW moments saved (optimizer_state: absent, as after an import); the optimizer starts them at zero",
+            dir.display()
+        ));
     }
     Ok(PreparedRun {
         run_name: target.run_name,

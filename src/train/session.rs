@@ -104,8 +104,12 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
         checkpoint: dir, ..
     } = &req.start
     {
-        // A hostile or oversized checkpoint is refused from its trainer.json alone.
-        crate::resources::ensure_checkpoint_fits(dir)?;
+        // A hostile or oversized checkpoint is refused from its trainer.json (or an HF
+        // directory's config.json) alone.
+        crate::interop::model_dir::ensure_model_fits(dir)?;
+    }
+    if let StartFrom::Resume(dir) = &req.start {
+        crate::interop::model_dir::refuse_resume_of_hf(dir)?;
     }
     match &req.start {
         StartFrom::Fresh => prepare_fresh(req),
@@ -114,7 +118,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
             prepare_finetune(req, checkpoint, data.as_deref())
         }
         StartFrom::Inspect(dir) => {
-            let ckpt = checkpoint::load(dir)?;
+            let ckpt = crate::interop::model_dir::open_model(dir)?;
             let origin = dir.join(layout::TRAINER_FILE).display().to_string();
             let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin)?;
             config.model = ckpt.model_config.clone();
@@ -428,7 +432,8 @@ pub fn sft_summary(d: &SftData) -> String {
 }
 
 fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Result<PreparedRun> {
-    let ckpt = checkpoint::load(dir)?;
+    // A checkpoint or an HF model directory (read in place, never written to).
+    let ckpt = crate::interop::model_dir::open_model(dir)?;
     let mut config = req.config.clone();
     // The model always comes from the checkpoint; a preset's [model] section is ignored here.
     config.model = ckpt.model_config.clone();

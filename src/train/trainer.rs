@@ -13,7 +13,9 @@ use crate::protocol::StepStats;
 use crate::store::checkpoint::{self, CheckpointData};
 use crate::store::layout::{unix_now, CHECKPOINT_FORMAT_VERSION};
 use crate::store::listing::apply_retention;
-use crate::store::trainer_state::{model_config_hash, RngState, ScheduleState, TrainerState};
+use crate::store::trainer_state::{
+    model_config_hash, OptimizerState, RngState, ScheduleState, TrainerState,
+};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::activation::log_softmax;
@@ -217,14 +219,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (mut step, mut tokens, mut wall, mut val) = (0, 0, 0.0, None);
         let (mut controls, mut rewinds) = (Vec::new(), Vec::new());
         if let Some(ck) = &run.checkpoint {
-            model = import_params(model, ck.weights.clone())
+            model = import_params(model, &ck.weights)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
             if run.continue_state {
                 let st = &ck.trainer;
-                if !fresh_optimizer {
+                // The only reader of a checkpoint's moments; without any (an import) AdamW
+                // starts them at zero on the first step, as `prepare_resume` told the user.
+                let moments = match fresh_optimizer {
+                    true => None,
+                    false => ck.read_moments()?,
+                };
+                if let Some(moments) = moments {
                     let params = param_shapes(&model);
                     optim
-                        .import_moments(&params, ck.moments.clone(), st.optimizer_step, &device)
+                        .import_moments(&params, moments, st.optimizer_step, &device)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
                 }
                 loader.seek(st.data_cursor)?;
@@ -361,6 +369,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             config_toml: cfg.to_toml(),
             controls: self.controls.clone(),
             rewinds: self.rewinds.clone(),
+            // The engine always saves its moments (zero before the first step).
+            optimizer_state: OptimizerState::Present,
         }
     }
 
@@ -371,7 +381,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             trainer: self.trainer_state(),
             model_config: self.run.config.model.clone(),
             weights: export_params(self.model()),
-            moments: self.optim.export_moments(&params),
+            moments: Some(self.optim.export_moments(&params)),
             tokenizer_json: self.run.tokenizer.to_json_string()?,
             eos_token_id: self.run.tokenizer.eot_id(),
             tokenizer_meta: Some(self.run.tokenizer.meta()),

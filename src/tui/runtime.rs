@@ -286,6 +286,9 @@ impl Runtime {
 
     fn list_checkpoints(&self) -> Vec<crate::protocol::CheckpointSummary> {
         let mut all = listing::list_all_checkpoints(&self.runs_dir);
+        // Hugging Face model directories dropped into the runs directory: sample, fine-tune
+        // and export them like checkpoints (read-only; resume and delete refuse them).
+        all.extend(crate::interop::model_dir::list_hf_dirs(&self.runs_dir));
         let current = self
             .app
             .info
