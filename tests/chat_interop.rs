@@ -78,8 +78,12 @@ fn import_export_import_is_the_identity_and_exports_are_complete() {
 
     let (c1, c2) = (load(&d.join("ck1")).unwrap(), load(&d.join("ck2")).unwrap());
     let (t1, t2) = (load_tokenizer(&c1).unwrap(), load_tokenizer(&c2).unwrap());
-    assert_eq!(c1.weights.len(), c2.weights.len());
-    for (a, b) in c1.weights.iter().zip(&c2.weights) {
+    let (w1, w2) = (
+        c1.weights.read_all().unwrap(),
+        c2.weights.read_all().unwrap(),
+    );
+    assert_eq!(w1.len(), w2.len());
+    for (a, b) in w1.iter().zip(&w2) {
         assert_eq!((&a.name, &a.shape), (&b.name, &b.shape));
         assert!(
             a.data
@@ -180,7 +184,12 @@ fn import_export_import_is_the_identity_and_exports_are_complete() {
         assert!(half_size < full_size * 6 / 10, "{half_size} vs {full_size}");
         import_hf(&out, &back).unwrap();
         let c = load(&back).unwrap();
-        for (a, b) in c1.weights.iter().zip(&c.weights) {
+        let (w1, w) = (
+            c1.weights.read_all().unwrap(),
+            c.weights.read_all().unwrap(),
+        );
+        assert_eq!(w1.len(), w.len());
+        for (a, b) in w1.iter().zip(&w) {
             assert!(
                 a.data.iter().zip(&b.data).all(|(x, y)| round(*x) == *y),
                 "{name} {}",
