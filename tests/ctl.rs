@@ -258,11 +258,25 @@ fn ctl_steers_a_headless_run_end_to_end() {
         ],
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(!out.stdout.trim().is_empty());
-    assert!(out.stderr.contains("tokens at step"), "{}", out.stderr);
-    assert!(events(&dir, "sample")
+    // What ctl prints is what the engine generated and logged (text and token count).
+    let logged = events(&dir, "sample");
+    let done = logged
         .iter()
-        .any(|e| e["prompt"] == "ROMEO:"));
+        .find(|e| e["prompt"] == "ROMEO:")
+        .expect("the sample is logged");
+    assert_eq!(
+        out.stdout.strip_suffix('\n'),
+        done["text"].as_str(),
+        "{}",
+        out.stdout
+    );
+    let tokens = done["tokens"].as_u64().unwrap();
+    assert!(
+        out.stderr
+            .contains(&format!("{tokens} tokens at step {paused_at}")),
+        "{}",
+        out.stderr
+    );
     let e = error_line(&ctl(&dir, &["sample", "x", "--top-p", "2"]));
     assert!(e.contains("top_p must be in (0, 1]"), "{e}");
 
