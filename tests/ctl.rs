@@ -553,6 +553,29 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
             .as_deref()
             .is_some_and(|n| n.starts_with("run: train.lr: 0.003 -> 0.001"))
     });
+    // The control pane (`k`) steers a watched run through the same socket: edit train.lr
+    // (the first live key), confirm, and the engine's verdict comes back.
+    pump_until(&mut [&mut watch, &mut live], 60, "the change reached the log", |a| {
+        a.controls
+            .config
+            .as_ref()
+            .is_some_and(|c| c.train.lr == 1e-3)
+    });
+    press(&mut watch, KeyCode::Char('k'));
+    press(&mut watch, KeyCode::Enter);
+    for _ in 0..16 {
+        press(&mut watch, KeyCode::Backspace);
+    }
+    for c in "5e-4".chars() {
+        press(&mut watch, KeyCode::Char(c));
+    }
+    press(&mut watch, KeyCode::Enter);
+    press(&mut watch, KeyCode::Char('y'));
+    pump_until(&mut [&mut watch, &mut live], 60, "pane set answered", |a| {
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("run: train.lr: 0.001 -> 0.0005"))
+    });
     // `--read-only`: the same keys stay local.
     let app = App::new(Mode::Watch, &Default::default(), SampleParams::default());
     let mut read_only = Runtime::new(app, &opts).with_tail(&dir);
