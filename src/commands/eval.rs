@@ -1,0 +1,69 @@
+//! `eval`: perplexity or multiple-choice accuracy of a checkpoint, recorded in its run's
+//! metrics.jsonl.
+
+use super::sample::load_for_reading;
+use crate::cli::EvalArgs;
+use anyhow::{bail, Context, Result};
+use llite_tui::{store, train};
+
+pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
+    use llite_tui::data::sft::Template;
+    use llite_tui::protocol::Event;
+    if args.limit == 0 {
+        bail!("eval: --limit 0 would evaluate nothing; give at least 1");
+    }
+    if let Some(f) = args.held_out {
+        if !(f > 0.0 && f < 1.0) {
+            bail!("eval: --held-out {f} must be a fraction in (0, 1), the data.val_fraction the SFT run used");
+        }
+    }
+    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
+    let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
+    let template = match args.template.as_deref() {
+        Some(name) => Some(Template::parse(name)?),
+        None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
+        None => None,
+    };
+    let device = Default::default();
+    let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
+    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let start = std::time::Instant::now();
+    let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
+    let metrics = if is_mc {
+        let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
+        items.truncate(args.limit);
+        llite_tui::eval::multiple_choice(&model, &tokenizer, &items)?
+    } else {
+        let seq = cfg.train.seq_len.min(ckpt.model_config.max_seq_len);
+        llite_tui::eval::perplexity(&model, &tokenizer, &args.task, seq, args.limit)?
+    };
+    let task = args
+        .task
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let summary: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!(
+        "{task} at step {}: {} ({:.1} s)",
+        ckpt.trainer.step,
+        summary.join(", "),
+        start.elapsed().as_secs_f64()
+    );
+    let run_dir = train::session::run_dir_of(&args.checkpoint);
+    let metrics_path = run_dir.join("metrics.jsonl");
+    if metrics_path.is_file() {
+        let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
+        log.append(&Event::TaskEval {
+            step: ckpt.trainer.step,
+            task,
+            metrics,
+        })
+        .with_context(|| {
+            format!(
+                "the result was printed but not recorded: cannot append to {}",
+                metrics_path.display()
+            )
+        })?;
+    }
+    Ok(())
+}

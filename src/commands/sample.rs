@@ -1,0 +1,106 @@
+//! `sample`: generate text from a checkpoint, and the checkpoint loading `eval` shares.
+
+use crate::cli::{RunArgs, SampleArgs};
+use anyhow::{bail, Result};
+use llite_tui::config::RunConfig;
+use llite_tui::data::tokenizer::TextTokenizer;
+use llite_tui::store;
+use llite_tui::train::session::DeviceSpec;
+use std::io::Write;
+use std::path::Path;
+
+/// A checkpoint loaded for `sample` or `eval` (memory checked first, digests verified), with
+/// the run config it records; an unverified (format 1) checkpoint is noted on stderr.
+pub(crate) fn load_for_reading(
+    checkpoint: &Path,
+) -> Result<(store::checkpoint::LoadedCheckpoint, RunConfig)> {
+    llite_tui::resources::ensure_checkpoint_fits(checkpoint)?;
+    let ckpt = store::checkpoint::load(checkpoint)?;
+    let origin = checkpoint.join(store::layout::TRAINER_FILE);
+    let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
+    if let Some(notice) = ckpt.notice() {
+        eprintln!("note: {notice}");
+    }
+    Ok((ckpt, cfg))
+}
+
+pub(crate) fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
+    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
+    let mut params = cfg.sample.params();
+    if let Some(v) = args.max_tokens {
+        params.max_tokens = v;
+    }
+    if let Some(v) = args.temperature {
+        params.temperature = v;
+    }
+    if let Some(v) = args.top_k {
+        params.top_k = v;
+    }
+    if let Some(v) = args.top_p {
+        params.top_p = v;
+    }
+    if let Some(v) = args.seed {
+        params.seed = v;
+    }
+    llite_tui::config::validate_sample(&params).map_err(|e| anyhow::anyhow!("sample: {e}"))?;
+    if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
+        bail!("`sample` runs on the CPU; drop --device");
+    }
+    let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
+    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    if let Some(path) = &args.dump_logits {
+        dump_logits(&model, &tokenizer, &args.prompt, path)?;
+    }
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let prompt = match cfg.is_sft() && !args.raw {
+        true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
+        false => args.prompt.clone(),
+    };
+    print!("{prompt}");
+    let g = llite_tui::sample::generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {
+        print!("{piece}");
+        let _ = std::io::stdout().flush();
+    })?;
+    println!();
+    eprintln!(
+        "[{} tokens, {:.1} tokens/s, stop: {:?}]",
+        g.tokens, g.tokens_per_s, g.stop
+    );
+    Ok(())
+}
+
+fn dump_logits(
+    model: &llite_tui::model::Llama<burn::backend::Flex>,
+    tokenizer: &TextTokenizer,
+    prompt: &str,
+    path: &Path,
+) -> Result<()> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let ids = tokenizer.encode(prompt)?;
+    if ids.is_empty() || ids.len() > model.dims.max_seq_len {
+        bail!(
+            "--dump-logits needs a prompt of 1..={} tokens, got {}",
+            model.dims.max_seq_len,
+            ids.len()
+        );
+    }
+    let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    let tokens = Tensor::<burn::backend::Flex, 2, Int>::from_data(
+        TensorData::new(data, [1, ids.len()]),
+        &Default::default(),
+    );
+    let logits = model.forward(tokens, 0, None);
+    let shape = logits.dims();
+    let values = llite_tui::model::params::tensor_to_vec(logits);
+    let json = serde_json::json!({"ids": ids, "shape": shape, "logits": values});
+    if std::fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "--dump-logits {}: already exists; pick a new file name",
+            path.display()
+        );
+    }
+    llite_tui::store::fsio::write_atomic(path, serde_json::to_string(&json)?.as_bytes())
+}
