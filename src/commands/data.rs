@@ -1,7 +1,7 @@
 //! `prepare` (text to token shards) and `info` (what a config costs).
 
-use super::load_config;
-use crate::cli::{PrepareArgs, RunArgs};
+use super::load_preset;
+use crate::cli::{ConfigArgs, PrepareArgs};
 use anyhow::Result;
 use llite_tui::data::corpus::read_corpus;
 use llite_tui::data::tokenizer::TextTokenizer;
@@ -34,8 +34,9 @@ pub(crate) fn prepare(args: &PrepareArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn info(run: &RunArgs) -> Result<()> {
-    let cfg = load_config(run)?;
+/// `info`: what a config costs before anything is allocated.
+pub(crate) fn info(preset: &ConfigArgs) -> Result<()> {
+    let cfg = load_preset(preset, false)?;
     cfg.validate()?;
     let m = &cfg.model;
     let p = param_count(m);

@@ -1,11 +1,15 @@
 //! `eval`: perplexity or multiple-choice accuracy of a checkpoint, recorded in its run's
 //! metrics.jsonl.
 
+use super::resolve_checkpoint;
 use super::sample::load_for_reading;
 use crate::cli::EvalArgs;
 use anyhow::{bail, Context, Result};
+use llite_tui::progress::WorkProgress;
 use llite_tui::{store, train};
 
+/// `eval`: score a checkpoint on a task, print the result with a progress display while it
+/// runs, and append it to the run's metrics.jsonl as `task_eval`.
 pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
     use llite_tui::data::sft::Template;
     use llite_tui::protocol::Event;
@@ -17,7 +21,8 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
             bail!("eval: --held-out {f} must be a fraction in (0, 1), the data.val_fraction the SFT run used");
         }
     }
-    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
+    let checkpoint = resolve_checkpoint(&args.checkpoint)?;
+    let (ckpt, cfg) = load_for_reading(&checkpoint)?;
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
         Some(name) => Some(Template::parse(name)?),
@@ -32,24 +37,44 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
     let metrics = if is_mc {
         let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
         items.truncate(args.limit);
-        llite_tui::eval::multiple_choice(&model, &tokenizer, &items)?
+        let mut progress = WorkProgress::new("questions", items.len() as u64);
+        let m = llite_tui::eval::multiple_choice_with(&model, &tokenizer, &items, &mut |n| {
+            progress.set(n as u64);
+        });
+        progress.finish();
+        m?
     } else {
         let seq = cfg.train.seq_len.min(ckpt.model_config.max_seq_len);
-        llite_tui::eval::perplexity(&model, &tokenizer, &args.task, seq, args.limit)?
+        let mut progress: Option<WorkProgress> = None;
+        let m = llite_tui::eval::perplexity_with(
+            &model,
+            &tokenizer,
+            &args.task,
+            seq,
+            args.limit,
+            &mut |n, total| {
+                progress
+                    .get_or_insert_with(|| WorkProgress::new("windows", total as u64))
+                    .set(n as u64);
+            },
+        );
+        if let Some(p) = progress {
+            p.finish();
+        }
+        m?
     };
     let task = args
         .task
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let summary: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
     println!(
         "{task} at step {}: {} ({:.1} s)",
         ckpt.trainer.step,
-        summary.join(", "),
+        llite_tui::units::format_metrics(&metrics),
         start.elapsed().as_secs_f64()
     );
-    let run_dir = train::session::run_dir_of(&args.checkpoint);
+    let run_dir = train::session::run_dir_of(&checkpoint);
     let metrics_path = run_dir.join("metrics.jsonl");
     if metrics_path.is_file() {
         let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;

@@ -5,64 +5,57 @@
 mod checkpoints;
 mod data;
 mod eval;
+mod reference;
 mod sample;
 mod train;
 
-use crate::cli::{CkptCommand, Cli, Commands, RunArgs};
+use crate::cli::{CkptCommand, Cli, Commands, ConfigArgs, RunArgs};
 use anyhow::{Context, Result};
 use llite_tui::config::{RunConfig, SFT_PRESET};
-use llite_tui::{bench, interop};
-use std::path::PathBuf;
+use llite_tui::{bench, interop, store};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
-    let run = cli.run;
     match cli.command {
-        None => train::cockpit_or_headless(&run),
-        Some(Commands::Train) => train::cockpit_or_headless(&run),
-        Some(Commands::Watch { run_dir }) => {
-            let cfg = load_config(&run)?;
-            llite_tui::tui::run_watch(&run_dir, train::cockpit_options(&run, &cfg)?)
-        }
-        Some(Commands::Sample(args)) => sample::sample(&run, &args),
+        None => train::cockpit_or_headless(&cli.run),
+        Some(Commands::Train(run)) => train::cockpit_or_headless(&run),
+        Some(Commands::Watch(args)) => train::watch(&args),
+        Some(Commands::Sample(args)) => sample::sample(&args),
         Some(Commands::Prepare(args)) => data::prepare(&args),
-        Some(Commands::Export { checkpoint, out }) => {
-            interop::export::export_checkpoint(&checkpoint, &out)?;
-            println!("wrote {}", out.display());
+        Some(Commands::Export(args)) => {
+            let checkpoint = resolve_checkpoint(&args.checkpoint)?;
+            interop::export::export_checkpoint(&checkpoint, &args.out)?;
+            println!("wrote {}", args.out.display());
             Ok(())
         }
-        Some(Commands::Import { hf, out }) => {
-            interop::export::import_hf(&hf, &out)?;
-            println!("wrote checkpoint {}", out.display());
+        Some(Commands::Import(args)) => {
+            interop::export::import_hf(&args.hf, &args.out)?;
+            println!("wrote checkpoint {}", args.out.display());
             Ok(())
         }
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
         Some(Commands::Eval(args)) => eval::eval(&args),
-        Some(Commands::Info) => data::info(&run),
+        Some(Commands::Info(preset)) => data::info(&preset),
         Some(Commands::Bench(args)) => {
             let io_dir = match args.io_dir {
                 Some(d) => d,
-                None => runs_dir(&run)?,
+                None => runs_dir(args.runs_dir.as_deref())?,
             };
             bench::run_table(args.steps, args.large, &io_dir, &args.only)
         }
+        Some(Commands::Completions { shell }) => reference::completions(shell),
+        Some(Commands::Manpage { out }) => reference::manpage(out.as_deref()),
     }
 }
 
-pub(crate) fn load_config(run: &RunArgs) -> Result<RunConfig> {
-    load_config_with_default(run, false)
-}
-
-/// The command line's config; without `--config`, the embedded tiny preset, or the SFT preset
-/// when `sft` (an instruction fine-tune, from the CLI or the checkpoint browser).
+/// A training command line's config: its preset (see `load_preset`) with `--max-steps` and
+/// `--theme` applied.
 pub(crate) fn load_config_with_default(run: &RunArgs, sft: bool) -> Result<RunConfig> {
-    let mut cfg = match (&run.config, sft) {
-        (None, true) => RunConfig::from_toml_str(SFT_PRESET, "embedded SFT preset")?,
-        (path, _) => RunConfig::load(path.as_deref())?,
-    };
-    cfg.apply_overrides(&run.overrides)?;
+    let mut cfg = load_preset(&run.preset, sft)?;
     if let Some(n) = run.max_steps {
         cfg.train.max_steps = n;
     }
@@ -72,11 +65,34 @@ pub(crate) fn load_config_with_default(run: &RunArgs, sft: bool) -> Result<RunCo
     Ok(cfg)
 }
 
-pub(crate) fn runs_dir(run: &RunArgs) -> Result<PathBuf> {
-    if let Some(d) = &run.runs_dir {
-        return Ok(d.clone());
+/// `--config` with the `--set` overrides applied; without `--config`, the embedded tiny preset,
+/// or the SFT preset when `sft` (an instruction fine-tune, from the CLI or the browser).
+pub(crate) fn load_preset(preset: &ConfigArgs, sft: bool) -> Result<RunConfig> {
+    let mut cfg = match (&preset.config, sft) {
+        (None, true) => RunConfig::from_toml_str(SFT_PRESET, "embedded SFT preset")?,
+        (path, _) => RunConfig::load(path.as_deref())?,
+    };
+    cfg.apply_overrides(&preset.overrides)?;
+    Ok(cfg)
+}
+
+/// `--runs-dir`, else the platform data directory's `runs/`.
+pub(crate) fn runs_dir(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
     }
     let dirs = directories::ProjectDirs::from("", "", "llite-tui")
         .context("cannot find a data directory; pass --runs-dir")?;
     Ok(dirs.data_dir().join("runs"))
+}
+
+/// A `--checkpoint`/`--resume`/`--finetune` argument with `RUN_DIR/latest` or a bare run
+/// directory turned into the run's newest valid checkpoint, saying on stderr which it picked.
+pub(crate) fn resolve_checkpoint(arg: &Path) -> Result<PathBuf> {
+    let resolved = store::latest::resolve_checkpoint_arg(arg)?;
+    if let Some(note) = &resolved.note {
+        // Never panics on a closed stderr; the note is informational.
+        let _ = writeln!(std::io::stderr(), "note: {note}");
+    }
+    Ok(resolved.path)
 }

@@ -1,11 +1,11 @@
 //! `sample`: generate text from a checkpoint, and the checkpoint loading `eval` shares.
 
-use crate::cli::{RunArgs, SampleArgs};
+use super::resolve_checkpoint;
+use crate::cli::SampleArgs;
 use anyhow::{bail, Result};
 use llite_tui::config::RunConfig;
 use llite_tui::data::tokenizer::TextTokenizer;
 use llite_tui::store;
-use llite_tui::train::session::DeviceSpec;
 use std::io::Write;
 use std::path::Path;
 
@@ -24,8 +24,17 @@ pub(crate) fn load_for_reading(
     Ok((ckpt, cfg))
 }
 
-pub(crate) fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
-    let (ckpt, cfg) = load_for_reading(&args.checkpoint)?;
+/// `sample`: stream a generation from a checkpoint, with the `[sample]` knobs its config
+/// recorded unless a flag overrides one.
+pub(crate) fn sample(args: &SampleArgs) -> Result<()> {
+    if let Some(path) = &args.config {
+        bail!(
+            "sample --config {}: sampling uses the config recorded in the checkpoint; set the knobs with --temperature, --top-k, --top-p, --max-tokens, --seed",
+            path.display()
+        );
+    }
+    let checkpoint = resolve_checkpoint(&args.checkpoint)?;
+    let (ckpt, cfg) = load_for_reading(&checkpoint)?;
     let mut params = cfg.sample.params();
     if let Some(v) = args.max_tokens {
         params.max_tokens = v;
@@ -43,9 +52,6 @@ pub(crate) fn sample(run: &RunArgs, args: &SampleArgs) -> Result<()> {
         params.seed = v;
     }
     llite_tui::config::validate_sample(&params).map_err(|e| anyhow::anyhow!("sample: {e}"))?;
-    if DeviceSpec::parse(&run.device)? != DeviceSpec::Cpu {
-        bail!("`sample` runs on the CPU; drop --device");
-    }
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     type B = burn::backend::Flex;
     let device = Default::default();

@@ -1,8 +1,8 @@
 //! The commands that train: the cockpit, `train` (headless or not) and `watch`, and the
 //! engine launcher the cockpit's checkpoint browser uses.
 
-use super::{load_config, load_config_with_default, runs_dir};
-use crate::cli::RunArgs;
+use super::{load_config_with_default, load_preset, resolve_checkpoint, runs_dir};
+use crate::cli::{RunArgs, WatchArgs};
 use anyhow::Result;
 use llite_tui::config::RunConfig;
 use llite_tui::protocol::{EngineLauncher, EngineLink, StartFrom};
@@ -11,15 +11,17 @@ use llite_tui::{headless, interop, train};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-fn start_from(run: &RunArgs) -> StartFrom {
-    match (&run.resume, &run.finetune) {
-        (Some(dir), _) => StartFrom::Resume(dir.clone()),
+/// Where the command line starts: `--resume` / `--finetune` (a run directory or
+/// `RUN_DIR/latest` resolved to its newest valid checkpoint), else a fresh run.
+fn start_from(run: &RunArgs) -> Result<StartFrom> {
+    Ok(match (&run.resume, &run.finetune) {
+        (Some(dir), _) => StartFrom::Resume(resolve_checkpoint(dir)?),
         (None, Some(dir)) => StartFrom::FineTune {
-            checkpoint: dir.clone(),
+            checkpoint: resolve_checkpoint(dir)?,
             data: run.data.clone(),
         },
         (None, None) => StartFrom::Fresh,
-    }
+    })
 }
 
 /// Whether `start` fine-tunes on instruction data (a `.jsonl` file).
@@ -30,7 +32,7 @@ fn is_sft_finetune(start: &StartFrom) -> bool {
 
 fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
     let config = load_config_with_default(run, is_sft_finetune(&start))?;
-    let mut overrides = run.overrides.clone();
+    let mut overrides = run.preset.overrides.clone();
     if let Some(n) = run.max_steps {
         overrides.push(format!("train.max_steps={n}"));
     }
@@ -40,8 +42,8 @@ fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
     Ok(EngineRequest {
         config,
         overrides,
-        config_explicit: run.config.is_some(),
-        runs_dir: runs_dir(run)?,
+        config_explicit: run.preset.config.is_some(),
+        runs_dir: runs_dir(run.runs_dir.as_deref())?,
         run_name: run.run_name.clone(),
         start,
         device: DeviceSpec::parse(&run.device)?,
@@ -71,13 +73,11 @@ impl EngineLauncher for Launcher {
     }
 }
 
-pub(crate) fn cockpit_options(
-    run: &RunArgs,
-    cfg: &RunConfig,
-) -> Result<llite_tui::tui::CockpitOptions> {
+/// What the cockpit needs besides an engine: `[ui]`, `[sample]`, the runs and themes folders.
+fn cockpit_options(runs: Option<&Path>, cfg: &RunConfig) -> Result<llite_tui::tui::CockpitOptions> {
     Ok(llite_tui::tui::CockpitOptions {
         ui: cfg.ui.clone(),
-        runs_dir: runs_dir(run)?,
+        runs_dir: runs_dir(runs)?,
         themes_dir: themes_dir(),
         sample_defaults: cfg.sample.params(),
     })
@@ -92,19 +92,31 @@ fn themes_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes")
 }
 
+/// `watch RUN_DIR`: the cockpit following a run another process writes.
+pub(crate) fn watch(args: &WatchArgs) -> Result<()> {
+    let mut cfg = load_preset(&args.preset, false)?;
+    if let Some(t) = &args.theme {
+        cfg.ui.theme = t.clone();
+    }
+    let opts = cockpit_options(args.runs_dir.as_deref(), &cfg)?;
+    llite_tui::tui::run_watch(&args.run_dir, opts)
+}
+
+/// The bare command and `train`: the cockpit on a terminal, else a headless run.
 pub(crate) fn cockpit_or_headless(run: &RunArgs) -> Result<()> {
-    let start = start_from(run);
+    let start = start_from(run)?;
     let interactive =
         !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if interactive {
-        let cfg = load_config(run)?;
-        let opts = cockpit_options(run, &cfg)?;
+        let cfg = load_config_with_default(run, false)?;
+        let opts = cockpit_options(run.runs_dir.as_deref(), &cfg)?;
         return llite_tui::tui::run_cockpit(Box::new(Launcher { run: run.clone() }), start, opts);
     }
     // Caught from before the engine starts, so a signal during start-up still saves step 0.
     let signals = llite_tui::signals::StopSignals::install()?;
     let req = engine_request(run, start)?;
-    let summary = headless::run(train::engine::spawn(req), false, Some(signals))?;
+    let log = llite_tui::progress::StepLog::every(run.log_every);
+    let summary = headless::run_logged(train::engine::spawn(req), log, Some(signals))?;
     let newest_good = headless::newest_good_checkpoint(&summary);
     let line = summary.verdict(newest_good.as_deref())?;
     // Never panics on a closed stderr (a dead ssh session): the run is already saved.

@@ -5,6 +5,7 @@
 pub mod app;
 mod app_derived;
 pub mod calc;
+pub mod farewell;
 pub mod keys;
 pub mod panes;
 pub mod runtime;
@@ -17,6 +18,7 @@ mod app_tests;
 mod snapshot_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What the CLI hands the cockpit besides the engine.
@@ -117,6 +119,10 @@ fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
         eprintln!("engine thread panicked: {msg}");
     }
     let app = rt.shutdown();
+    if let Some(lines) = farewell::farewell(&app) {
+        // Never panics on a closed stdout (after SIGHUP the terminal is gone).
+        let _ = writeln!(std::io::stdout(), "{lines}");
+    }
     result.and(signal_exit(&app))
 }
 
