@@ -56,7 +56,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "CKPT", conflicts_with = "finetune")]
     pub resume: Option<PathBuf>,
     /// Start a new run from a checkpoint's weights (a run directory or RUN_DIR/latest: its
-    /// newest valid checkpoint).
+    /// newest valid checkpoint; default: fresh weights).
     #[arg(long, value_name = "CKPT")]
     pub finetune: Option<PathBuf>,
     /// Data for --finetune: a text file, a shard directory or instruction .jsonl (default:

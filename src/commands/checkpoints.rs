@@ -5,10 +5,11 @@ use llite_tui::model::stats::format_bytes;
 use llite_tui::store;
 use std::path::Path;
 
+/// `ckpt ls RUN_DIR [--verify]`: one line per checkpoint; exits 1 if any is invalid.
 pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
     use store::listing::{list_checkpoints_with, Check};
     if !dir.is_dir() {
-        bail!("{}: no such run directory", dir.display());
+        bail!("{}", not_a_directory(dir));
     }
     let looks_like_run = ["run.toml", "metrics.jsonl"]
         .iter()
@@ -82,9 +83,9 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
     }
     if verify {
         println!(
-            "verified {} in {elapsed:.2} s ({:.0} MB/s)",
+            "verified {} in {elapsed:.2} s ({:.0} MiB/s)",
             format_bytes(verified_bytes),
-            verified_bytes as f64 / 1e6 / elapsed.max(1e-9)
+            verified_bytes as f64 / (1024.0 * 1024.0) / elapsed.max(1e-9)
         );
     }
     if invalid > 0 {
@@ -96,4 +97,28 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why `path` (not a directory) cannot be listed: missing, or what kind of file it is, and for
+/// a file inside a checkpoint, which run to list instead.
+fn not_a_directory(path: &Path) -> String {
+    let shown = path.display();
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return format!("{shown}: no such run directory");
+    };
+    if !meta.is_file() {
+        return format!("{shown} is not a run directory (it is a special file or a broken link)");
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    match parent {
+        Some(ckpt) if ckpt.join(store::layout::TRAINER_FILE).is_file() => format!(
+            "{shown} is a file of checkpoint {}, not a run directory; list its run: llite-tui ckpt ls {}",
+            ckpt.display(),
+            store::layout::run_dir_of(ckpt).display()
+        ),
+        _ => format!(
+            "{shown} is a file ({}), not a run directory; ckpt ls takes <runs>/<run-name>/",
+            format_bytes(meta.len())
+        ),
+    }
 }

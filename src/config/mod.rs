@@ -5,6 +5,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+#[cfg(test)]
+mod docs_tests;
 mod validate;
 pub use validate::{
     validate_sample, MAX_SAMPLE_TOKENS, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS_PER_STEP,

@@ -1,0 +1,104 @@
+//! docs/CONFIG.md against the config structs: every key documented with its true default, and
+//! no row for a key that does not exist. Hand-parsed tables: the format is ours and tiny.
+
+use super::RunConfig;
+use std::collections::BTreeMap;
+
+const DOC: &str = include_str!("../../docs/CONFIG.md");
+
+/// `section.key` -> the default written in the doc's table, as TOML text.
+fn documented(doc: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut section = None;
+    for line in doc.lines() {
+        if let Some(rest) = line.strip_prefix("## `[") {
+            section = rest.split(']').next().map(str::to_string);
+            continue;
+        }
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(s), true) = (&section, cells.len() >= 3 && line.starts_with("| `")) else {
+            continue;
+        };
+        let key = cells[0].trim_start_matches("| ").trim_matches('`');
+        let default = cells[1].trim().trim_matches('`');
+        let previous = out.insert(format!("{s}.{key}"), default.to_string());
+        assert!(
+            previous.is_none(),
+            "docs/CONFIG.md documents {s}.{key} twice"
+        );
+    }
+    out
+}
+
+/// `section.key` -> its default value, from serializing `RunConfig::default()`.
+fn actual() -> BTreeMap<String, serde_json::Value> {
+    let json = serde_json::to_value(RunConfig::default()).unwrap();
+    let mut out = BTreeMap::new();
+    for (section, keys) in json.as_object().unwrap() {
+        for (key, value) in keys.as_object().unwrap() {
+            out.insert(format!("{section}.{key}"), value.clone());
+        }
+    }
+    out
+}
+
+fn same(doc: &serde_json::Value, code: &serde_json::Value) -> bool {
+    match (doc.as_f64(), code.as_f64()) {
+        // f32 fields (the sampler knobs) serialize as 0.800000011920929: compare at f32 precision.
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+        _ => doc == code,
+    }
+}
+
+/// Every way `doc` disagrees with the config structs, one message each.
+fn disagreements(doc: &str) -> Vec<String> {
+    let docs = documented(doc);
+    let code = actual();
+    let mut out = Vec::new();
+    for k in code.keys().filter(|k| !docs.contains_key(*k)) {
+        out.push(format!("{k} has no row in docs/CONFIG.md"));
+    }
+    for k in docs.keys().filter(|k| !code.contains_key(*k)) {
+        out.push(format!(
+            "docs/CONFIG.md documents {k}, which the config does not have"
+        ));
+    }
+    for (key, text) in docs.iter().filter(|(k, _)| code.contains_key(*k)) {
+        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+            .map(|t| serde_json::to_value(&t["v"]).unwrap_or_default());
+        match value {
+            Ok(v) if same(&v, &code[key]) => {}
+            _ => out.push(format!(
+                "docs/CONFIG.md says {key} defaults to {text}, the code says {}",
+                code[key]
+            )),
+        }
+    }
+    out
+}
+
+#[test]
+fn every_config_key_is_documented_with_its_default() {
+    let problems = disagreements(DOC);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_missing_row_or_a_wrong_default_is_caught() {
+    let without_row: String = DOC
+        .lines()
+        .filter(|l| !l.starts_with("| `keep_every`"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        disagreements(&without_row),
+        vec!["checkpoint.keep_every has no row in docs/CONFIG.md"]
+    );
+    let wrong = DOC.replace("| `d_model` | `256` |", "| `d_model` | `512` |");
+    assert_eq!(
+        disagreements(&wrong).len(),
+        1,
+        "{:?}",
+        disagreements(&wrong)
+    );
+}
