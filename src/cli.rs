@@ -135,7 +135,8 @@ pub enum Commands {
     /// Print the man page (roff) to stdout, or write one page per command into a directory.
     #[command(after_help = help::MANPAGE)]
     Manpage {
-        /// Write llite-tui.1 and llite-tui-<command>.1 here instead (a new or empty directory).
+        /// Write llite-tui.1 and llite-tui-<command>.1 into this new or empty directory
+        /// (default: print the top-level page to stdout).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -222,7 +223,7 @@ pub struct SampleArgs {
     #[arg(long)]
     pub raw: bool,
     /// Also write the prompt's logits (every position) as JSON to this new file, for numerical
-    /// comparisons.
+    /// comparisons (default: not written).
     #[arg(long, value_name = "FILE")]
     pub dump_logits: Option<PathBuf>,
     /// Refused: sampling uses the config recorded in the checkpoint (kept so the refusal can
