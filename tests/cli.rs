@@ -119,7 +119,8 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
         "h",
     ]);
     a.extend(tiny_flags(&corpus));
-    a.extend(strs(&["--set", "checkpoint.every=6"]));
+    // One line per step (the default, --log-every 10, would print steps 1, 10 and 12).
+    a.extend(strs(&["--set", "checkpoint.every=6", "--log-every", "1"]));
     let (ok, out, err) = run(&a);
     assert!(ok, "{err}");
     assert_eq!(

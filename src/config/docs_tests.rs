@@ -30,16 +30,38 @@ fn documented(doc: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// `section.key` -> its default value, from serializing `RunConfig::default()`.
+/// `section.key` -> its default value, from serializing `RunConfig::default()`; a nested
+/// table's keys are dotted (`model.rope_scaling.factor`), as `--set` spells them.
 fn actual() -> BTreeMap<String, serde_json::Value> {
-    let json = serde_json::to_value(RunConfig::default()).unwrap();
-    let mut out = BTreeMap::new();
-    for (section, keys) in json.as_object().unwrap() {
-        for (key, value) in keys.as_object().unwrap() {
-            out.insert(format!("{section}.{key}"), value.clone());
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
+        match v.as_object() {
+            Some(map) => {
+                for (k, child) in map {
+                    let key = match prefix {
+                        "" => k.clone(),
+                        p => format!("{p}.{k}"),
+                    };
+                    walk(&key, child, out);
+                }
+            }
+            None => {
+                out.insert(prefix.to_string(), v.clone());
+            }
         }
     }
+    let json = serde_json::to_value(RunConfig::default()).unwrap();
+    let mut out = BTreeMap::new();
+    walk("", &json, &mut out);
     out
+}
+
+/// A documented default as JSON: TOML syntax, or `none` for an unset optional key.
+fn parse_default(text: &str) -> Option<serde_json::Value> {
+    if text == "none" {
+        return Some(serde_json::Value::Null);
+    }
+    let table = toml::from_str::<toml::Table>(&format!("v = {text}")).ok()?;
+    serde_json::to_value(&table["v"]).ok()
 }
 
 fn same(doc: &serde_json::Value, code: &serde_json::Value) -> bool {
@@ -64,10 +86,8 @@ fn disagreements(doc: &str) -> Vec<String> {
         ));
     }
     for (key, text) in docs.iter().filter(|(k, _)| code.contains_key(*k)) {
-        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
-            .map(|t| serde_json::to_value(&t["v"]).unwrap_or_default());
-        match value {
-            Ok(v) if same(&v, &code[key]) => {}
+        match parse_default(text) {
+            Some(v) if same(&v, &code[key]) => {}
             _ => out.push(format!(
                 "docs/CONFIG.md says {key} defaults to {text}, the code says {}",
                 code[key]
