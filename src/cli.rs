@@ -97,13 +97,18 @@ pub enum Commands {
     /// Train: the cockpit on a terminal, headless with --headless or without one.
     #[command(after_help = help::TRAIN)]
     Train(RunArgs),
-    /// Show a run written by another process, following metrics.jsonl and checkpoints/.
+    /// Show a run written by another process, following metrics.jsonl and checkpoints/
+    /// (and steering it through its control socket, unless --read-only).
     #[command(after_help = help::WATCH)]
     Watch(WatchArgs),
+    /// Steer a running run from another terminal through its control socket.
+    #[command(after_help = help::CTL)]
+    Ctl(CtlArgs),
     /// Generate text from a checkpoint (with the sampling knobs of its own config).
     #[command(after_help = help::SAMPLE)]
     Sample(SampleArgs),
-    /// Tokenize text files into uint16 .npy shards (shard 0 = validation).
+    /// Tokenize text files into .npy shards (uint16, or uint32 for vocabularies over 65,536;
+    /// shard 0 = validation).
     #[command(after_help = help::PREPARE)]
     Prepare(PrepareArgs),
     /// Write a Hugging Face LlamaForCausalLM directory from a checkpoint.
@@ -112,6 +117,10 @@ pub enum Commands {
     /// Turn a Hugging Face LLaMa directory into a checkpoint.
     #[command(after_help = help::IMPORT)]
     Import(ImportArgs),
+    /// Render a conversation through a model's chat template and print text and token ids
+    /// as JSON (to check templates against transformers; see benches/reference/).
+    #[command(after_help = help::TEMPLATE)]
+    Template(TemplateArgs),
     /// Checkpoint utilities.
     Ckpt {
         #[command(subcommand)]
@@ -156,17 +165,24 @@ pub struct WatchArgs {
     /// Cockpit theme: a file stem in themes/ (default: the preset's ui.theme, "default").
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// Only watch, even when the run has a control socket (default: steer through it).
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// `export` options.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The checkpoint to export (a run directory or RUN_DIR/latest: its newest valid one).
+    /// The checkpoint or Hugging Face model directory to export (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
     #[arg(long, value_name = "CKPT")]
     pub checkpoint: PathBuf,
     /// The HF directory to write: new or empty, never inside a run or checkpoint.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Weights dtype: f32 (as trained), bf16 or f16 (half the size).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: llite_tui::interop::hf_write::ExportDtype,
 }
 
 /// `import` options.
@@ -178,6 +194,70 @@ pub struct ImportArgs {
     /// The checkpoint directory to write: new or empty.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// `ctl` options.
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The run directory (<runs>/<run-name>), holding the run's control.sock.
+    pub run_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: CtlAction,
+    /// Seconds to wait for the engine, which acts between steps.
+    #[arg(long, value_name = "SECS", default_value_t = 60, global = true)]
+    pub timeout: u64,
+    /// Print the reply as the raw JSON line (default: a readable summary).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What `ctl` asks the run to do.
+#[derive(Subcommand, Debug)]
+pub enum CtlAction {
+    /// Step, state, run name, live control values, last loss.
+    #[command(after_help = help::CTL)]
+    Status,
+    /// Pause before the next step.
+    #[command(after_help = help::CTL)]
+    Pause,
+    /// Resume a paused run.
+    #[command(after_help = help::CTL)]
+    Resume,
+    /// Write a checkpoint now.
+    #[command(after_help = help::CTL)]
+    Save,
+    /// Evaluate the validation loss now.
+    #[command(after_help = help::CTL)]
+    Eval,
+    /// Change a live key: train.lr, train.min_lr, train.grad_clip, train.weight_decay,
+    /// train.eval_every, checkpoint.every.
+    #[command(after_help = help::CTL)]
+    Set {
+        /// The live key and its new value, checked like --set.
+        #[arg(value_name = "KEY=VALUE")]
+        setting: String,
+    },
+    /// Generate from the current weights (the run's [sample] settings unless given).
+    #[command(after_help = help::CTL)]
+    Sample {
+        /// Text to continue.
+        prompt: String,
+        /// Most tokens to generate (default: the run's sample.max_tokens).
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<usize>,
+        /// Sampling temperature, 0 = greedy (default: the run's sample.temperature).
+        #[arg(long, value_name = "T")]
+        temperature: Option<f32>,
+        /// Keep only the K likeliest tokens, 0 = all (default: the run's sample.top_k).
+        #[arg(long, value_name = "K")]
+        top_k: Option<usize>,
+        /// Nucleus sampling mass in (0, 1] (default: the run's sample.top_p).
+        #[arg(long, value_name = "P")]
+        top_p: Option<f32>,
+        /// Random seed of the sampler (default: the run's sample.seed).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+    },
 }
 
 /// `ckpt` subcommands.
@@ -198,7 +278,8 @@ pub enum CkptCommand {
 /// `sample` options.
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// The checkpoint to sample from (a run directory or RUN_DIR/latest: its newest valid one).
+    /// The checkpoint or Hugging Face model directory to sample from (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
     #[arg(long, value_name = "CKPT")]
     pub checkpoint: PathBuf,
     /// Text to continue (an SFT checkpoint wraps it in its chat template unless --raw).
@@ -219,7 +300,8 @@ pub struct SampleArgs {
     /// Random seed of the sampler (default: the checkpoint's sample.seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Send the prompt as is, even to an SFT checkpoint (default: wrap it in its chat template).
+    /// Send the prompt as is (default: wrap it in the SFT run's template, or the model's own
+    /// chat template when it carries one).
     #[arg(long)]
     pub raw: bool,
     /// Also write the prompt's logits (every position) as JSON to this new file, for numerical
@@ -235,14 +317,15 @@ pub struct SampleArgs {
 /// `eval` options.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The checkpoint to evaluate (a run directory or RUN_DIR/latest: its newest valid one).
+    /// The checkpoint or Hugging Face model directory to evaluate (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
     #[arg(long, value_name = "CKPT")]
     pub checkpoint: PathBuf,
     /// A .txt file or shard directory (perplexity) or a .jsonl multiple-choice task.
     #[arg(long, value_name = "PATH")]
     pub task: PathBuf,
-    /// Prompt template for questions: vicuna, chatml, plain (default: the checkpoint's SFT
-    /// template, else plain).
+    /// Prompt template for questions: model, vicuna, chatml, plain (default: the checkpoint's
+    /// SFT template, else the model's own chat template, else plain).
     #[arg(long, value_name = "NAME")]
     pub template: Option<String>,
     /// Only the held-out split of Alpaca data, as SFT with this data.val_fraction made it
@@ -252,6 +335,23 @@ pub struct EvalArgs {
     /// At most this many questions or windows.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub limit: usize,
+}
+
+/// `template` options.
+#[derive(Args, Debug)]
+pub struct TemplateArgs {
+    /// A checkpoint or a Hugging Face model directory (only its tokenizer files are read).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// A JSON list of {role, content} messages (or an object with `messages`).
+    #[arg(long, value_name = "FILE")]
+    pub messages: PathBuf,
+    /// auto, model, vicuna, chatml or plain (default: the model's own chat template).
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
+    /// Append the assistant's opening, as for a prompt (default: the conversation only).
+    #[arg(long)]
+    pub generation_prompt: bool,
 }
 
 /// `prepare` options.
@@ -297,7 +397,7 @@ pub struct BenchArgs {
     /// Where runs live, the default --io-dir (default: the platform data directory).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
-    /// Run only these tables (repeatable): train, sample, io (default: all three).
+    /// Run only these tables (repeatable): train, sample, io, load (default: all four).
     #[arg(long, value_enum)]
     pub only: Vec<llite_tui::bench::Section>,
 }

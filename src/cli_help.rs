@@ -27,16 +27,31 @@ Headless runs:
   log `finished` with the reason, exit 130 / 143 / 129 (128 + signal number). A second
   signal exits at once with the same code; earlier checkpoints stay intact. The same signal
   again within a second is taken as an echo (sent to the process and its group), not a second.
-  Loss spikes and gradient explosions are alerted and training goes on
-  (ui.auto_pause_on_spike pauses the cockpit only).
+  Loss spikes and gradient explosions are alerted; train.on_spike = 'pause' pauses the run
+  and 'rewind' rolls it back to the newest checkpoint before the spike as a branch, skipping
+  train.rewind_skip steps of data (0 = up to the spike), at most train.max_auto_rewinds times.
 Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write failed
   (the last line names the newest good checkpoint); 130 / 143 / 129 stopped by a signal.";
 
 /// `watch`.
 pub const WATCH: &str = "\
 Examples:
-  llite-tui watch runs/demo
-  llite-tui watch runs/demo --theme light";
+  llite-tui watch runs/demo                # steers the run too when it serves control.sock
+  llite-tui watch runs/demo --read-only --theme light";
+
+/// `ctl` and each of its actions: examples, then the protocol and failure modes.
+pub const CTL: &str = "\
+Examples:
+  llite-tui ctl runs/demo status
+  llite-tui ctl runs/demo pause
+  llite-tui ctl runs/demo set train.lr=1e-4
+  llite-tui ctl runs/demo sample \"ROMEO:\" --max-tokens 64 --temperature 0
+  llite-tui ctl runs/demo save --json
+
+A training run serves <run>/control.sock (owner-only; not opened in a run directory others
+can write). Protocol: one JSON line each way, {\"v\":1,\"cmd\":\"status\"} -> {\"v\":1,\"ok\":true,...}.
+`set` accepts the live keys only, checked like --set. Exit codes: 0 done; 1 refused, no run
+(stale or missing socket), a foreign socket, no answer in time or a malformed reply.";
 
 /// `sample`.
 pub const SAMPLE: &str = "\
@@ -56,6 +71,7 @@ Examples:
 pub const EXPORT: &str = "\
 Examples:
   llite-tui export --checkpoint runs/demo/latest --out hf-demo
+  llite-tui export --checkpoint runs/demo/latest --out hf-demo-bf16 --dtype bf16
   python3 -c \"import transformers as t; t.AutoModelForCausalLM.from_pretrained('hf-demo')\"";
 
 /// `import`.
@@ -63,6 +79,13 @@ pub const IMPORT: &str = "\
 Examples:
   llite-tui import --hf SmolLM2-135M --out smol-ckpt
   llite-tui train --finetune smol-ckpt --data notes.txt";
+
+/// `template`.
+pub const TEMPLATE: &str = "\
+Examples:
+  llite-tui template --model SmolLM2-135M-Instruct --messages chat.json --generation-prompt
+  llite-tui template --model runs/ft/latest --messages chat.json --template chatml
+  python3 benches/reference/chat_template_check.py SmolLM2-135M-Instruct chat.json   # compare";
 
 /// `ckpt ls`.
 pub const CKPT_LS: &str = "\

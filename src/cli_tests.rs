@@ -177,3 +177,55 @@ fn completions_and_man_pages_come_from_the_same_definitions() {
         "{page}"
     );
 }
+
+#[test]
+fn the_commands_from_main_parse_into_their_args() {
+    use crate::cli::CtlAction;
+    use llite_tui::interop::hf_write::ExportDtype;
+    let cli = parse(&["watch", "runs/a", "--read-only"]).unwrap();
+    let Some(Commands::Watch(w)) = cli.command else {
+        panic!("not watch")
+    };
+    assert!(w.read_only);
+    let Some(Commands::Watch(w)) = parse(&["watch", "runs/a"]).unwrap().command else {
+        panic!("not watch")
+    };
+    assert!(!w.read_only, "steering is the default");
+
+    let export = |extra: &[&str]| {
+        let mut args = vec!["export", "--checkpoint", "c", "--out", "o"];
+        args.extend(extra);
+        match parse(&args).unwrap().command {
+            Some(Commands::Export(e)) => e.dtype,
+            other => panic!("not export: {other:?}"),
+        }
+    };
+    assert_eq!(export(&[]), ExportDtype::F32);
+    assert_eq!(export(&["--dtype", "f16"]), ExportDtype::F16);
+    assert!(parse(&["export", "--checkpoint", "c", "--out", "o", "--dtype", "f8"]).is_err());
+
+    let cli = parse(&["ctl", "runs/a", "set", "train.lr=1e-4", "--timeout", "5"]).unwrap();
+    let Some(Commands::Ctl(c)) = cli.command else {
+        panic!("not ctl")
+    };
+    assert_eq!(c.timeout, 5);
+    assert!(matches!(c.action, CtlAction::Set { ref setting } if setting == "train.lr=1e-4"));
+    assert!(
+        parse(&["ctl", "runs/a", "status", "--max-steps", "5"]).is_err(),
+        "no training flags on ctl"
+    );
+
+    let cli = parse(&[
+        "template",
+        "--model",
+        "m",
+        "--messages",
+        "chat.json",
+        "--generation-prompt",
+    ])
+    .unwrap();
+    let Some(Commands::Template(t)) = cli.command else {
+        panic!("not template")
+    };
+    assert!(t.generation_prompt && t.template.is_none());
+}

@@ -45,6 +45,31 @@ pub struct ControlSetting {
     pub new: ControlValue,
 }
 
+/// An applied change stamped with the step it was applied after (`trainer.step` at the time):
+/// kept in `trainer.json` so a resume continues with it, and replayed at the same step by a
+/// resume from an earlier checkpoint, so a steered run stays bit-for-bit reproducible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlRecord {
+    /// Steps completed when the change took effect; it first affects step `step + 1`.
+    pub step: u64,
+    #[serde(flatten)]
+    pub change: ControlSetting,
+}
+
+/// A rewind in a run's lineage, kept in the branch's `trainer.json` so its history says where
+/// it came from and which batches it skipped (the data cursor already reflects the skip).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewindRecord {
+    /// The checkpoint's step: where the branch starts.
+    pub step: u64,
+    /// The step the engine had reached when it rewound.
+    pub from_step: u64,
+    /// The checkpoint rolled back to.
+    pub checkpoint: String,
+    /// Training steps' worth of batches skipped after the checkpoint.
+    pub skip_batches: u64,
+}
+
 /// The current value of a live key in `config`.
 pub fn current_value(config: &RunConfig, key: &str) -> Result<ControlValue> {
     Ok(match key {

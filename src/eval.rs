@@ -163,7 +163,7 @@ fn answer_index(v: &Value, n: usize) -> Option<usize> {
 /// its prompts; `held_out` keeps only the SFT held-out split of Alpaca data.
 pub fn load_mc(
     path: &Path,
-    template: Option<Template>,
+    template: Option<&Template>,
     held_out: Option<f64>,
 ) -> Result<Vec<McItem>> {
     let text = crate::store::fsio::read_bounded_string(path, crate::data::npy::MAX_DATA_FILE_BYTES)
@@ -213,8 +213,8 @@ pub fn load_mc(
                 .and_then(|a| answer_index(a, choices.len()))
                 .ok_or_else(|| bad("answer missing or out of range"))?;
             let (context, prefix) = match template {
-                Some(t) => (t.prompt_for(q), t.answer_prefix()),
-                None => (format!("Question: {q}\nAnswer:"), " "),
+                Some(t) => (t.prompt_for(q)?, t.answer_prefix()?),
+                None => (format!("Question: {q}\nAnswer:"), " ".to_string()),
             };
             McItem {
                 context,
@@ -238,7 +238,7 @@ pub fn load_mc(
 /// distinct answers, each used twice on average) becomes multiple choice over those answers.
 fn alpaca_mc(
     path: &Path,
-    template: Option<Template>,
+    template: Option<&Template>,
     held_out: Option<f64>,
 ) -> Result<Vec<McItem>> {
     let (convs, _) = sft::parse_jsonl(path, true)?;
@@ -258,28 +258,33 @@ fn alpaca_mc(
         Some(f) => sft::held_out(&convs, f),
         None => convs.clone(),
     };
-    let template = template.unwrap_or(Template::Plain);
-    let items: Vec<McItem> = selected
-        .iter()
-        .filter_map(question_answer)
-        .filter_map(|(q, answer)| {
-            let key = instruction(q);
-            let choices = answers.get(&key)?;
-            // A closed answer set: few distinct answers, each seen repeatedly.
-            if !(2..=64).contains(&choices.len()) || counts[&key] < 2 * choices.len() {
-                return None;
-            }
-            let label = choices.iter().position(|a| a == answer)?;
-            Some(McItem {
-                context: template.prompt_for(q),
-                choices: choices
-                    .iter()
-                    .map(|a| format!("{}{a}", template.answer_prefix()))
-                    .collect(),
-                label,
-            })
-        })
-        .collect();
+    // Without a template, the plain one's framing: the question on its line, the answer next.
+    let prefix = match template {
+        Some(t) => t.answer_prefix()?,
+        None => String::new(),
+    };
+    let mut items = Vec::new();
+    for (q, answer) in selected.iter().filter_map(question_answer) {
+        let key = instruction(q);
+        let Some(choices) = answers.get(&key) else {
+            continue;
+        };
+        // A closed answer set: few distinct answers, each seen repeatedly.
+        if !(2..=64).contains(&choices.len()) || counts[&key] < 2 * choices.len() {
+            continue;
+        }
+        let Some(label) = choices.iter().position(|a| a == answer) else {
+            continue;
+        };
+        items.push(McItem {
+            context: match template {
+                Some(t) => t.prompt_for(q)?,
+                None => format!("{q}\n"),
+            },
+            choices: choices.iter().map(|a| format!("{prefix}{a}")).collect(),
+            label,
+        });
+    }
     if items.is_empty() {
         bail!(
             "{}: no instruction with 2..=64 distinct answers to score as multiple choice",

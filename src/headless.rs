@@ -2,11 +2,17 @@
 //! `--log-every` steps) or a progress bar on a terminal (see `progress`). `metrics.jsonl` is written by the engine itself.
 //! A stop signal makes the engine finish its step and save; a run whose writes failed, or that
 //! a signal stopped, ends with a typed `Exit` so the process exit code tells a script.
+//! It also serves the run's control socket (`crate::control`), so `llite-tui ctl` and
+//! `watch` from another terminal can steer it.
+//! On a spike it applies `[train] on_spike` (`spike_policy.rs`): pause, or rewind and skip.
 
+#[cfg(unix)]
+use crate::control::ControlServer;
 use crate::exit::Exit;
 use crate::progress::StepLog;
 use crate::protocol::{Command, EngineLink, Event, FailureCounts, FinishReason};
 use crate::signals::{signal_name, StopSignals};
+use crate::spike_policy::SpikePolicy;
 use crate::store::listing::latest_valid_checkpoint;
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -126,6 +132,43 @@ fn relay_signals(
     })
 }
 
+/// Open the run's control endpoint for `llite-tui ctl` and `watch`. A refusal (a directory
+/// others can write, a foreign file at `control.sock`) is said on stderr and the run goes on
+/// without one: steering is optional, the training is not.
+#[cfg(unix)]
+fn open_control(
+    info: &crate::protocol::RunInfo,
+    link: &EngineLink,
+    quiet: bool,
+) -> Option<ControlServer> {
+    match ControlServer::start(info, link.commands.clone()) {
+        Ok(c) => {
+            if !quiet {
+                say_err!("control: llite-tui ctl {} status|pause|resume|save|eval|set KEY=VALUE|sample PROMPT", info.run_dir);
+            }
+            Some(c)
+        }
+        Err(e) => {
+            say_err!("warning: no control endpoint, `llite-tui ctl` cannot steer this run: {e:#}");
+            None
+        }
+    }
+}
+
+/// No control endpoint off Unix.
+#[cfg(not(unix))]
+struct ControlServer;
+
+#[cfg(not(unix))]
+impl ControlServer {
+    fn observe(&self, _: &Event) {}
+}
+
+#[cfg(not(unix))]
+fn open_control(_: &crate::protocol::RunInfo, _: &EngineLink, _: bool) -> Option<ControlServer> {
+    None
+}
+
 /// Consume events until the engine finishes; an engine error becomes this function's error.
 /// With `signals`, SIGINT/SIGTERM/SIGHUP stop the run gracefully (see `relay_signals`).
 /// Not quiet: a bar on a terminal, else a line every step (`run_logged` chooses the rate).
@@ -159,10 +202,25 @@ pub fn run_logged(
     };
     let mut max_steps = 0;
     let mut error = None;
+    let mut control: Option<ControlServer> = None;
     let mut smoothed_ms: Option<f64> = None;
+    let mut spike_policy = SpikePolicy::default();
     for event in link.events.iter() {
+        if let Some(c) = &control {
+            c.observe(&event);
+        }
+        // `[train] on_spike` is this consumer's decision: pause, or rewind and skip.
+        if let Some(decision) = spike_policy.observe(&event) {
+            if !quiet {
+                say_err!("{}", decision.notice);
+            }
+            if let Some(command) = decision.command {
+                let _ = link.commands.send(command);
+            }
+        }
         match &event {
             Event::Started { info, .. } => {
+                control = open_control(info, &link, quiet);
                 max_steps = info.max_steps;
                 summary.run_dir = Some(info.run_dir.clone());
                 summary.final_step = info.start_step;
@@ -225,6 +283,22 @@ pub fn run_logged(
             Event::Alert { step, kind, detail } if !quiet => {
                 say_err!("alert at step {step} ({kind:?}): {detail}")
             }
+            Event::Rewound {
+                step,
+                from_step,
+                skip_batches,
+                run_dir,
+                ..
+            } if !quiet => say_err!(
+                "rewound from step {from_step} to step {step}, skipped {skip_batches} steps of data; continuing as the branch {run_dir}"
+            ),
+            Event::ControlChanged { step, change } if !quiet => say_err!(
+                "step {step}: {} {} -> {}",
+                change.key,
+                change.old,
+                change.new
+            ),
+            Event::ControlRejected { message, .. } if !quiet => say_err!("refused: {message}"),
             Event::Error { message, .. } => error = Some(message.clone()),
             Event::Finished {
                 step,
@@ -242,6 +316,9 @@ pub fn run_logged(
             _ => {}
         }
     }
+    // Stop serving and remove the socket (only if still ours: a next owner of the run may
+    // already have put its own there once the engine released the run lock).
+    drop(control);
     if let Some(b) = bar {
         b.finish_and_clear();
     }

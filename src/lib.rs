@@ -6,6 +6,8 @@
 pub mod alloc_tuning;
 pub mod bench;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod controls;
 pub mod data;
 pub mod eval;
@@ -18,6 +20,7 @@ pub mod protocol;
 pub mod resources;
 pub mod sample;
 pub mod signals;
+pub mod spike_policy;
 pub mod store;
 pub mod train;
 pub mod tui;

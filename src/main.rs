@@ -6,6 +6,7 @@ mod cli_help;
 #[cfg(test)]
 mod cli_tests;
 mod commands;
+mod ctl;
 
 use clap::Parser;
 use std::io::Write;

@@ -58,8 +58,9 @@ pub enum Command {
     /// Evaluate the validation loss now, between two steps.
     EvalNow,
     /// Roll the live engine back to `checkpoint` (a checkpoint of this run's lineage) and skip
-    /// the next `skip_batches` batches of its data cursor. The continuation is a branch: newer
-    /// checkpoints are never overwritten, and the rewind is recorded (`Rewound`).
+    /// the next `skip_batches` training steps' worth of batches of its data cursor (each step is
+    /// `grad_accum` micro-batches). The continuation is a branch: newer checkpoints are never
+    /// overwritten, and the rewind is recorded (`Rewound`, and `rewinds` in `trainer.json`).
     Rewind {
         checkpoint: std::path::PathBuf,
         skip_batches: u64,
@@ -239,7 +240,8 @@ pub enum Event {
         message: String,
     },
     /// The engine rolled back: it now stands at `step` (the checkpoint's) in `run_dir`,
-    /// having left `from_step`, and skipped `skip_batches` batches of the data cursor.
+    /// having left `from_step`, and skipped `skip_batches` steps' worth of batches. Logged in
+    /// the run it left; the branch's own log starts with the `Started` that follows.
     Rewound {
         step: u64,
         from_step: u64,

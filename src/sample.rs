@@ -135,7 +135,7 @@ pub fn generate<B: Backend>(
             break StopReason::MaxTokens;
         }
         let next = pick_token(&logits, params, &mut rng);
-        if next == tokenizer.eot_id() {
+        if tokenizer.is_stop(next) {
             break StopReason::EndOfText;
         }
         produced += 1;

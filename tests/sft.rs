@@ -170,7 +170,8 @@ fn multiple_choice_scores_match_a_direct_computation() {
     assert_eq!(m["n"], 4.0);
     // Alpaca data becomes multiple choice over each instruction's answers.
     let data = sft_file(dir.path(), 400);
-    let which = load_mc(&data, Some(Template::Vicuna), None).unwrap();
+    let vicuna = Template::resolve("vicuna", &tok).unwrap();
+    let which = load_mc(&data, Some(&vicuna), None).unwrap();
     assert!(which
         .iter()
         .all(|i: &McItem| i.context.contains("Which work") && i.choices.len() >= 2));

@@ -1,6 +1,7 @@
 //! End to end: the real binary inside a detached tmux session (a real pseudo-terminal). Waits
 //! for steps to advance, pauses and checks the step count stops, resumes and checks it moves,
-//! generates text from the prompt pane, quits, and checks the terminal was restored (exit
+//! changes the LR live through the control pane (seen in the LR pane), generates text from the
+//! prompt pane, quits, and checks the terminal was restored (exit
 //! code 0 and the alternate screen off).
 //!
 //! Needs `tmux` (CI installs it). Set `LLITE_SKIP_TMUX=1` to skip where tmux cannot be had.
@@ -96,6 +97,16 @@ fn sample_tokens(screen: &str) -> Option<u64> {
         .next_back()
 }
 
+/// The learning rate shown in the LR pane's `│lr <value>` line.
+fn pane_lr(screen: &str) -> Option<f64> {
+    let at = screen.find("│lr ")? + "│lr ".len();
+    let token: String = screen[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    token.parse().ok()
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -187,6 +198,32 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
         |s| s.contains("RUNNING") && status_step(s).is_some_and(|n| n > paused_at),
     );
 
+    // 3b. A live LR change through the control pane: `k`, edit train.lr, confirm with `y`;
+    // the change is shown (history line) and the LR pane's value drops to at most the new peak.
+    tmux.send(&["k"]);
+    tmux.wait_for("the control pane", Duration::from_secs(10), |s| {
+        s.contains("controls (live)")
+    });
+    tmux.send(&["Enter"]);
+    for _ in 0..12 {
+        tmux.send(&["BSpace"]);
+    }
+    tmux.type_text("5e-4");
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the confirmation", Duration::from_secs(10), |s| {
+        s.contains("apply train.lr 0.002 -> 0.0005? y / n")
+    });
+    tmux.send(&["y"]);
+    tmux.wait_for("the change in the history", Duration::from_secs(30), |s| {
+        s.contains("train.lr 0.002 -> 0.0005")
+    });
+    tmux.send(&["Escape"]);
+    tmux.wait_for(
+        "the LR pane at or below the new peak",
+        Duration::from_secs(30),
+        |s| !s.contains("controls (live)") && pane_lr(s).is_some_and(|lr| lr <= 5e-4 * 1.0001),
+    );
+
     // 4. Prompt pane: type, Enter, wait for a finished generation with tokens.
     tmux.send(&["g"]);
     tmux.wait_for("the prompt pane", Duration::from_secs(10), |s| {
@@ -238,4 +275,5 @@ fn screen_parsers() {
         Some(0)
     );
     assert_eq!(sample_tokens("nothing"), None);
+    assert_eq!(pane_lr("│tokens/s 1 ││lr 8.526e-4   │"), Some(8.526e-4));
 }

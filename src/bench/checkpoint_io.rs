@@ -3,11 +3,11 @@
 
 use super::BenchCase;
 use crate::config::RunConfig;
-use crate::interop::export::zero_moments;
 use crate::model::params::export_params;
 use crate::model::Llama;
 use crate::store::checkpoint::{self, CheckpointData};
 use crate::store::trainer_state::initial_trainer_state;
+use crate::store::NamedTensor;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -57,10 +57,11 @@ fn bench_checkpoint(model: &Llama<Infer>, case: &BenchCase) -> CheckpointData {
         trainer: initial_trainer_state(&config, "bench".into(), case.model.vocab_size, None),
         model_config: case.model.clone(),
         weights,
-        moments,
+        moments: Some(moments),
         // The benchmark never loads a tokenizer from this checkpoint.
         tokenizer_json: "{}".into(),
         eos_token_id: 0,
+        tokenizer_meta: None,
     }
 }
 
@@ -84,7 +85,9 @@ pub fn measure(model: &Llama<Infer>, case: &BenchCase, work_dir: &Path) -> Resul
             save_s = save_s.min(start.elapsed().as_secs_f64());
             bytes = dir_bytes(&ckpt_dir);
             let start = Instant::now();
-            drop(checkpoint::load(&ckpt_dir)?);
+            // What a resume reads: every weight and both moments.
+            let ckpt = checkpoint::load(&ckpt_dir)?;
+            drop((ckpt.weights.read_all()?, ckpt.read_moments()?));
             load_s = load_s.min(start.elapsed().as_secs_f64());
 
             let buffer = vec![0x5au8; bytes as usize];
@@ -112,4 +115,19 @@ pub fn measure(model: &Llama<Infer>, case: &BenchCase, work_dir: &Path) -> Resul
     let _ = std::fs::remove_file(&raw);
     let _ = std::fs::remove_dir(work_dir);
     result
+}
+
+/// AdamW moments of an optimizer that has taken no step yet (both zero), named as a checkpoint
+/// stores them, so the bench writes and reads a full-size checkpoint as training does.
+pub fn zero_moments(weights: &[NamedTensor]) -> Vec<NamedTensor> {
+    weights
+        .iter()
+        .flat_map(|w| {
+            ["exp_avg", "exp_avg_sq"].map(|s| NamedTensor {
+                name: format!("{}.{s}", w.name),
+                shape: w.shape.clone(),
+                data: vec![0.0; w.data.len()],
+            })
+        })
+        .collect()
 }

@@ -3,6 +3,7 @@
 //! compute, not data loading.
 
 mod checkpoint_io;
+mod load;
 mod reference;
 mod sampling;
 mod training;
@@ -71,6 +72,8 @@ pub enum Section {
     Sample,
     /// Checkpoint save/load vs the raw disk.
     Io,
+    /// Time and peak RSS to load a SmolLM2-135M-shaped checkpoint and sample one token.
+    Load,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -93,6 +96,9 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if wanted(Section::Io) {
         io_table(large, io_dir);
+    }
+    if wanted(Section::Load) {
+        load::load_table(io_dir);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");

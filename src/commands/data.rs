@@ -24,8 +24,9 @@ pub(crate) fn prepare(args: &PrepareArgs) -> Result<()> {
         args.replace,
     )?;
     println!(
-        "wrote {} shards to {}: {} validation + {} training tokens, vocab {}",
+        "wrote {} {} shards to {}: {} validation + {} training tokens, vocab {}",
         s.shards.len(),
+        s.dtype,
         args.out.display(),
         s.val_tokens,
         s.train_tokens,

@@ -1,5 +1,5 @@
-//! `eval`: perplexity or multiple-choice accuracy of a checkpoint, recorded in its run's
-//! metrics.jsonl.
+//! `eval`: perplexity or multiple-choice accuracy of a checkpoint (recorded in its run's
+//! metrics.jsonl) or of a Hugging Face model directory (printed only).
 
 use super::resolve_checkpoint;
 use super::sample::load_for_reading;
@@ -25,17 +25,19 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
     let (ckpt, cfg) = load_for_reading(&checkpoint)?;
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     let template = match args.template.as_deref() {
-        Some(name) => Some(Template::parse(name)?),
-        None if cfg.is_sft() => Some(Template::parse(&cfg.sft.template)?),
-        None => None,
+        Some(name) => Some(Template::resolve(name, &tokenizer)?),
+        None => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
     };
     let device = Default::default();
-    let model = llite_tui::model::Llama::<burn::backend::Flex>::new(&ckpt.model_config, 0, &device);
-    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let model = llite_tui::model::load::load_model::<burn::backend::Flex>(
+        &ckpt.model_config,
+        &ckpt.weights,
+        &device,
+    )?;
     let start = std::time::Instant::now();
     let is_mc = args.task.extension().is_some_and(|e| e == "jsonl");
     let metrics = if is_mc {
-        let mut items = llite_tui::eval::load_mc(&args.task, template, args.held_out)?;
+        let mut items = llite_tui::eval::load_mc(&args.task, template.as_ref(), args.held_out)?;
         items.truncate(args.limit);
         let mut progress = WorkProgress::new("questions", items.len() as u64);
         let m = llite_tui::eval::multiple_choice_with(&model, &tokenizer, &items, &mut |n| {
@@ -76,7 +78,9 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<()> {
     );
     let run_dir = train::session::run_dir_of(&checkpoint);
     let metrics_path = run_dir.join("metrics.jsonl");
-    if metrics_path.is_file() {
+    // A Hugging Face directory belongs to no run: whatever lies two levels up is not its log.
+    let in_a_run = ckpt.origin == store::checkpoint::ModelOrigin::Checkpoint;
+    if in_a_run && metrics_path.is_file() {
         let mut log = store::metrics_log::MetricsLog::open(&run_dir)?;
         log.append(&Event::TaskEval {
             step: ckpt.trainer.step,

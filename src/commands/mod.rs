@@ -22,11 +22,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         None => train::cockpit_or_headless(&cli.run),
         Some(Commands::Train(run)) => train::cockpit_or_headless(&run),
         Some(Commands::Watch(args)) => train::watch(&args),
+        Some(Commands::Ctl(args)) => crate::ctl::run(&args),
         Some(Commands::Sample(args)) => sample::sample(&args),
         Some(Commands::Prepare(args)) => data::prepare(&args),
         Some(Commands::Export(args)) => {
             let checkpoint = resolve_checkpoint(&args.checkpoint)?;
-            interop::export::export_checkpoint(&checkpoint, &args.out)?;
+            interop::export::export_checkpoint_as(&checkpoint, &args.out, args.dtype)?;
             println!("wrote {}", args.out.display());
             Ok(())
         }
@@ -35,6 +36,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("wrote checkpoint {}", args.out.display());
             Ok(())
         }
+        Some(Commands::Template(a)) => interop::template_ids::print_report(
+            &a.model,
+            &a.messages,
+            a.template.as_deref(),
+            a.generation_prompt,
+        ),
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),

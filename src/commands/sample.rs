@@ -1,4 +1,5 @@
-//! `sample`: generate text from a checkpoint, and the checkpoint loading `eval` shares.
+//! `sample`: generate text from a checkpoint or HF model directory, and the model loading
+//! `eval` shares.
 
 use super::resolve_checkpoint;
 use crate::cli::SampleArgs;
@@ -9,13 +10,13 @@ use llite_tui::store;
 use std::io::Write;
 use std::path::Path;
 
-/// A checkpoint loaded for `sample` or `eval` (memory checked first, digests verified), with
-/// the run config it records; an unverified (format 1) checkpoint is noted on stderr.
+/// A checkpoint or Hugging Face model directory loaded for `sample` or `eval` (memory checked
+/// first, digests verified, weights mapped), with the run config it records; an unverified
+/// model (format 1, or an HF directory) is noted on stderr.
 pub(crate) fn load_for_reading(
     checkpoint: &Path,
 ) -> Result<(store::checkpoint::LoadedCheckpoint, RunConfig)> {
-    llite_tui::resources::ensure_checkpoint_fits(checkpoint)?;
-    let ckpt = store::checkpoint::load(checkpoint)?;
+    let ckpt = llite_tui::interop::model_dir::open_model(checkpoint)?;
     let origin = checkpoint.join(store::layout::TRAINER_FILE);
     let cfg = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin.display().to_string())?;
     if let Some(notice) = ckpt.notice() {
@@ -55,15 +56,19 @@ pub(crate) fn sample(args: &SampleArgs) -> Result<()> {
     let tokenizer = store::checkpoint::load_tokenizer(&ckpt)?;
     type B = burn::backend::Flex;
     let device = Default::default();
-    let model = llite_tui::model::Llama::<B>::new(&ckpt.model_config, 0, &device);
-    let model = llite_tui::model::params::import_params(model, ckpt.weights)?;
+    let model =
+        llite_tui::model::load::load_model::<B>(&ckpt.model_config, &ckpt.weights, &device)?;
     if let Some(path) = &args.dump_logits {
         dump_logits(&model, &tokenizer, &args.prompt, path)?;
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let prompt = match cfg.is_sft() && !args.raw {
-        true => llite_tui::data::sft::Template::parse(&cfg.sft.template)?.prompt_for(&args.prompt),
-        false => args.prompt.clone(),
+    let template = match args.raw {
+        true => None,
+        false => llite_tui::data::template::prompt_template(&cfg, &tokenizer)?,
+    };
+    let prompt = match &template {
+        Some(t) => t.prompt_for(&args.prompt)?,
+        None => args.prompt.clone(),
     };
     print!("{prompt}");
     let g = llite_tui::sample::generate(&model, &tokenizer, &prompt, &params, &cancel, |piece| {

@@ -92,14 +92,15 @@ fn themes_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes")
 }
 
-/// `watch RUN_DIR`: the cockpit following a run another process writes.
+/// `watch RUN_DIR`: the cockpit following a run another process writes, steering it through
+/// its control socket unless `--read-only`.
 pub(crate) fn watch(args: &WatchArgs) -> Result<()> {
     let mut cfg = load_preset(&args.preset, false)?;
     if let Some(t) = &args.theme {
         cfg.ui.theme = t.clone();
     }
     let opts = cockpit_options(args.runs_dir.as_deref(), &cfg)?;
-    llite_tui::tui::run_watch(&args.run_dir, opts)
+    llite_tui::tui::run_watch(&args.run_dir, opts, args.read_only)
 }
 
 /// The bare command and `train`: the cockpit on a terminal, else a headless run.

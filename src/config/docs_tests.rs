@@ -1,7 +1,7 @@
 //! docs/CONFIG.md against the config structs: every key documented with its true default, and
 //! no row for a key that does not exist. Hand-parsed tables: the format is ours and tiny.
 
-use super::RunConfig;
+use super::{RopeScaling, RunConfig};
 use std::collections::BTreeMap;
 
 const DOC: &str = include_str!("../../docs/CONFIG.md");
@@ -30,8 +30,10 @@ fn documented(doc: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// `section.key` -> its default value, from serializing `RunConfig::default()`; a nested
-/// table's keys are dotted (`model.rope_scaling.factor`), as `--set` spells them.
+/// `section.key` -> its default value, from serializing `RunConfig::default()` (with the
+/// `[model]` keys serde omits at their default put back); a nested table's keys are dotted
+/// (`model.rope_scaling.factor`), and the keys only a non-default variant of it has
+/// (`rope_scaling`'s llama3 parameters) default to null (`none` in the doc).
 fn actual() -> BTreeMap<String, serde_json::Value> {
     fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
         match v.as_object() {
@@ -49,9 +51,31 @@ fn actual() -> BTreeMap<String, serde_json::Value> {
             }
         }
     }
-    let json = serde_json::to_value(RunConfig::default()).unwrap();
+    let defaults = RunConfig::default();
+    let mut json = serde_json::to_value(&defaults).unwrap();
+    json["model"] = serde_json::to_value(defaults.model.to_full_table()).unwrap();
     let mut out = BTreeMap::new();
     walk("", &json, &mut out);
+    let variants = [
+        RopeScaling::Linear { factor: 2.0 },
+        RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192,
+        },
+    ];
+    for variant in variants {
+        let mut keys = BTreeMap::new();
+        walk(
+            "model.rope_scaling",
+            &serde_json::to_value(variant).unwrap(),
+            &mut keys,
+        );
+        for k in keys.into_keys() {
+            out.entry(k).or_insert(serde_json::Value::Null);
+        }
+    }
     out
 }
 

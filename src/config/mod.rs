@@ -7,7 +7,9 @@ use std::path::Path;
 
 #[cfg(test)]
 mod docs_tests;
+mod rope_scaling;
 mod validate;
+pub use rope_scaling::RopeScaling;
 pub use validate::{
     validate_sample, MAX_SAMPLE_TOKENS, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS_PER_STEP,
 };
@@ -27,11 +29,52 @@ pub struct ModelConfig {
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
+    /// Width of one attention head; 0 means d_model / n_heads. Llama 3 and others may set it
+    /// to something else (q_proj is then `[n_heads * head_dim, d_model]`). Omitted from
+    /// run.toml when 0, so checkpoints written before the key existed keep their model hash.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub head_dim: usize,
     pub ff_dim: usize,
     pub max_seq_len: usize,
     pub rope_theta: f64,
+    /// RoPE frequency scaling for long context (Llama 3's `llama3`, or `linear`); omitted
+    /// when none, like `head_dim`.
+    #[serde(skip_serializing_if = "RopeScaling::is_none")]
+    pub rope_scaling: RopeScaling,
     pub norm_eps: f64,
     pub tie_embeddings: bool,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+impl ModelConfig {
+    /// The attention head width the model is built with: `head_dim`, or d_model / n_heads
+    /// when it is 0 (validated beforehand, so n_heads is not 0).
+    pub fn resolved_head_dim(&self) -> usize {
+        if self.head_dim > 0 {
+            self.head_dim
+        } else {
+            self.d_model / self.n_heads.max(1)
+        }
+    }
+
+    /// Keys omitted from serialisation while they hold their defaults (see `head_dim`), so
+    /// `--set` and config diffs still see every key.
+    fn fill_omitted_defaults(table: &mut toml::Table) {
+        table.entry("head_dim").or_insert(toml::Value::Integer(0));
+        table.entry("rope_scaling").or_insert_with(|| {
+            toml::Value::try_from(RopeScaling::None).expect("rope scaling serialises")
+        });
+    }
+
+    /// The whole `[model]` section as a TOML table, defaults included.
+    pub fn to_full_table(&self) -> toml::Table {
+        let mut table = toml::Table::try_from(self).expect("model config serialises");
+        Self::fill_omitted_defaults(&mut table);
+        table
+    }
 }
 
 impl Default for ModelConfig {
@@ -42,9 +85,11 @@ impl Default for ModelConfig {
             n_layers: 4,
             n_heads: 4,
             n_kv_heads: 4,
+            head_dim: 0,
             ff_dim: 704,
             max_seq_len: 256,
             rope_theta: 10000.0,
+            rope_scaling: RopeScaling::None,
             norm_eps: 1e-5,
             tie_embeddings: true,
         }
@@ -95,6 +140,25 @@ pub struct TrainConfig {
     pub eval_batches: usize,
     /// Worker threads for the CPU backend; 0 lets the backend decide (all cores).
     pub threads: usize,
+    /// What the consumer (cockpit or headless runner) does on a loss spike or gradient
+    /// explosion; the engine itself only alerts.
+    pub on_spike: OnSpike,
+    /// Steps' worth of batches an automatic rewind skips; 0 = those from the checkpoint to
+    /// the spike, the spike's own included (the batches that led to it).
+    pub rewind_skip: u64,
+    /// Automatic rewinds allowed in one process; past it a spike is only alerted.
+    pub max_auto_rewinds: u32,
+}
+
+/// `[train] on_spike`: alert only, pause, or rewind to the newest checkpoint before the spike
+/// and skip past the batches that caused it (the PaLM remedy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSpike {
+    #[default]
+    Alert,
+    Pause,
+    Rewind,
 }
 
 impl Default for TrainConfig {
@@ -116,6 +180,9 @@ impl Default for TrainConfig {
             eval_every: 100,
             eval_batches: 8,
             threads: 0,
+            on_spike: OnSpike::Alert,
+            rewind_skip: 0,
+            max_auto_rewinds: 3,
         }
     }
 }
@@ -208,7 +275,8 @@ impl Default for UiConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SftConfig {
-    /// `vicuna` (Vicuna 1.1, the seed's), `chatml` or `plain`.
+    /// `auto` (the model's own chat template when its tokenizer carries one, else vicuna),
+    /// `model` (the model's own, required), `vicuna` (Vicuna 1.1, the seed's), `chatml` or `plain`.
     pub template: String,
     /// Pack examples back to back into full rows (true) or pad one example per row.
     pub pack: bool,
@@ -219,7 +287,7 @@ pub struct SftConfig {
 impl Default for SftConfig {
     fn default() -> Self {
         Self {
-            template: "vicuna".into(),
+            template: "auto".into(),
             pack: true,
             skip_bad_lines: true,
         }
@@ -270,6 +338,9 @@ impl RunConfig {
             return Ok(());
         }
         let mut root = toml::Value::try_from(&*self)?;
+        if let Some(model) = root.get_mut("model").and_then(|v| v.as_table_mut()) {
+            ModelConfig::fill_omitted_defaults(model);
+        }
         for item in overrides {
             let (key, raw) = item.split_once('=').with_context(|| {
                 format!("--set {item}: expected section.key=value, e.g. train.lr=3e-4")

@@ -22,9 +22,11 @@ impl RunConfig {
                 bail!("config: model.{key} must be positive, got 0");
             }
         }
-        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
+        // With an explicit head_dim the heads need not tile d_model (q_proj is
+        // [n_heads * head_dim, d_model]); without one, d_model / n_heads must be exact.
+        if m.n_heads == 0 || (m.head_dim == 0 && !m.d_model.is_multiple_of(m.n_heads)) {
             bail!(
-                "config: model.n_heads ({}) must divide model.d_model ({})",
+                "config: model.n_heads ({}) must divide model.d_model ({}) (or set model.head_dim)",
                 m.n_heads,
                 m.d_model
             );
@@ -36,13 +38,20 @@ impl RunConfig {
                 m.n_heads
             );
         }
-        if !(m.d_model / m.n_heads).is_multiple_of(2) {
+        if m.head_dim > 0 && !m.head_dim.is_multiple_of(2) {
             bail!(
-                "config: head dimension d_model/n_heads = {} must be even for RoPE",
-                m.d_model / m.n_heads
+                "config: model.head_dim = {} must be even for RoPE",
+                m.head_dim
+            );
+        }
+        if !m.resolved_head_dim().is_multiple_of(2) {
+            bail!(
+                "config: head dimension d_model/n_heads = {} must be even for RoPE (or set an even model.head_dim)",
+                m.resolved_head_dim()
             );
         }
         positive("model.rope_theta", m.rope_theta)?;
+        m.rope_scaling.validate()?;
         positive("model.norm_eps", m.norm_eps)?;
         if crate::model::stats::checked_memory_floor(m).is_none() {
             bail!(
@@ -125,6 +134,8 @@ impl RunConfig {
         if self.ui.peak_tflops < 0.0 {
             bail!("config: ui.peak_tflops must be >= 0 (0 hides MFU)");
         }
+        crate::data::template::check_name(&self.sft.template)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(())
     }
 

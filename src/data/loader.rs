@@ -1,7 +1,10 @@
-//! Batch loader over uint16 token shards (build-nanogpt's DataLoaderLite semantics) with a
-//! small, serialisable cursor for exact resume.
+//! Batch loader over token shards (build-nanogpt's DataLoaderLite semantics) with a small,
+//! serialisable cursor for exact resume. The fixed validation batches are in `batch`.
 
-use super::shards::{check_token_ids, npy_u16_len, read_npy_u16};
+pub use super::batch::{eval_batches, Batch};
+use super::shards::{
+    check_dtype, check_token_ids, npy_info, read_npy_tokens, ShardTokens, TokenDtype,
+};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -32,40 +35,6 @@ impl std::fmt::Display for DataCursor {
     }
 }
 
-/// One training batch: `batch` rows of `seq + 1` tokens, row-major; inputs are `row[..seq]`
-/// and targets `row[1..]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
-    /// `batch * (seq + 1)` token ids, row-major.
-    pub tokens: Vec<u32>,
-    /// Number of rows.
-    pub batch: usize,
-    /// Sequence length (each row holds `seq + 1` tokens).
-    pub seq: usize,
-}
-
-impl Batch {
-    /// Row `i` (`seq + 1` tokens), for building input/target tensors.
-    pub fn row(&self, i: usize) -> &[u32] {
-        let w = self.seq + 1;
-        &self.tokens[i * w..(i + 1) * w]
-    }
-
-    /// Inputs of all rows flattened (`batch * seq`), the model's input tensor data.
-    pub fn inputs(&self) -> Vec<u32> {
-        (0..self.batch)
-            .flat_map(|i| self.row(i)[..self.seq].iter().copied())
-            .collect()
-    }
-
-    /// Targets of all rows flattened (`batch * seq`), the inputs shifted by one.
-    pub fn targets(&self) -> Vec<u32> {
-        (0..self.batch)
-            .flat_map(|i| self.row(i)[1..].iter().copied())
-            .collect()
-    }
-}
-
 /// Streams contiguous `batch x (seq+1)` windows from training shards in a per-epoch shuffled
 /// shard order, holding only the current shard in memory.
 #[derive(Debug)]
@@ -85,8 +54,10 @@ pub struct TokenLoader {
     /// Position of `cursor.shard` in `order`.
     pos: usize,
     cursor: DataCursor,
+    /// The set's one dtype (a shard of another dtype is refused).
+    dtype: TokenDtype,
     /// The currently loaded shard (index, tokens).
-    loaded: Option<(usize, Vec<u16>)>,
+    loaded: Option<(usize, ShardTokens)>,
 }
 
 impl TokenLoader {
@@ -107,10 +78,15 @@ impl TokenLoader {
             bail!("no training shards given to the loader: prepare data first or point it at a shard directory");
         };
         let need = window(batch, seq)?;
-        let lens = shards
+        let infos = shards
             .iter()
-            .map(|p| npy_u16_len(p))
+            .map(|p| npy_info(p))
             .collect::<Result<Vec<_>>>()?;
+        let dtype = infos[0].dtype;
+        for (p, info) in shards.iter().zip(&infos) {
+            check_dtype(p, info.dtype, first, dtype)?;
+        }
+        let lens: Vec<usize> = infos.iter().map(|i| i.len).collect();
         let usable: Vec<usize> = (0..shards.len()).filter(|&i| lens[i] >= need).collect();
         if usable.is_empty() {
             let dir = first.parent().unwrap_or(Path::new("."));
@@ -138,6 +114,7 @@ impl TokenLoader {
             order,
             pos: 0,
             cursor,
+            dtype,
             loaded: None,
         })
     }
@@ -149,8 +126,7 @@ impl TokenLoader {
         let tokens = self.shard_tokens(c.shard)?;
         let mut out = Vec::with_capacity(b * (t + 1));
         for i in 0..b {
-            let start = c.offset + i * t;
-            out.extend(tokens[start..start + t + 1].iter().map(|&x| x as u32));
+            tokens.extend_window(c.offset + i * t, t + 1, &mut out);
         }
         self.advance();
         Ok(Batch {
@@ -216,11 +192,13 @@ impl TokenLoader {
         }
     }
 
-    fn shard_tokens(&mut self, shard: usize) -> Result<&[u16]> {
+    fn shard_tokens(&mut self, shard: usize) -> Result<&ShardTokens> {
         if self.loaded.as_ref().map(|(i, _)| *i) != Some(shard) {
             self.loaded = None; // free the old shard before loading the next
-            let toks = read_npy_u16(&self.shards[shard])?;
-            check_token_ids(&self.shards[shard], &toks, self.vocab_size)?;
+            let path = &self.shards[shard];
+            let toks = read_npy_tokens(path)?;
+            check_dtype(path, toks.dtype(), &self.shards[0], self.dtype)?;
+            check_token_ids(path, &toks, self.vocab_size)?;
             if toks.len() != self.lens[shard] {
                 bail!(
                     "shard {} changed while training ({} tokens, expected {}): do not modify shards during a run",
@@ -231,11 +209,10 @@ impl TokenLoader {
             }
             self.loaded = Some((shard, toks));
         }
-        Ok(self
-            .loaded
-            .as_ref()
-            .map(|(_, t)| t.as_slice())
-            .unwrap_or(&[]))
+        match &self.loaded {
+            Some((_, t)) => Ok(t),
+            None => unreachable!("the shard was loaded just above"),
+        }
     }
 }
 
@@ -247,70 +224,21 @@ fn epoch_order(usable: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
-fn window(batch: usize, seq: usize) -> Result<usize> {
+/// Tokens one `batch x seq` window reads (`batch * seq + 1`), refusing an overflow by name.
+pub(super) fn window(batch: usize, seq: usize) -> Result<usize> {
     batch
         .checked_mul(seq)
         .and_then(|n| n.checked_add(1))
         .ok_or_else(|| anyhow::anyhow!("batch {batch} x seq {seq} overflows: use smaller values"))
 }
 
-/// The first `n` batches of the validation shard(s), identical on every call, so evaluations
-/// are comparable across steps and runs. Token ids are checked against `vocab_size`.
-pub fn eval_batches(
-    shards: &[PathBuf],
-    batch: usize,
-    seq: usize,
-    n: usize,
-    vocab_size: usize,
-) -> Result<Vec<Batch>> {
-    if batch == 0 || seq == 0 || n == 0 {
-        bail!("eval batch {batch}, seq {seq} and batch count {n} must all be > 0: fix the eval config");
-    }
-    let need = window(batch, seq)?;
-    let mut out = Vec::new();
-    let mut largest = 0;
-    for path in shards {
-        if out.len() >= n {
-            break;
-        }
-        let toks = read_npy_u16(path)?;
-        check_token_ids(path, &toks, vocab_size)?;
-        largest = largest.max(toks.len());
-        let mut off = 0;
-        while out.len() < n && off + need <= toks.len() {
-            let mut v = Vec::with_capacity(batch * (seq + 1));
-            for i in 0..batch {
-                let s = off + i * seq;
-                v.extend(toks[s..s + seq + 1].iter().map(|&x| x as u32));
-            }
-            out.push(Batch {
-                tokens: v,
-                batch,
-                seq,
-            });
-            off += batch * seq;
-        }
-    }
-    if out.is_empty() {
-        let shown = shards
-            .first()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "(none given)".into());
-        bail!(
-            "validation shards ({shown}, {} files) cannot supply one eval batch: need batch*seq+1 = {need} tokens, largest has {largest}; lower eval batch/seq or raise val_fraction",
-            shards.len()
-        );
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::shards::write_npy_u16;
     use super::*;
 
     /// Shards whose token at position p of shard s is s*1000 + p (distinguishable windows).
-    fn make_shards(dir: &Path, lens: &[usize]) -> Vec<PathBuf> {
+    pub(crate) fn make_shards(dir: &Path, lens: &[usize]) -> Vec<PathBuf> {
         lens.iter()
             .enumerate()
             .map(|(s, &n)| {
@@ -469,17 +397,46 @@ mod tests {
         assert!(eval_batches(&shards[..1], 2, 8, 10, 60).is_ok());
     }
 
+    /// uint32 shards stream their ids unchanged (above 65,535 too), in training and eval
+    /// batches; a uint16 shard among them is refused naming both files.
     #[test]
-    fn eval_batches_are_the_first_windows() {
+    fn uint32_shards_load_and_a_mixed_set_is_refused() {
+        use super::super::shards::write_npy;
         let dir = tempfile::tempdir().unwrap();
-        let shards = make_shards(dir.path(), &[40, 30]);
-        let a = eval_batches(&shards, 2, 8, 10, 65536).unwrap();
-        // Shard 0: windows at 0, 16 (16+17=33<=40); shard 1: window at 0.
-        assert_eq!(a.len(), 3);
-        assert_eq!(a[1].row(0)[0], 16);
-        assert_eq!(a[2].row(0)[0], 1000);
-        assert_eq!(a, eval_batches(&shards, 2, 8, 10, 65536).unwrap());
-        assert_eq!(eval_batches(&shards, 2, 8, 1, 65536).unwrap().len(), 1);
-        assert!(eval_batches(&shards, 4, 16, 1, 65536).is_err());
+        let wide = dir.path().join("w_train_000001.npy");
+        let toks: Vec<u32> = (0..40).map(|i| 70_000 + i).collect();
+        write_npy(&wide, &toks).unwrap();
+        let mut l = TokenLoader::new(vec![wide.clone()], 2, 8, 0, 70_040).unwrap();
+        let b = l.next_batch().unwrap();
+        assert_eq!(b.row(0), (70_000..70_009).collect::<Vec<u32>>());
+        assert_eq!(b.row(1), (70_008..70_017).collect::<Vec<u32>>());
+        let e = eval_batches(std::slice::from_ref(&wide), 1, 8, 1, 70_040).unwrap();
+        assert_eq!(e[0].row(0)[8], 70_008);
+        let m = format!(
+            "{:#}",
+            TokenLoader::new(vec![wide.clone()], 2, 8, 0, 70_039)
+                .unwrap()
+                .next_batch()
+                .unwrap_err()
+        );
+        assert!(
+            m.contains("token id 70039") && m.contains("w_train_000001.npy"),
+            "{m}"
+        );
+        let narrow = make_shards(dir.path(), &[40]).remove(0);
+        let both = vec![wide.clone(), narrow.clone()];
+        for m in [
+            format!(
+                "{:#}",
+                TokenLoader::new(both.clone(), 2, 8, 0, 70_040).unwrap_err()
+            ),
+            format!("{:#}", eval_batches(&both, 1, 8, 10, 70_040).unwrap_err()),
+        ] {
+            assert!(
+                m.contains("t_train_000001.npy is uint16")
+                    && m.contains("w_train_000001.npy is uint32"),
+                "{m}"
+            );
+        }
     }
 }

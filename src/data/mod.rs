@@ -1,9 +1,15 @@
-//! Data pipeline: text corpora, tokenizers, uint16 `.npy` token shards and the batch loader.
+//! Data pipeline: text corpora, tokenizers, uint16/uint32 `.npy` token shards and the batch
+//! loader.
 
+pub mod batch;
+pub mod chat_template;
 pub mod corpus;
 pub mod loader;
 pub mod npy;
+pub mod prepare;
 pub mod sft;
 pub mod sft_loader;
 pub mod shards;
+pub mod template;
 pub mod tokenizer;
+pub mod tokenizer_meta;

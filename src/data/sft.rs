@@ -1,21 +1,11 @@
-//! Instruction data for supervised fine-tuning: Alpaca and chat JSONL, the Vicuna 1.1, ChatML
-//! and plain templates, and rows whose loss mask covers exactly the response tokens.
+//! Instruction data for supervised fine-tuning: Alpaca and chat JSONL, rendered through a
+//! chat template (`super::template`), and rows whose loss mask covers exactly the response tokens.
 
+pub use super::template::{Segment, Template};
 use super::tokenizer::TextTokenizer;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::Path;
-
-/// Vicuna 1.1's system prompt (the seed's chat format).
-pub const VICUNA_SYSTEM: &str = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.";
-
-/// How a conversation becomes text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Template {
-    Vicuna,
-    ChatMl,
-    Plain,
-}
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,147 +21,6 @@ pub struct Conversation {
     pub turns: Vec<Message>,
 }
 
-/// A piece of rendered text and whether the model is trained to produce it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub text: String,
-    pub trained: bool,
-    /// Append the end-of-text token after this segment (trained with it).
-    pub eot_after: bool,
-}
-
-impl Template {
-    /// Parse a config name: `vicuna`, `chatml` or `plain`.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "vicuna" | "vicuna_v1.1" => Ok(Self::Vicuna),
-            "chatml" => Ok(Self::ChatMl),
-            "plain" => Ok(Self::Plain),
-            other => bail!("sft.template = {other}: expected vicuna, chatml or plain"),
-        }
-    }
-
-    /// Fail early when the tokenizer lacks the template's special tokens.
-    pub fn check_tokenizer(&self, tok: &TextTokenizer) -> Result<()> {
-        if *self == Self::ChatMl {
-            for t in ["<|im_start|>", "<|im_end|>"] {
-                if tok.inner().token_to_id(t).is_none() {
-                    bail!("sft.template = chatml needs the token {t}, which this tokenizer lacks; use vicuna or plain");
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Render a conversation into masked and trained segments.
-    pub fn render(&self, conv: &Conversation) -> Vec<Segment> {
-        let mut out = Vec::new();
-        let prompt = |text: String| Segment {
-            text,
-            trained: false,
-            eot_after: false,
-        };
-        match self {
-            Self::Vicuna => {
-                let system = conv.system.as_deref().unwrap_or(VICUNA_SYSTEM);
-                let mut pending = format!("{system} ");
-                for m in &conv.turns {
-                    if m.role == "assistant" {
-                        pending.push_str("ASSISTANT:");
-                        out.push(prompt(std::mem::take(&mut pending)));
-                        out.push(Segment {
-                            text: format!(" {}", m.content),
-                            trained: true,
-                            eot_after: true,
-                        });
-                    } else {
-                        pending.push_str(&format!("USER: {} ", m.content));
-                    }
-                }
-                if !pending.is_empty() && pending != format!("{system} ") {
-                    out.push(prompt(pending));
-                }
-            }
-            Self::ChatMl => {
-                let mut pending = conv
-                    .system
-                    .as_ref()
-                    .map(|s| format!("<|im_start|>system\n{s}<|im_end|>\n"))
-                    .unwrap_or_default();
-                for m in &conv.turns {
-                    if m.role == "assistant" {
-                        pending.push_str("<|im_start|>assistant\n");
-                        out.push(prompt(std::mem::take(&mut pending)));
-                        out.push(Segment {
-                            text: format!("{}<|im_end|>", m.content),
-                            trained: true,
-                            eot_after: false,
-                        });
-                        pending.push('\n');
-                    } else {
-                        pending.push_str(&format!(
-                            "<|im_start|>{}\n{}<|im_end|>\n",
-                            m.role, m.content
-                        ));
-                    }
-                }
-            }
-            Self::Plain => {
-                let mut pending = conv
-                    .system
-                    .as_ref()
-                    .map(|s| format!("{s}\n"))
-                    .unwrap_or_default();
-                for m in &conv.turns {
-                    if m.role == "assistant" {
-                        out.push(prompt(std::mem::take(&mut pending)));
-                        out.push(Segment {
-                            text: m.content.clone(),
-                            trained: true,
-                            eot_after: true,
-                        });
-                    } else {
-                        pending.push_str(&format!("{}\n", m.content));
-                    }
-                }
-            }
-        }
-        out.retain(|s| !s.text.is_empty() || s.eot_after);
-        out
-    }
-
-    /// The prompt text for one user message, ending where the reply starts; the prompt pane
-    /// and multiple-choice evaluation use it.
-    pub fn prompt_for(&self, user: &str) -> String {
-        let conv = Conversation {
-            system: None,
-            turns: vec![
-                Message {
-                    role: "user".into(),
-                    content: user.into(),
-                },
-                Message {
-                    role: "assistant".into(),
-                    content: String::new(),
-                },
-            ],
-        };
-        self.render(&conv)
-            .into_iter()
-            .filter(|s| !s.trained)
-            .map(|s| s.text)
-            .collect()
-    }
-
-    /// Text before a model answer in multiple-choice scoring (Vicuna answers start with " ").
-    pub fn answer_prefix(&self) -> &'static str {
-        match self {
-            Self::Vicuna => " ",
-            _ => "",
-        }
-    }
-}
-
 /// What parsing a JSONL file found, for the run summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParseReport {
@@ -181,7 +30,9 @@ pub struct ParseReport {
     pub skipped: Vec<(usize, String)>,
 }
 
-fn parse_line(v: &Value) -> std::result::Result<Conversation, String> {
+/// One example (`{"messages": [...]}` chat or Alpaca `{instruction, input, output}`) as a
+/// conversation, or why it is not one.
+pub fn parse_line(v: &Value) -> std::result::Result<Conversation, String> {
     if let Some(msgs) = v.get("messages").and_then(Value::as_array) {
         let mut system = None;
         let mut turns = Vec::new();
@@ -290,19 +141,15 @@ pub fn parse_jsonl(path: &Path, skip_bad: bool) -> Result<(Vec<Conversation>, Pa
 /// Token ids of a conversation and, per token, whether it is a trained (response) token.
 pub fn tokenize(
     conv: &Conversation,
-    template: Template,
+    template: &Template,
     tok: &TextTokenizer,
 ) -> Result<(Vec<u32>, Vec<bool>)> {
     let mut ids = Vec::new();
     let mut trained = Vec::new();
-    for seg in template.render(conv) {
+    for seg in template.render(conv)? {
         let piece = tok.encode(&seg.text)?;
         trained.extend(std::iter::repeat_n(seg.trained, piece.len()));
         ids.extend(piece);
-        if seg.eot_after {
-            ids.push(tok.eot_id());
-            trained.push(true);
-        }
     }
     Ok((ids, trained))
 }
@@ -381,13 +228,12 @@ fn rows_packed(examples: &[(Vec<u32>, Vec<bool>)], seq: usize) -> Vec<SftRow> {
 pub fn build(
     convs: &[Conversation],
     report: ParseReport,
-    template: Template,
+    template: &Template,
     tok: &TextTokenizer,
     seq: usize,
     pack: bool,
     val_fraction: f64,
 ) -> Result<SftData> {
-    template.check_tokenizer(tok)?;
     let stride = if val_fraction > 0.0 {
         (1.0 / val_fraction).round().max(2.0) as usize
     } else {

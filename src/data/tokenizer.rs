@@ -2,6 +2,7 @@
 //! trained on the corpus; plus a streaming decoder for the sampler.
 
 use super::corpus::Document;
+use super::tokenizer_meta::TokenizerMeta;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct TextTokenizer {
     inner: Arc<Tokenizer>,
     eot: u32,
     eot_token: String,
+    /// Chat template and named special tokens carried from an HF model or a checkpoint;
+    /// `None`: our own tokenizer, GPT-2 convention around the end-of-text token.
+    meta: Option<Arc<TokenizerMeta>>,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -104,6 +108,7 @@ impl TextTokenizer {
             inner: Arc::new(tok),
             eot,
             eot_token,
+            meta: None,
         })
     }
 
@@ -115,7 +120,7 @@ impl TextTokenizer {
         }
         if !(MIN_TRAIN_VOCAB..=1 << 24).contains(&vocab_size) {
             bail!(
-                "BPE vocab size {vocab_size} is out of range: use train:<N> with {MIN_TRAIN_VOCAB} <= N <= 65536 (256 bytes + <|endoftext|> at least; uint16 shards need <= 65536)"
+                "BPE vocab size {vocab_size} is out of range: use train:<N> with {MIN_TRAIN_VOCAB} <= N <= 16777216 (256 bytes + <|endoftext|> at least; shards are uint16 up to 65536, uint32 above)"
             );
         }
         let trainer = BpeTrainerBuilder::new()
@@ -237,6 +242,38 @@ impl TextTokenizer {
         self.eot = id;
         self.eot_token = token;
         Ok(self)
+    }
+
+    /// The chat template and special tokens this tokenizer carries (for our own tokenizers:
+    /// bos = eos = unk = end-of-text, no template), for templates, checkpoints and export.
+    pub fn meta(&self) -> TokenizerMeta {
+        match &self.meta {
+            Some(m) => (**m).clone(),
+            None => TokenizerMeta::gpt2_style(&self.eot_token, self.eot),
+        }
+    }
+
+    /// Carry `meta` (read from an HF directory or a checkpoint) from now on.
+    pub fn with_meta(mut self, meta: TokenizerMeta) -> Self {
+        self.meta = Some(Arc::new(meta));
+        self
+    }
+
+    /// The model's own chat template (Jinja), if it carries one.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.meta.as_ref()?.chat_template.as_deref()
+    }
+
+    /// Replace the chat template (an SFT run records the template it trains with).
+    pub fn with_chat_template(self, source: Option<String>) -> Self {
+        let mut meta = self.meta();
+        meta.chat_template = source;
+        self.with_meta(meta)
+    }
+
+    /// Whether generation stops at `id`: the end-of-text or any id of the model's stop list.
+    pub fn is_stop(&self, id: u32) -> bool {
+        id == self.eot || self.meta.as_ref().is_some_and(|m| m.stop_ids.contains(&id))
     }
 
     /// The end-of-text token's text (`<|endoftext|>` or a fallback such as `</s>`).

@@ -2,3 +2,6 @@
 
 pub mod export;
 pub mod hf;
+pub mod hf_write;
+pub mod model_dir;
+pub mod template_ids;

@@ -6,7 +6,7 @@ use super::fused;
 
 use super::init::InitRng;
 use super::kv_cache::KvCache;
-use super::rope::{apply_rope, rope_tables, rope_values_cached};
+use super::rope::{apply_rope, rope_tables, rope_values_cached, RopeSpec};
 use crate::config::ModelConfig;
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_softmax, silu};
@@ -35,7 +35,8 @@ pub struct Dims {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
-    pub rope_theta: f64,
+    /// Base, width and scaling of the rotary tables.
+    pub rope: RopeSpec,
     pub norm_eps: f64,
     pub max_seq_len: usize,
     pub vocab_size: usize,
@@ -47,8 +48,8 @@ impl Dims {
         Self {
             n_heads: m.n_heads,
             n_kv_heads: m.n_kv_heads,
-            head_dim: m.d_model / m.n_heads,
-            rope_theta: m.rope_theta,
+            head_dim: m.resolved_head_dim(),
+            rope: RopeSpec::from_config(m),
             norm_eps: m.norm_eps,
             max_seq_len: m.max_seq_len,
             vocab_size: m.vocab_size,
@@ -83,6 +84,8 @@ impl<B: Backend> Llama<B> {
         let dims = Dims::from_config(m);
         let mut rng = InitRng::new(seed);
         let d = m.d_model;
+        // Attention widths: d_model each unless the config sets its own head_dim.
+        let q = dims.head_dim * m.n_heads;
         let kv = dims.head_dim * m.n_kv_heads;
         let std = 0.02;
         let resid_std = std / (2.0 * m.n_layers as f64).sqrt();
@@ -90,10 +93,10 @@ impl<B: Backend> Llama<B> {
         let layers = (0..m.n_layers)
             .map(|_| Block {
                 input_layernorm: param(vec![1.0; d], [d], device),
-                q_proj: param(rng.normal(d * d, std), [d, d], device),
+                q_proj: param(rng.normal(d * q, std), [d, q], device),
                 k_proj: param(rng.normal(d * kv, std), [d, kv], device),
                 v_proj: param(rng.normal(d * kv, std), [d, kv], device),
-                o_proj: param(rng.normal(d * d, resid_std), [d, d], device),
+                o_proj: param(rng.normal(q * d, resid_std), [q, d], device),
                 post_attention_layernorm: param(vec![1.0; d], [d], device),
                 gate_proj: param(rng.normal(d * m.ff_dim, std), [d, m.ff_dim], device),
                 up_proj: param(rng.normal(d * m.ff_dim, std), [d, m.ff_dim], device),
@@ -124,7 +127,7 @@ impl<B: Backend> Llama<B> {
         let device = tokens.device();
         let d_model = self.norm.dims()[0];
         let dims = self.dims;
-        let (cos, sin) = rope_tables::<B>(dims.head_dim, dims.rope_theta, start, seq, &device);
+        let (cos, sin) = rope_tables::<B>(&dims.rope, start, seq, &device);
         let x = embedding(self.embed_tokens.val(), tokens);
         let mut x = x.reshape([batch * seq, d_model]);
         for (i, layer) in self.layers.iter().enumerate() {
@@ -238,7 +241,7 @@ impl<B: Backend> Block<B> {
         // Training on the CPU backend: one fused node (RoPE, GQA, causal softmax, layout).
         let (q, k, v) = match (&cache, seq > 1 && fused::enabled::<B>()) {
             (None, true) => {
-                let tables = rope_values_cached(hd, dims.rope_theta, start, seq);
+                let tables = rope_values_cached(&dims.rope, start, seq);
                 match fused::attention_block(q, k, v, batch, seq, nh, nkv, tables) {
                     Ok(out) => return out.matmul(self.o_proj.val()),
                     Err(qkv) => qkv,
@@ -297,148 +300,5 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, rep: usize) -> Tensor<B, 4> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::params::tensor_to_vec;
-    use burn::backend::Flex;
-
-    fn small() -> ModelConfig {
-        ModelConfig {
-            vocab_size: 50,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 4,
-            n_kv_heads: 2,
-            ff_dim: 48,
-            max_seq_len: 16,
-            tie_embeddings: false,
-            ..ModelConfig::default()
-        }
-    }
-
-    fn logits(model: &Llama<Flex>, ids: &[i64]) -> Vec<f32> {
-        let t = Tensor::<Flex, 2, Int>::from_data(
-            TensorData::new(ids.to_vec(), [1, ids.len()]),
-            &Default::default(),
-        );
-        tensor_to_vec(model.forward(t, 0, None))
-    }
-
-    #[test]
-    fn attention_is_causal() {
-        let model = Llama::<Flex>::new(&small(), 7, &Default::default());
-        let a = [3i64, 9, 4, 1, 7, 2, 8, 5];
-        let mut b = a;
-        b[5] = 33; // change token t+1 = 5
-        let (la, lb) = (logits(&model, &a), logits(&model, &b));
-        let v = 50;
-        for t in 0..5 {
-            for i in 0..v {
-                assert_eq!(la[t * v + i], lb[t * v + i], "position {t} saw the future");
-            }
-        }
-        assert!(
-            (5 * v..8 * v).any(|i| la[i] != lb[i]),
-            "later positions must see the change"
-        );
-    }
-
-    /// Generation's one-row paths (grouped queries, `E h^T` for tied embeddings) give the
-    /// full forward's logits, tied and untied.
-    #[test]
-    fn kv_cache_matches_full_forward() {
-        for tie_embeddings in [false, true] {
-            let cfg = ModelConfig {
-                tie_embeddings,
-                ..small()
-            };
-            kv_cache_matches_full_forward_for(&cfg);
-        }
-    }
-
-    fn kv_cache_matches_full_forward_for(cfg: &ModelConfig) {
-        let model = Llama::<Flex>::new(cfg, 3, &Default::default());
-        let ids = [5i64, 1, 8, 22, 13, 2];
-        let full = logits(&model, &ids);
-        let device = Default::default();
-        let mut cache = KvCache::new(2);
-        let prefix =
-            Tensor::<Flex, 2, Int>::from_data(TensorData::new(ids[..3].to_vec(), [1, 3]), &device);
-        let mut got = tensor_to_vec(model.forward(prefix, 0, Some(&mut cache)));
-        for (pos, &id) in ids.iter().enumerate().skip(3) {
-            let t = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![id], [1, 1]), &device);
-            got.extend(tensor_to_vec(model.forward(t, pos, Some(&mut cache))));
-        }
-        for (i, (x, y)) in full.iter().zip(&got).enumerate() {
-            assert!((x - y).abs() < 1e-4, "logit {i}: {x} vs {y}");
-        }
-    }
-
-    /// The fused CPU training kernels give the generic formulation's loss and gradients.
-    #[test]
-    fn fused_kernels_match_generic_gradients() {
-        type Ad = burn::backend::Autodiff<Flex>;
-        let cfg = ModelConfig {
-            tie_embeddings: true,
-            ..small()
-        };
-        let rows: Vec<i64> = (0..2 * 9).map(|i| (i * 17 % 50) as i64).collect();
-        let run = |unfused: bool| {
-            fused::FORCE_UNFUSED.with(|f| f.set(unfused));
-            let model = Llama::<Ad>::new(&cfg, 5, &Default::default());
-            let t = Tensor::<Ad, 2, Int>::from_data(
-                TensorData::new(rows.clone(), [2, 9]),
-                &Default::default(),
-            );
-            let loss = model.loss(t);
-            let l = tensor_to_vec(loss.clone().inner())[0];
-            let g = loss.backward();
-            let mut out = vec![("embed", tensor_to_vec(model.embed_tokens.grad(&g).unwrap()))];
-            out.push(("norm", tensor_to_vec(model.norm.grad(&g).unwrap())));
-            for (i, b) in model.layers.iter().enumerate() {
-                let _ = i;
-                out.push(("in_ln", tensor_to_vec(b.input_layernorm.grad(&g).unwrap())));
-                out.push(("q", tensor_to_vec(b.q_proj.grad(&g).unwrap())));
-                out.push(("k", tensor_to_vec(b.k_proj.grad(&g).unwrap())));
-                out.push(("v", tensor_to_vec(b.v_proj.grad(&g).unwrap())));
-                out.push(("o", tensor_to_vec(b.o_proj.grad(&g).unwrap())));
-                out.push(("gate", tensor_to_vec(b.gate_proj.grad(&g).unwrap())));
-                out.push(("up", tensor_to_vec(b.up_proj.grad(&g).unwrap())));
-                out.push(("down", tensor_to_vec(b.down_proj.grad(&g).unwrap())));
-            }
-            fused::FORCE_UNFUSED.with(|f| f.set(false));
-            (l, out)
-        };
-        let (la, ga) = run(false);
-        let (lb, gb) = run(true);
-        assert!((la - lb).abs() < 1e-5, "loss {la} vs {lb}");
-        for ((name, a), (_, b)) in ga.iter().zip(&gb) {
-            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-            for (x, y) in a.iter().zip(b) {
-                assert!(
-                    (x - y).abs() <= 1e-4 * scale,
-                    "{name}: {x} vs {y} (max {scale})"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn same_seed_same_weights() {
-        let a = crate::model::params::export_params(&Llama::<Flex>::new(
-            &small(),
-            11,
-            &Default::default(),
-        ));
-        let b = crate::model::params::export_params(&Llama::<Flex>::new(
-            &small(),
-            11,
-            &Default::default(),
-        ));
-        assert_eq!(a, b);
-        assert_eq!(
-            a.iter().map(|t| t.data.len() as u64).sum::<u64>(),
-            crate::model::stats::param_count(&small()).total
-        );
-    }
-}
+#[path = "llama_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@ pub mod fused;
 pub mod init;
 pub mod kv_cache;
 pub mod llama;
+pub mod load;
 pub mod params;
 pub mod rope;
 pub mod stats;

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// Tracks the dotted module path while a visitor or mapper walks the tree.
 #[derive(Debug, Default, Clone)]
@@ -26,6 +26,7 @@ impl PathStack {
     }
 }
 
+pub use crate::store::tensors::TensorSource;
 pub use crate::store::NamedTensor;
 
 /// Read a tensor back to the host as f32, whatever its storage dtype.
@@ -99,7 +100,8 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<us
 
 struct Importer<'a> {
     stack: PathStack,
-    source: &'a mut HashMap<String, NamedTensor>,
+    source: &'a mut dyn TensorSource,
+    taken: HashSet<String>,
     errors: Vec<String>,
 }
 
@@ -114,10 +116,13 @@ impl<B: Backend> ModuleMapper<B> for Importer<'_> {
         let (id, tensor, mapper) = param.consume();
         let name = self.stack.path();
         let expected = tensor.dims().to_vec();
-        let tensor = match self.source.remove(&name) {
-            Some(nt) if nt.shape == expected => {
+        self.taken.insert(name.clone());
+        let tensor = match self.source.take(&name) {
+            Ok(Some(nt)) if nt.shape == expected => {
                 let device = tensor.device();
                 let required = tensor.is_require_grad();
+                // Replace the old tensor before building the new one: never both in memory.
+                drop(tensor);
                 let loaded = Tensor::<B, D>::from_data(TensorData::new(nt.data, expected), &device);
                 if required {
                     loaded.require_grad()
@@ -125,15 +130,19 @@ impl<B: Backend> ModuleMapper<B> for Importer<'_> {
                     loaded
                 }
             }
-            Some(nt) => {
+            Ok(Some(nt)) => {
                 self.errors.push(format!(
                     "{name}: shape {:?}, model expects {:?}",
                     nt.shape, expected
                 ));
                 tensor
             }
-            None => {
+            Ok(None) => {
                 self.errors.push(format!("{name}: missing"));
+                tensor
+            }
+            Err(e) => {
+                self.errors.push(format!("{name}: {e:#}"));
                 tensor
             }
         };
@@ -141,38 +150,54 @@ impl<B: Backend> ModuleMapper<B> for Importer<'_> {
     }
 }
 
-/// Replace every parameter with the tensor of the same path. Missing, extra or mis-shaped
-/// tensors are all reported together, so one error explains the whole mismatch.
-pub fn import_params<B: Backend, M: Module<B>>(module: M, tensors: Vec<NamedTensor>) -> Result<M> {
-    let mut source: HashMap<String, NamedTensor> =
-        tensors.into_iter().map(|t| (t.name.clone(), t)).collect();
+/// Replace every parameter with the tensor of the same path, taken from `source` one at a
+/// time (a mapped checkpoint is read as the model is filled, never held whole). Missing,
+/// extra or mis-shaped tensors are all reported together, so one error explains the whole
+/// mismatch.
+pub fn import_params<B: Backend, M: Module<B>>(
+    module: M,
+    mut source: impl TensorSource,
+) -> Result<M> {
     let mut mapper = Importer {
         stack: PathStack::default(),
         source: &mut source,
+        taken: HashSet::new(),
         errors: Vec::new(),
     };
     let module = module.map(&mut mapper);
-    let mut errors = mapper.errors;
-    let mut extra: Vec<_> = source.keys().cloned().collect();
+    let Importer { taken, errors, .. } = mapper;
+    let mut errors = errors;
+    let mut extra: Vec<String> = source
+        .names()
+        .into_iter()
+        .filter(|n| !taken.contains(n))
+        .collect();
     extra.sort();
     errors.extend(
         extra
             .into_iter()
             .map(|n| format!("{n}: not part of this model")),
     );
-    if !errors.is_empty() {
-        let shown = errors
-            .iter()
-            .take(4)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
-        let more = if errors.len() > 4 {
-            format!(" (+{} more)", errors.len() - 4)
-        } else {
-            String::new()
-        };
-        bail!("tensors do not match the model: {shown}{more}");
-    }
+    refuse_mismatches(&errors)?;
     Ok(module)
+}
+
+/// One error listing the first few mismatches between stored tensors and a model (missing,
+/// extra, mis-shaped, unreadable) and how many more there are; `Ok` when there are none.
+pub fn refuse_mismatches(errors: &[String]) -> Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let shown = errors
+        .iter()
+        .take(4)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = if errors.len() > 4 {
+        format!(" (+{} more)", errors.len() - 4)
+    } else {
+        String::new()
+    };
+    bail!("tensors do not match the model: {shown}{more}");
 }

@@ -16,11 +16,12 @@ pub struct ParamCount {
 /// Count parameters exactly as `Llama::new` allocates them.
 pub fn param_count(m: &ModelConfig) -> ParamCount {
     let d = m.d_model as u64;
-    let head_dim = d / m.n_heads as u64;
+    let head_dim = m.resolved_head_dim() as u64;
+    let q = head_dim * m.n_heads as u64;
     let kv = head_dim * m.n_kv_heads as u64;
     let v = m.vocab_size as u64;
     let f = m.ff_dim as u64;
-    let attn = d * d * 2 + d * kv * 2;
+    let attn = d * q * 2 + d * kv * 2;
     let mlp = 3 * d * f;
     let per_layer = attn + mlp + 2 * d;
     let embedding = v * d;
@@ -35,10 +36,12 @@ pub fn param_count(m: &ModelConfig) -> ParamCount {
 }
 
 /// Training FLOPs per token (forward + backward): 6 per matmul weight plus the attention
-/// score/value products, 12 * layers * d_model * seq_len (the PaLM appendix B formula).
+/// score/value products, 12 * layers * (n_heads * head_dim) * seq_len (the PaLM appendix B
+/// formula, whose d_model is the attention width).
 pub fn train_flops_per_token(m: &ModelConfig, seq_len: usize) -> f64 {
     let p = param_count(m);
-    6.0 * p.matmul as f64 + 12.0 * m.n_layers as f64 * m.d_model as f64 * seq_len as f64
+    let width = (m.n_heads * m.resolved_head_dim()) as f64;
+    6.0 * p.matmul as f64 + 12.0 * m.n_layers as f64 * width * seq_len as f64
 }
 
 /// Bytes of weights, gradients and the two AdamW moments, all f32: the floor below which no
@@ -71,12 +74,13 @@ pub fn memory_floor(m: &ModelConfig) -> MemoryFloor {
 /// overflows 64 bits, so validation refuses it instead of panicking or wrapping around.
 pub fn checked_memory_floor(m: &ModelConfig) -> Option<MemoryFloor> {
     let d = m.d_model as u64;
-    let heads = (m.n_heads as u64).max(1);
-    let kv = (d / heads).checked_mul(m.n_kv_heads as u64)?;
+    let head_dim = m.resolved_head_dim() as u64;
+    let q = head_dim.checked_mul(m.n_heads as u64)?;
+    let kv = head_dim.checked_mul(m.n_kv_heads as u64)?;
     let v = m.vocab_size as u64;
     let f = m.ff_dim as u64;
     let attn = d
-        .checked_mul(d)?
+        .checked_mul(q)?
         .checked_mul(2)?
         .checked_add(d.checked_mul(kv)?.checked_mul(2)?)?;
     let mlp = d.checked_mul(f)?.checked_mul(3)?;
@@ -134,6 +138,33 @@ mod tests {
         let mut m = cfg.model.clone();
         m.d_model = usize::MAX / 2;
         assert_eq!(checked_memory_floor(&m), None);
+        let mut m = cfg.model.clone();
+        m.head_dim = usize::MAX / 4;
+        assert_eq!(checked_memory_floor(&m), None);
+    }
+
+    /// An explicit head_dim other than d_model / n_heads widens q/o and k/v, as `Llama::new`
+    /// allocates them.
+    #[test]
+    fn explicit_head_dim_is_counted() {
+        let m = ModelConfig {
+            vocab_size: 100,
+            d_model: 64,
+            n_layers: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 24,
+            ff_dim: 96,
+            tie_embeddings: true,
+            ..ModelConfig::default()
+        };
+        let attn = 64 * 96 * 2 + 64 * 48 * 2;
+        let per_layer = attn + 3 * 64 * 96 + 2 * 64;
+        assert_eq!(param_count(&m).total, 100 * 64 + 2 * per_layer + 64);
+        assert_eq!(
+            checked_memory_floor(&m).unwrap().weights,
+            4 * param_count(&m).total
+        );
     }
 
     #[test]

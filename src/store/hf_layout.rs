@@ -4,7 +4,7 @@
 
 use super::safetensors_io::OutTensor;
 use super::tensors::NamedTensor;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, RopeScaling};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -58,20 +58,30 @@ pub fn internal_name(hf: &str) -> Option<(String, bool)> {
     (back == hf).then_some((path, transpose))
 }
 
-/// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles (a checkpoint transposes
-/// every matrix, so a naive strided loop would dominate the save time).
-fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// Row-major `[rows, cols]` -> `[cols, rows]` in cache-sized tiles, bands of output rows on
+/// rayon's threads (a checkpoint transposes every matrix on save and on load, so a naive
+/// strided loop would dominate both).
+pub fn transpose_data(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
     const TILE: usize = 32;
     let mut out = vec![0f32; src.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = src[r * cols + c];
+    if rows == 0 || cols == 0 {
+        return out;
+    }
+    out.par_chunks_mut(rows * TILE)
+        .enumerate()
+        .for_each(|(band, chunk)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..c1 {
+                    let row = &mut chunk[(c - c0) * rows..(c - c0 + 1) * rows];
+                    for r in r0..(r0 + TILE).min(rows) {
+                        row[r] = src[r * cols + c];
+                    }
                 }
             }
-        }
-    }
+        });
     out
 }
 
@@ -152,9 +162,10 @@ fn split_suffix(name: &str) -> (&str, &str) {
     (name, "")
 }
 
-/// A transformers `LlamaConfig` for this model.
+/// A transformers `LlamaConfig` for this model (`rope_scaling` only when the model has one,
+/// in the form Llama 3.x checkpoints ship).
 pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
-    json!({
+    let mut v = json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "vocab_size": m.vocab_size,
@@ -163,7 +174,7 @@ pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
         "num_hidden_layers": m.n_layers,
         "num_attention_heads": m.n_heads,
         "num_key_value_heads": m.n_kv_heads,
-        "head_dim": m.d_model / m.n_heads,
+        "head_dim": m.resolved_head_dim(),
         "max_position_embeddings": m.max_seq_len,
         "rms_norm_eps": m.norm_eps,
         "rope_theta": m.rope_theta,
@@ -175,7 +186,40 @@ pub fn config_json(m: &ModelConfig, eos_token_id: u32) -> Value {
         "eos_token_id": eos_token_id,
         "torch_dtype": "float32",
         "initializer_range": 0.02,
-    })
+    });
+    if let Some(scaling) = rope_scaling_json(&m.rope_scaling) {
+        v["rope_scaling"] = scaling;
+    }
+    v
+}
+
+/// HF's `rope_scaling` object (`rope_type` plus its parameters), `None` for plain RoPE.
+pub fn rope_scaling_json(s: &RopeScaling) -> Option<Value> {
+    match *s {
+        RopeScaling::None => None,
+        RopeScaling::Linear { factor } => Some(json!({"rope_type": "linear", "factor": factor})),
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => Some(json!({
+            "rope_type": "llama3",
+            "factor": factor,
+            "low_freq_factor": low_freq_factor,
+            "high_freq_factor": high_freq_factor,
+            "original_max_position_embeddings": original_max_position_embeddings,
+        })),
+    }
+}
+
+/// Put a tokenizer's real bos and pad ids into a `config_json` (which starts with bos = eos,
+/// the GPT-2 convention of our own tokenizers).
+pub fn set_special_ids(config: &mut Value, meta: &crate::data::tokenizer_meta::TokenizerMeta) {
+    config["bos_token_id"] = meta.bos.as_ref().map_or(Value::Null, |t| json!(t.id));
+    if let Some(p) = &meta.pad {
+        config["pad_token_id"] = json!(p.id);
+    }
 }
 
 /// `eos_token_id` of a config (an integer or a list whose first entry is used).

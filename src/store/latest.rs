@@ -1,7 +1,7 @@
 //! `--resume RUN_DIR/latest`, `--checkpoint RUN_DIR`: turning a run directory into its newest
 //! valid checkpoint, so nobody has to copy step numbers out of `ckpt ls`.
 
-use super::layout::{checkpoints_dir, TRAINER_FILE};
+use super::layout::{checkpoints_dir, HF_CONFIG_FILE, TRAINER_FILE};
 use super::listing::list_checkpoints;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ pub struct ResolvedCheckpoint {
 }
 
 /// Resolve a checkpoint argument: `RUN_DIR/latest` (when no such file exists) or a run
-/// directory (it has `checkpoints/` and no `trainer.json`) becomes the run's newest valid
-/// checkpoint; anything else is returned unchanged for the loader to judge. A run without a
+/// directory (it has `checkpoints/` and neither a `trainer.json` nor the `config.json` of a
+/// Hugging Face model directory) becomes the run's newest valid checkpoint; anything else, an
+/// HF directory included, is returned unchanged for the loader to judge. A run without a
 /// valid checkpoint is refused, naming the run and how many checkpoints were invalid.
 pub fn resolve_checkpoint_arg(arg: &Path) -> Result<ResolvedCheckpoint> {
     let as_given = || ResolvedCheckpoint {
@@ -35,7 +36,11 @@ pub fn resolve_checkpoint_arg(arg: &Path) -> Result<ResolvedCheckpoint> {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
-    } else if arg.is_dir() && checkpoints_dir(arg).is_dir() && !arg.join(TRAINER_FILE).exists() {
+    } else if arg.is_dir()
+        && checkpoints_dir(arg).is_dir()
+        && !arg.join(TRAINER_FILE).exists()
+        && !arg.join(HF_CONFIG_FILE).exists()
+    {
         arg.to_path_buf()
     } else {
         return Ok(as_given());
@@ -73,4 +78,28 @@ pub fn resolve_checkpoint_arg(arg: &Path) -> Result<ResolvedCheckpoint> {
         path,
         note: Some(note),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hugging_face_directory_is_passed_through_even_with_a_checkpoints_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let hf = dir.path().join("SmolLM2");
+        std::fs::create_dir_all(checkpoints_dir(&hf)).unwrap();
+        // Without config.json it reads as a run with no valid checkpoint: refused.
+        let err = resolve_checkpoint_arg(&hf).unwrap_err().to_string();
+        assert!(err.contains("no valid checkpoint"), "{err}");
+        std::fs::write(hf.join(HF_CONFIG_FILE), "{}").unwrap();
+        let r = resolve_checkpoint_arg(&hf).unwrap();
+        assert_eq!(r.path, hf);
+        assert_eq!(r.note, None);
+        // A plain HF directory (no checkpoints/) is untouched as well.
+        let plain = dir.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        std::fs::write(plain.join(HF_CONFIG_FILE), "{}").unwrap();
+        assert_eq!(resolve_checkpoint_arg(&plain).unwrap().path, plain);
+    }
 }

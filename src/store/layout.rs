@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 /// Bumped whenever `trainer.json` or the checkpoint file set changes incompatibly. 2: every
 /// file's size and blake3 digest recorded in `trainer.json` (1 still loads, unverified).
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
+/// 3: live control changes and rewinds recorded (`controls`, `rewinds`); an older build would
+/// ignore them and replay a steered run wrongly, so it must refuse (2 still loads: none).
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 3;
 /// Weights in Hugging Face LlamaForCausalLM naming.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// AdamW moments, keyed `<hf name>.exp_avg` / `<hf name>.exp_avg_sq`.

@@ -10,7 +10,9 @@ use super::layout::{
 use super::lock::RunLock;
 use super::safetensors_io::read_header;
 use super::structure::{check_config_json, check_header, expected_moments, expected_weights};
-use super::trainer_state::{read_trainer_record, read_trainer_state, TrainerRecord, TrainerState};
+use super::trainer_state::{
+    read_trainer_record, read_trainer_state, OptimizerState, TrainerRecord, TrainerState,
+};
 use crate::config::ModelConfig;
 use crate::protocol::CheckpointSummary;
 use anyhow::{bail, Context, Result};
@@ -38,10 +40,14 @@ pub fn inspect_checkpoint(dir: &Path) -> Result<InspectedCheckpoint> {
         &trainer_path.display().to_string(),
     )?
     .model;
-    for (file, expected) in [
-        (MODEL_FILE, expected_weights(&model_config)),
-        (OPTIMIZER_FILE, expected_moments(&model_config)),
-    ] {
+    // A checkpoint without moments (an import) must not be taken for one that lost them: only
+    // `optimizer_state: absent` in the (self-digested) trainer.json excuses the file.
+    let has_moments = record.state.optimizer_state == OptimizerState::Present;
+    let mut tensor_files = vec![(MODEL_FILE, expected_weights(&model_config))];
+    if has_moments {
+        tensor_files.push((OPTIMIZER_FILE, expected_moments(&model_config)));
+    }
+    for (file, expected) in tensor_files {
         let path = dir.join(file);
         let header = read_header(&path)?;
         if let Some(recorded) = record.digest(file) {
@@ -60,7 +66,7 @@ pub fn inspect_checkpoint(dir: &Path) -> Result<InspectedCheckpoint> {
     }
     if let Some(files) = &record.files {
         for f in [MODEL_FILE, OPTIMIZER_FILE, HF_CONFIG_FILE, TOKENIZER_FILE] {
-            if !files.contains_key(f) {
+            if !files.contains_key(f) && (has_moments || f != OPTIMIZER_FILE) {
                 bail!(
                     "{}: records no digest for {f}; the file is corrupt or was edited",
                     trainer_path.display()
@@ -93,7 +99,16 @@ pub fn verify_digests(dir: &Path, record: &TrainerRecord) -> Result<u64> {
 /// The files a checkpoint holds besides `trainer.json` (the only names a digest may name, so a
 /// hostile `trainer.json` cannot make a verifier read `../../somewhere`).
 fn is_checkpoint_file(name: &str) -> bool {
-    [MODEL_FILE, OPTIMIZER_FILE, HF_CONFIG_FILE, TOKENIZER_FILE].contains(&name)
+    use crate::data::tokenizer_meta::{GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE};
+    [
+        MODEL_FILE,
+        OPTIMIZER_FILE,
+        HF_CONFIG_FILE,
+        TOKENIZER_FILE,
+        TOKENIZER_CONFIG_FILE,
+        GENERATION_CONFIG_FILE,
+    ]
+    .contains(&name)
 }
 
 /// Validate a checkpoint directory's file set cheaply, returning its trainer state.

@@ -13,6 +13,7 @@ pub mod latest;
 pub mod layout;
 pub mod listing;
 pub mod lock;
+pub mod mapped;
 pub mod metrics_log;
 pub mod outputs;
 pub mod safetensors_io;

@@ -16,7 +16,9 @@ use std::path::Path;
 /// HF name -> shape of every weight a checkpoint of `m` holds (`lm_head` only when untied).
 pub fn expected_weights(m: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
     let d = m.d_model;
-    let kv = d.checked_div(m.n_heads).unwrap_or(0) * m.n_kv_heads;
+    // Saturating: listings call this on configs read from disk before anything else.
+    let q = m.resolved_head_dim().saturating_mul(m.n_heads);
+    let kv = m.resolved_head_dim().saturating_mul(m.n_kv_heads);
     let mut out = BTreeMap::new();
     let mut put = |internal: &str, shape: Vec<usize>| {
         let (name, _) = hf_name(internal).expect("every model parameter has an HF name");
@@ -30,10 +32,10 @@ pub fn expected_weights(m: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
     for i in 0..m.n_layers {
         put(&format!("layers.{i}.input_layernorm"), vec![d]);
         put(&format!("layers.{i}.post_attention_layernorm"), vec![d]);
-        put(&format!("layers.{i}.q_proj"), vec![d, d]);
+        put(&format!("layers.{i}.q_proj"), vec![q, d]);
         put(&format!("layers.{i}.k_proj"), vec![kv, d]);
         put(&format!("layers.{i}.v_proj"), vec![kv, d]);
-        put(&format!("layers.{i}.o_proj"), vec![d, d]);
+        put(&format!("layers.{i}.o_proj"), vec![d, q]);
         put(&format!("layers.{i}.gate_proj"), vec![m.ff_dim, d]);
         put(&format!("layers.{i}.up_proj"), vec![m.ff_dim, d]);
         put(&format!("layers.{i}.down_proj"), vec![d, m.ff_dim]);
@@ -118,6 +120,15 @@ pub fn check_config_json(path: &Path, m: &ModelConfig) -> Result<()> {
             );
         }
     }
+    let head_dim = v.get("head_dim").and_then(|x| x.as_u64());
+    if head_dim.is_some_and(|h| h != m.resolved_head_dim() as u64) {
+        bail!(
+            "{}: `head_dim` is {}, trainer.json's model config says {}",
+            path.display(),
+            head_dim.unwrap_or_default(),
+            m.resolved_head_dim()
+        );
+    }
     let tied = v.get("tie_word_embeddings").and_then(|x| x.as_bool());
     if tied.is_some_and(|t| t != m.tie_embeddings) {
         bail!(
@@ -174,6 +185,11 @@ mod tests {
             ..m
         });
         assert!(!tied.contains_key("lm_head.weight"));
+        // An explicit head_dim (Llama 3 style) widens q/o and k/v.
+        let wide = expected_weights(&ModelConfig { head_dim: 6, ..m });
+        assert_eq!(wide["model.layers.0.self_attn.q_proj.weight"], vec![24, 16]);
+        assert_eq!(wide["model.layers.0.self_attn.o_proj.weight"], vec![16, 24]);
+        assert_eq!(wide["model.layers.0.self_attn.v_proj.weight"], vec![12, 16]);
     }
 
     #[test]

@@ -8,3 +8,25 @@ pub struct NamedTensor {
     pub shape: Vec<usize>,
     pub data: Vec<f32>,
 }
+
+/// Where a model's weights come from while it is built: a list already in memory, or a
+/// mapped file read one tensor at a time (`store::mapped`), so loading never needs the whole
+/// set in memory twice.
+pub trait TensorSource {
+    /// Internal names of every tensor on offer.
+    fn names(&self) -> Vec<String>;
+    /// The tensor called `name`, handed over now (`None` if there is none).
+    fn take(&mut self, name: &str) -> anyhow::Result<Option<NamedTensor>>;
+}
+
+impl TensorSource for Vec<NamedTensor> {
+    fn names(&self) -> Vec<String> {
+        self.iter().map(|t| t.name.clone()).collect()
+    }
+    fn take(&mut self, name: &str) -> anyhow::Result<Option<NamedTensor>> {
+        Ok(self
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| self.swap_remove(i)))
+    }
+}

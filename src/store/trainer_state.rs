@@ -5,6 +5,7 @@ use super::digest::{mismatch, FileDigest};
 use super::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use super::layout::{unix_now, CHECKPOINT_FORMAT_VERSION, TRAINER_FILE};
 use crate::config::{ModelConfig, RunConfig};
+use crate::controls::{ControlRecord, RewindRecord};
 use crate::data::loader::DataCursor;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,18 @@ pub struct ScheduleState {
     pub last_lr: f64,
 }
 
+/// Whether a checkpoint carries AdamW moments. An import has none (all-zero moments would be
+/// a gigabyte of nothing): the optimizer starts them at zero on the first resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerState {
+    /// `optimizer.safetensors` holds both moments of every parameter (and must be there).
+    #[default]
+    Present,
+    /// No moments were written; a resume starts them at zero and says so.
+    Absent,
+}
+
 /// `trainer.json`: the non-tensor half of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainerState {
@@ -58,6 +71,17 @@ pub struct TrainerState {
     pub vocab_size: usize,
     /// The run's full config as TOML, so a checkpoint alone can rebuild its run.
     pub config_toml: String,
+    /// Live control changes applied so far in this run's lineage, oldest first (format 3;
+    /// absent, so empty, in older checkpoints). `config_toml` already includes their effect;
+    /// a resume from an older checkpoint replays the newer checkpoint's extra entries.
+    #[serde(default)]
+    pub controls: Vec<ControlRecord>,
+    /// Rewinds in this run's lineage, oldest first (format 3; empty in older checkpoints).
+    #[serde(default)]
+    pub rewinds: Vec<RewindRecord>,
+    /// Whether `optimizer.safetensors` exists (checkpoints written before this field have it).
+    #[serde(default)]
+    pub optimizer_state: OptimizerState,
 }
 
 /// `trainer.json` as read back: the state, and the digests of the checkpoint's other files
@@ -215,6 +239,9 @@ pub fn initial_trainer_state(
         model_config_hash: model_config_hash(&config.model),
         vocab_size,
         config_toml: config.to_toml(),
+        controls: Vec::new(),
+        rewinds: Vec::new(),
+        optimizer_state: OptimizerState::Present,
     }
 }
 

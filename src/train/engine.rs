@@ -1,30 +1,25 @@
 //! The engine thread: owns the trainer, drains `Command`s between steps, emits `Event`s.
 //! Pausing blocks on the command channel, so a paused engine uses no CPU. A panic or error
 //! in the engine becomes an `Error` + `Finished` event (at the step it reached) instead of a
-//! silent dead thread. The engine never reads `[ui]`: pausing on a spike is the cockpit's
-//! decision, so a headless run alerts on a spike and goes on.
+//! silent dead thread. The engine never reads `[ui]` and only alerts on a spike: pausing or
+//! rewinding is the consumer's decision (`[train] on_spike`, `spike_policy.rs`). Live changes
+//! (`Set`) apply between steps (`steering.rs`); `Rewind` swaps in a branch (`rewind.rs`).
 
 use super::emitter::Emitter;
-use super::metrics::SpikeDetector;
+use super::metrics::SpikeWatch;
+use super::samplers::Samplers;
 use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
-use crate::data::tokenizer::TextTokenizer;
-use crate::model::params::import_params;
 use crate::model::stats::{param_count, train_flops_per_token};
-use crate::model::Llama;
-use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo, SampleParams};
-use crate::sample::generate;
+use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo};
 use crate::store::layout::{checkpoint_dir_name, checkpoints_dir};
 use crate::store::metrics_log::MetricsLog;
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 
 /// Start an engine thread for `req`.
 pub fn spawn(req: EngineRequest) -> EngineLink {
@@ -117,7 +112,7 @@ fn dispatch<B: AutodiffBackend>(
         out.set_step(ckpt.trainer.step);
     }
     let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
-    train_loop(trainer, device_name, origin, req.stop_at, cmds, out)
+    train_loop(req, trainer, device_name, origin, cmds, out)
 }
 
 fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) -> RunInfo {
@@ -136,87 +131,12 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
     }
 }
 
-/// The chat template an SFT run's prompts are wrapped in (None for pretraining runs).
-fn chat_template(cfg: &crate::config::RunConfig) -> Option<Template> {
-    cfg.is_sft()
-        .then(|| Template::parse(&cfg.sft.template).ok())
-        .flatten()
-}
-
-/// Sampler threads in flight, by request id, with their cancel flags.
-#[derive(Default)]
-struct Samplers(HashMap<u64, Arc<AtomicBool>>);
-
-impl Samplers {
-    #[allow(clippy::too_many_arguments)]
-    fn start<B: Backend>(
-        &mut self,
-        template: Option<Template>,
-        id: u64,
-        prompt: String,
-        params: SampleParams,
-        model: Llama<B>,
-        tokenizer: TextTokenizer,
-        step: u64,
-        out: &Emitter,
-    ) {
-        self.0.retain(|_, flag| Arc::strong_count(flag) > 1);
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.0.insert(id, cancel.clone());
-        let out = out.clone();
-        std::thread::spawn(move || {
-            let stream = out.clone();
-            let model_prompt = match template {
-                Some(t) => t.prompt_for(&prompt),
-                None => prompt.clone(),
-            };
-            let result = generate(
-                &model,
-                &tokenizer,
-                &model_prompt,
-                &params,
-                &cancel,
-                |piece| {
-                    stream.emit(Event::SampleToken {
-                        step,
-                        id,
-                        text: piece.to_string(),
-                    });
-                },
-            );
-            match result {
-                Ok(g) => out.emit(Event::SampleDone {
-                    step,
-                    id,
-                    prompt,
-                    text: g.text,
-                    tokens: g.tokens as u64,
-                    tokens_per_s: g.tokens_per_s,
-                }),
-                Err(e) => out.emit(Event::SampleDone {
-                    step,
-                    id,
-                    prompt,
-                    text: format!("[sampling failed: {e:#}]"),
-                    tokens: 0,
-                    tokens_per_s: 0.0,
-                }),
-            };
-            drop(cancel);
-        });
-    }
-
-    fn cancel(&mut self, id: u64) {
-        if let Some(flag) = self.0.remove(&id) {
-            flag.store(true, Ordering::Relaxed);
-        }
-    }
-
-    fn cancel_all(&mut self) {
-        for (_, flag) in self.0.drain() {
-            flag.store(true, Ordering::Relaxed);
-        }
-    }
+/// The chat template prompts are wrapped in: an SFT run's, else the model's own, else none.
+fn chat_template(
+    cfg: &crate::config::RunConfig,
+    tok: &crate::data::tokenizer::TextTokenizer,
+) -> Result<Option<Template>> {
+    crate::data::template::prompt_template(cfg, tok)
 }
 
 /// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
@@ -260,17 +180,29 @@ fn step_failure_alert(error: &anyhow::Error, failed_step: u64) -> Event {
     }
 }
 
+/// Apply the recorded changes due now (a resume replaying a newer checkpoint's history).
+fn replay_due(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter) -> Result<()> {
+    for record in trainer.take_due_replays()? {
+        out.emit(Event::ControlChanged {
+            step: record.step,
+            change: record.change,
+        });
+    }
+    Ok(())
+}
+
 fn train_loop<B: AutodiffBackend>(
+    req: &EngineRequest,
     mut trainer: Trainer<B>,
     device: String,
     origin: String,
-    stop_at: Option<u64>,
     cmds: &Receiver<Command>,
     out: &Emitter,
 ) -> Result<()> {
-    let start_step = trainer.step;
+    let stop_at = req.stop_at;
+    let mut start_step = trainer.step;
     out.set_step(start_step);
-    let info = run_info(&trainer.run, device, start_step, origin);
+    let info = run_info(&trainer.run, device.clone(), start_step, origin);
     if !out.emit(Event::Started {
         step: start_step,
         info,
@@ -285,11 +217,11 @@ fn train_loop<B: AutodiffBackend>(
             detail: w.clone(),
         });
     }
-    let mut spikes = SpikeDetector::default();
+    let mut spikes = SpikeWatch::default();
     let mut samplers = Samplers::default();
     let mut paused = false;
-    let cfg = trainer.run.config.clone();
     loop {
+        replay_due(&mut trainer, out)?;
         // Drain commands; while paused, block on the channel (no CPU) until Resume or Stop.
         loop {
             let cmd = if paused {
@@ -320,7 +252,7 @@ fn train_loop<B: AutodiffBackend>(
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model().valid();
                     samplers.start(
-                        chat_template(&cfg),
+                        chat_template(&trainer.run.config, &trainer.run.tokenizer),
                         id,
                         prompt,
                         params,
@@ -340,19 +272,46 @@ fn train_loop<B: AutodiffBackend>(
                     }
                 }
                 Command::Set { key, value } => {
-                    out.emit(Event::ControlRejected {
-                        step: trainer.step,
-                        key,
-                        value,
-                        message: "live changes are not supported by this engine yet".into(),
-                    });
+                    let event = match trainer.apply_control(&format!("{key}={value}")) {
+                        Ok(record) => Event::ControlChanged {
+                            step: record.step,
+                            change: record.change,
+                        },
+                        Err(e) => Event::ControlRejected {
+                            step: trainer.step,
+                            key,
+                            value,
+                            message: format!("{e:#}"),
+                        },
+                    };
+                    out.emit(event);
                 }
-                Command::Rewind { .. } => {
-                    out.emit(Event::Alert {
-                        step: trainer.step,
-                        kind: AlertKind::Notice,
-                        detail: "rewind is not supported by this engine yet".into(),
-                    });
+                Command::Rewind {
+                    checkpoint,
+                    skip_batches,
+                } => {
+                    let origin = format!("rewind:{}", checkpoint.display());
+                    let made = super::rewind::rewind(
+                        req,
+                        &mut trainer,
+                        &checkpoint,
+                        skip_batches,
+                        out,
+                        |t| run_info(&t.run, device.clone(), t.step, origin),
+                    );
+                    match made {
+                        Ok(()) => {
+                            start_step = trainer.step;
+                            spikes.rewind_to(trainer.step);
+                        }
+                        Err(e) => {
+                            out.emit(Event::Alert {
+                                step: trainer.step,
+                                kind: AlertKind::Notice,
+                                detail: format!("rewind refused: {e:#}"),
+                            });
+                        }
+                    }
                 }
                 Command::Stop {
                     save: want_save,
@@ -395,18 +354,22 @@ fn train_loop<B: AutodiffBackend>(
         if !out.emit(Event::Step(stats)) {
             return Ok(());
         }
-        // Alert and go on: pausing on a spike is a consumer's decision (the cockpit's App
-        // pauses when `ui.auto_pause_on_spike` is set); nothing would resume a headless run.
-        if let Some((kind, detail)) = spikes.observe(loss, grad_norm) {
+        // Alert and go on: what to do on a spike (pause, rewind) is the consumer's decision
+        // (`[train] on_spike`, applied by the cockpit and the headless runner).
+        if let Some((kind, detail)) = spikes.observe(step, loss, grad_norm) {
             out.emit(Event::Alert { step, kind, detail });
         }
-        let t = &cfg.train;
-        if (t.eval_every > 0 && step % t.eval_every == 0) || trainer.finished() {
+        // The live config: a `Set` of a cadence applies from the next step on.
+        let (eval_every, ckpt_every) = (
+            trainer.run.config.train.eval_every,
+            trainer.run.config.checkpoint.every,
+        );
+        if (eval_every > 0 && step % eval_every == 0) || trainer.finished() {
             if let Some(val_loss) = trainer.evaluate() {
                 out.emit(Event::Eval { step, val_loss });
             }
         }
-        if cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0 {
+        if ckpt_every > 0 && step % ckpt_every == 0 {
             save(&mut trainer, out);
         }
     }
@@ -424,10 +387,7 @@ fn serve_samples<B: Backend>(
         bail!("internal: sample-only engine without a checkpoint");
     };
     let step = ckpt.trainer.step;
-    let model = import_params(
-        Llama::<B>::new(&run.config.model, 0, &device),
-        ckpt.weights.clone(),
-    )?;
+    let model = crate::model::load::load_model::<B>(&run.config.model, &ckpt.weights, &device)?;
     out.set_step(step);
     let origin = format!("inspect:{}", ckpt.dir.display());
     let mut info = run_info(&run, device_name, step, origin);
@@ -438,7 +398,7 @@ fn serve_samples<B: Backend>(
     while let Ok(cmd) = cmds.recv() {
         match cmd {
             Command::Sample { id, prompt, params } => samplers.start(
-                chat_template(&run.config),
+                chat_template(&run.config, &run.tokenizer),
                 id,
                 prompt,
                 params,

@@ -94,6 +94,49 @@ impl SpikeDetector {
     }
 }
 
+/// Steps kept for rebuilding the spike detector after a rewind (its window is far smaller).
+const SPIKE_HISTORY: usize = 1024;
+
+/// The spike detector and the recent steps it saw, so a rewind can rebuild it as it stood at
+/// the checkpoint (the branch shares the run's history up to there).
+#[derive(Default)]
+pub struct SpikeWatch {
+    detector: SpikeDetector,
+    recent: VecDeque<SeenStep>,
+}
+
+/// One step as the spike detector saw it.
+#[derive(Debug, Clone, Copy)]
+struct SeenStep {
+    step: u64,
+    loss: f64,
+    grad_norm: f64,
+}
+
+impl SpikeWatch {
+    /// Record one step; returns an alert when it spikes (see [`SpikeDetector::observe`]).
+    pub fn observe(&mut self, step: u64, loss: f64, grad_norm: f64) -> Option<(AlertKind, String)> {
+        if self.recent.len() == SPIKE_HISTORY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(SeenStep {
+            step,
+            loss,
+            grad_norm,
+        });
+        self.detector.observe(loss, grad_norm)
+    }
+
+    /// Forget the steps after `step` and rebuild the detector from those before.
+    pub fn rewind_to(&mut self, step: u64) {
+        self.recent.retain(|r| r.step <= step);
+        self.detector = SpikeDetector::default();
+        for r in &self.recent {
+            let _ = self.detector.observe(r.loss, r.grad_norm);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

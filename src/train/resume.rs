@@ -4,12 +4,14 @@
 
 use super::session::{resolve_data, write_run_config, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
+use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
 use crate::store::history::{self, CheckpointPlace};
 use crate::store::layout;
 use crate::store::listing::clean_leftovers;
 use crate::store::lock::RunLock;
 use crate::store::metrics_log::repair_torn_tail;
+use crate::store::trainer_state::read_trainer_state;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -38,11 +40,8 @@ fn refuse_nothing_to_train(
 
 /// Keys of the `[model]` section whose values differ, as "key a -> b".
 pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
-    let (ta, tb) = (
-        toml::Value::try_from(a).unwrap(),
-        toml::Value::try_from(b).unwrap(),
-    );
-    let (ta, tb) = (ta.as_table().unwrap(), tb.as_table().unwrap());
+    // Full tables: keys omitted at their defaults (head_dim, rope_scaling) still compare.
+    let (ta, tb) = (a.to_full_table(), b.to_full_table());
     ta.iter()
         .filter(|(k, v)| tb.get(*k) != Some(v))
         .map(|(k, v)| {
@@ -55,7 +54,74 @@ pub fn model_differences(a: &ModelConfig, b: &ModelConfig) -> Vec<String> {
         .collect()
 }
 
+/// How a resume chooses where it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ResumeMode {
+    /// `train --resume`: the newest checkpoint continues in place, an older one branches, and
+    /// live changes recorded after the checkpoint are replayed.
+    Resume,
+    /// A live rewind: always a new branch beside the run (the run's later history stays as it
+    /// is), restoring the checkpoint's own state, controls included, with nothing replayed.
+    Rewind,
+}
+
+/// The live control changes a newer checkpoint of the same run recorded after `ckpt`: the
+/// newest checkpoint's list continues `ckpt`'s (its own is a prefix), and the extra entries
+/// are what a resume must replay. A list that does not continue it is reported, not guessed.
+fn recorded_replay(
+    dir: &Path,
+    ckpt: &LoadedCheckpoint,
+) -> Result<(Vec<ControlRecord>, Option<String>)> {
+    let CheckpointPlace::InRun(run_dir) = history::place_of(dir) else {
+        return Ok((Vec::new(), None));
+    };
+    let step = ckpt.trainer.step;
+    let Some(newest) = history::newest_complete_step(&run_dir).filter(|n| *n > step) else {
+        return Ok((Vec::new(), None));
+    };
+    let newest_dir = layout::checkpoints_dir(&run_dir).join(layout::checkpoint_dir_name(newest));
+    let later = read_trainer_state(&newest_dir)?.controls;
+    let own = &ckpt.trainer.controls;
+    if later.len() < own.len() || later[..own.len()] != own[..] {
+        let notice = format!(
+            "{}: its recorded live changes do not continue those of {}; none replayed",
+            newest_dir.display(),
+            dir.display()
+        );
+        return Ok((Vec::new(), Some(notice)));
+    }
+    Ok((later[own.len()..].to_vec(), None))
+}
+
+/// A `--set` of a key that a replayed change will set again is refused: either would silently
+/// undo the other. The user changes it live after the replay, or resumes the newest checkpoint.
+fn refuse_set_over_replay(overrides: &[String], replay: &[ControlRecord]) -> Result<()> {
+    for item in overrides {
+        let key = item
+            .split_once('=')
+            .map_or(item.as_str(), |(k, _)| k)
+            .trim();
+        if let Some(r) = replay.iter().find(|r| r.change.key == key) {
+            bail!(
+                "--set {key}: this resume replays the live change {key} {} -> {} recorded at step {}; drop --set {key} and change it live after that step, or resume the newest checkpoint",
+                r.change.old,
+                r.change.new,
+                r.step
+            );
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<PreparedRun> {
+    prepare_resume_as(req, dir, ResumeMode::Resume)
+}
+
+pub(super) fn prepare_resume_as(
+    req: &EngineRequest,
+    dir: &Path,
+    mode: ResumeMode,
+) -> Result<PreparedRun> {
     let ckpt = checkpoint::load(dir)?;
     let origin = dir.join(layout::TRAINER_FILE).display().to_string();
     let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin)?;
@@ -84,6 +150,9 @@ pub(super) fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<Prepared
     config.validate()?;
     refuse_nothing_to_train(dir, ckpt.trainer.step, config.train.max_steps, req.stop_at)?;
     crate::resources::ensure_training_fits(&config.model)?;
+    if !req.fresh_optimizer {
+        ckpt.verify_moments()?;
+    }
     let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
     if tokenizer.vocab_size() != ckpt.trainer.vocab_size {
         bail!(
@@ -93,7 +162,12 @@ pub(super) fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<Prepared
             ckpt.trainer.vocab_size
         );
     }
-    let target = resume_target(req, dir, &ckpt)?;
+    let (replay, replay_notice) = match mode {
+        ResumeMode::Resume => recorded_replay(dir, &ckpt)?,
+        ResumeMode::Rewind => (Vec::new(), None),
+    };
+    refuse_set_over_replay(&req.overrides, &replay)?;
+    let target = resume_target(req, dir, &ckpt, mode)?;
     let run_dir = target.run_dir.clone();
     let prepared = (|| {
         if let Some(origin) = &target.branched_from {
@@ -127,8 +201,22 @@ pub(super) fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<Prepared
     let (shards, sft) = data.split();
     let mut warnings = target.warnings;
     warnings.extend(ckpt.notice());
+    warnings.extend(replay_notice);
+    if let (Some(first), Some(last)) = (replay.first(), replay.last()) {
+        warnings.push(format!(
+            "replaying {} recorded live change(s) at steps {}..{} so this resume reproduces the run",
+            replay.len(),
+            first.step,
+            last.step
+        ));
+    }
     if req.fresh_optimizer {
         warnings.push("--fresh-optimizer: AdamW moments discarded; expect a loss spike".into());
+    } else if matches!(ckpt.moments, checkpoint::MomentsFile::Absent) {
+        warnings.push(format!(
+            "{}: no AdamW moments saved (optimizer_state: absent, as after an import); the optimizer starts them at zero",
+            dir.display()
+        ));
     }
     Ok(PreparedRun {
         run_name: target.run_name,
@@ -140,6 +228,7 @@ pub(super) fn prepare_resume(req: &EngineRequest, dir: &Path) -> Result<Prepared
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: true,
+        replay,
         warnings,
         lock: Some(target.lock),
     })
@@ -161,7 +250,12 @@ struct ResumeTarget {
 /// a run continues in place (orphaned metrics lines moved aside); an older one branches into a
 /// new run (or, with `--discard-later`, continues in place after moving the later history
 /// aside); a checkpoint outside any run starts a new run in the runs directory.
-fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Result<ResumeTarget> {
+fn resume_target(
+    req: &EngineRequest,
+    dir: &Path,
+    ckpt: &LoadedCheckpoint,
+    mode: ResumeMode,
+) -> Result<ResumeTarget> {
     let step = ckpt.trainer.step;
     let run_dir = match history::place_of(dir) {
         CheckpointPlace::InRun(run_dir) => run_dir,
@@ -195,7 +289,7 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
     };
     let newest = history::newest_complete_step(&run_dir).unwrap_or(step);
     let mut cleanup_notices = Vec::new();
-    if step >= newest || req.discard_later {
+    if mode == ResumeMode::Resume && (step >= newest || req.discard_later) {
         let lock = RunLock::acquire(&run_dir)?;
         let mut warnings = clean_leftovers(&lock);
         // A restored interrupted swap may have brought back a newer checkpoint.
@@ -239,13 +333,22 @@ fn resume_target(req: &EngineRequest, dir: &Path, ckpt: &LoadedCheckpoint) -> Re
     };
     let claimed = history::claim_run_dir(runs_dir, &base, &what, uniquify)?;
     let lock = RunLock::acquire(&claimed.dir)?;
-    let notice = format!(
-        "{} (step {step}) is older than the newest checkpoint of {} (step {newest}); continuing as the new branch run {} in {}, the original run is left untouched (pass --discard-later to continue in place instead, moving the later history aside)",
-        dir.display(),
-        run_dir.display(),
-        claimed.name,
-        claimed.dir.display()
-    );
+    let notice = match mode {
+        ResumeMode::Resume => format!(
+            "{} (step {step}) is older than the newest checkpoint of {} (step {newest}); continuing as the new branch run {} in {}, the original run is left untouched (pass --discard-later to continue in place instead, moving the later history aside)",
+            dir.display(),
+            run_dir.display(),
+            claimed.name,
+            claimed.dir.display()
+        ),
+        ResumeMode::Rewind => format!(
+            "rewound to {} (step {step}); continuing as the new branch run {} in {}, {} is left untouched",
+            dir.display(),
+            claimed.name,
+            claimed.dir.display(),
+            run_dir.display()
+        ),
+    };
     cleanup_notices.push(notice);
     Ok(ResumeTarget {
         run_name: claimed.name,

@@ -87,6 +87,9 @@ pub struct PreparedRun {
     /// Continue the checkpoint's optimizer, step, schedule and data cursor.
     pub continue_state: bool,
     pub parent: Option<String>,
+    /// Live control changes recorded after the resumed checkpoint (by a newer checkpoint of the
+    /// same run), replayed at their steps so the resume reproduces the run (empty otherwise).
+    pub replay: Vec<crate::controls::ControlRecord>,
     pub warnings: Vec<String>,
     /// The run directory's writer lock, held for the engine's whole life (None when the
     /// session only samples and writes nothing).
@@ -101,8 +104,12 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
         checkpoint: dir, ..
     } = &req.start
     {
-        // A hostile or oversized checkpoint is refused from its trainer.json alone.
-        crate::resources::ensure_checkpoint_fits(dir)?;
+        // A hostile or oversized checkpoint is refused from its trainer.json (or an HF
+        // directory's config.json) alone.
+        crate::interop::model_dir::ensure_model_fits(dir)?;
+    }
+    if let StartFrom::Resume(dir) = &req.start {
+        crate::interop::model_dir::refuse_resume_of_hf(dir)?;
     }
     match &req.start {
         StartFrom::Fresh => prepare_fresh(req),
@@ -111,7 +118,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
             prepare_finetune(req, checkpoint, data.as_deref())
         }
         StartFrom::Inspect(dir) => {
-            let ckpt = checkpoint::load(dir)?;
+            let ckpt = crate::interop::model_dir::open_model(dir)?;
             let origin = dir.join(layout::TRAINER_FILE).display().to_string();
             let mut config = RunConfig::from_toml_str(&ckpt.trainer.config_toml, &origin)?;
             config.model = ckpt.model_config.clone();
@@ -126,6 +133,7 @@ pub fn prepare(req: &EngineRequest) -> Result<PreparedRun> {
                 parent: Some(dir.display().to_string()),
                 checkpoint: Some(ckpt),
                 continue_state: true,
+                replay: Vec::new(),
                 warnings: Vec::new(),
                 lock: None,
             })
@@ -272,17 +280,19 @@ fn resolve_sft(
         ),
         None => TextTokenizer::resolve(&config.data.tokenizer, &[])?,
     };
-    let template = Template::parse(&config.sft.template)?;
+    let template = Template::resolve(&config.sft.template, &tokenizer)?;
     let (convs, report) = sft::parse_jsonl(path, config.sft.skip_bad_lines)?;
     let data = sft::build(
         &convs,
         report,
-        template,
+        &template,
         &tokenizer,
         config.train.seq_len,
         config.sft.pack,
         config.data.val_fraction,
     )?;
+    // The run's checkpoints carry the template it trains with, for `sample` and `export`.
+    let tokenizer = crate::data::template::carrying(tokenizer, &template);
     Ok((tokenizer, RunData::Sft(data)))
 }
 
@@ -384,6 +394,7 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
         checkpoint: None,
         continue_state: false,
         parent: None,
+        replay: Vec::new(),
         warnings: Vec::new(),
         lock: Some(claim.lock),
     })
@@ -421,7 +432,8 @@ pub fn sft_summary(d: &SftData) -> String {
 }
 
 fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Result<PreparedRun> {
-    let ckpt = checkpoint::load(dir)?;
+    // A checkpoint or an HF model directory (read in place, never written to).
+    let ckpt = crate::interop::model_dir::open_model(dir)?;
     let mut config = req.config.clone();
     // The model always comes from the checkpoint; a preset's [model] section is ignored here.
     config.model = ckpt.model_config.clone();
@@ -476,6 +488,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         parent: Some(dir.display().to_string()),
         checkpoint: Some(ckpt),
         continue_state: false,
+        replay: Vec::new(),
         warnings,
         lock: Some(claim.lock),
     })

@@ -4,6 +4,7 @@
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
+use crate::controls::{ControlRecord, RewindRecord};
 use crate::data::loader::{eval_batches, Batch, DataCursor, TokenLoader};
 use crate::data::sft_loader::{stack, MaskedBatch, SftLoader};
 use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
@@ -12,12 +13,15 @@ use crate::protocol::StepStats;
 use crate::store::checkpoint::{self, CheckpointData};
 use crate::store::layout::{unix_now, CHECKPOINT_FORMAT_VERSION};
 use crate::store::listing::apply_retention;
-use crate::store::trainer_state::{model_config_hash, RngState, ScheduleState, TrainerState};
+use crate::store::trainer_state::{
+    model_config_hash, OptimizerState, RngState, ScheduleState, TrainerState,
+};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -153,17 +157,23 @@ pub struct Trainer<B: AutodiffBackend> {
     pub run: PreparedRun,
     /// Always `Some` between steps; taken during the update so AdamW can write in place.
     model: Option<Llama<B>>,
-    optim: AdamW<B::InnerBackend>,
+    pub(super) optim: AdamW<B::InnerBackend>,
     loader: Source,
     eval_set: Vec<TrainBatch>,
-    schedule: LrSchedule,
-    device: B::Device,
+    pub(super) schedule: LrSchedule,
+    pub(super) device: B::Device,
     pub step: u64,
     pub tokens: u64,
     pub wall_time_s: f64,
     pub last_val_loss: Option<f64>,
     pub last_lr: f64,
     pub last_checkpoint_step: Option<u64>,
+    /// Live control changes of this run's lineage, stored in every checkpoint (steering.rs).
+    pub controls: Vec<ControlRecord>,
+    /// Recorded changes of a newer checkpoint still to replay, oldest first (steering.rs).
+    pub(super) pending: VecDeque<ControlRecord>,
+    /// Rewinds of this run's lineage, stored in every checkpoint.
+    pub rewinds: Vec<RewindRecord>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -207,20 +217,28 @@ impl<B: AutodiffBackend> Trainer<B> {
             (None, None) => bail!("internal: a training run needs data"),
         };
         let (mut step, mut tokens, mut wall, mut val) = (0, 0, 0.0, None);
+        let (mut controls, mut rewinds) = (Vec::new(), Vec::new());
         if let Some(ck) = &run.checkpoint {
-            model = import_params(model, ck.weights.clone())
+            model = import_params(model, &ck.weights)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
             if run.continue_state {
                 let st = &ck.trainer;
-                if !fresh_optimizer {
+                // The only reader of a checkpoint's moments; without any (an import) AdamW
+                // starts them at zero on the first step, as `prepare_resume` told the user.
+                let moments = match fresh_optimizer {
+                    true => None,
+                    false => ck.read_moments()?,
+                };
+                if let Some(moments) = moments {
                     let params = param_shapes(&model);
                     optim
-                        .import_moments(&params, ck.moments.clone(), st.optimizer_step, &device)
+                        .import_moments(&params, moments, st.optimizer_step, &device)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
                 }
                 loader.seek(st.data_cursor)?;
                 (step, tokens, wall, val) =
                     (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
+                (controls, rewinds) = (st.controls.clone(), st.rewinds.clone());
             }
         }
         let schedule = LrSchedule {
@@ -229,6 +247,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             warmup_steps: t.warmup_steps,
             max_steps: t.max_steps,
         };
+        let pending = run.replay.iter().cloned().collect();
         Ok(Self {
             last_lr: schedule.at(step.max(1)),
             run,
@@ -243,6 +262,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             wall_time_s: wall,
             last_val_loss: val,
             last_checkpoint_step: None,
+            controls,
+            pending,
+            rewinds,
         })
     }
 
@@ -287,6 +309,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             step_ms: secs * 1000.0,
             tokens_per_s: step_tokens as f64 / secs.max(1e-9),
         })
+    }
+
+    /// Advance the data cursor past `steps` training steps' worth of batches without training
+    /// on them (a rewind's skip); tokens seen stay those actually trained on.
+    pub fn skip_batches(&mut self, steps: u64) -> Result<()> {
+        let batches = steps.saturating_mul(self.run.config.train.grad_accum as u64);
+        for _ in 0..batches {
+            self.loader.next_batch()?;
+        }
+        Ok(())
     }
 
     /// Mean loss over the fixed validation batches (`None` without validation data).
@@ -335,6 +367,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             model_config_hash: model_config_hash(&cfg.model),
             vocab_size: self.run.tokenizer.vocab_size(),
             config_toml: cfg.to_toml(),
+            controls: self.controls.clone(),
+            rewinds: self.rewinds.clone(),
+            // The engine always saves its moments (zero before the first step).
+            optimizer_state: OptimizerState::Present,
         }
     }
 
@@ -345,9 +381,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             trainer: self.trainer_state(),
             model_config: self.run.config.model.clone(),
             weights: export_params(self.model()),
-            moments: self.optim.export_moments(&params),
+            moments: Some(self.optim.export_moments(&params)),
             tokenizer_json: self.run.tokenizer.to_json_string()?,
             eos_token_id: self.run.tokenizer.eot_id(),
+            tokenizer_meta: Some(self.run.tokenizer.meta()),
         };
         let dir = checkpoint::save(&self.run.run_dir, &data)?;
         let c = &self.run.config.checkpoint;

@@ -84,6 +84,10 @@ pub enum Overlay {
     /// Quit confirmation: save-and-quit, quit, cancel.
     QuitConfirm,
     Checkpoints,
+    /// The control pane (`k`): live hyperparameters, their history, set with confirmation.
+    Controls,
+    /// The rewind dialog: checkpoint and skip, confirm before rolling back.
+    Rewind,
 }
 
 /// One alert as raised by the engine, kept for the banner and the alert count.
@@ -171,6 +175,10 @@ pub struct App {
     pub full_history: bool,
     pub peak_tflops: f64,
     pub auto_pause_on_spike: bool,
+    /// `[train] on_spike` of the run, applied by this consumer (steer.rs).
+    pub spike_policy: crate::spike_policy::SpikePolicy,
+    pub controls: super::steer::ControlPane,
+    pub rewind: Option<super::steer::RewindPrompt>,
     pub focus: Pane,
     pub overlay: Overlay,
     pub prompt_open: bool,
@@ -187,6 +195,8 @@ pub struct App {
     pub abandon_save: bool,
     /// The first stop signal (SIGTERM, SIGHUP, SIGINT) the cockpit received, for its exit code.
     pub stop_signal: Option<FinishReason>,
+    /// Watch mode: steering the followed run through its control socket.
+    pub steer: super::watch_steer::SteerState,
 }
 
 impl App {
@@ -214,6 +224,9 @@ impl App {
             full_history: true,
             peak_tflops: ui.peak_tflops,
             auto_pause_on_spike: ui.auto_pause_on_spike,
+            spike_policy: Default::default(),
+            controls: Default::default(),
+            rewind: None,
             focus: Pane::Loss,
             overlay: Overlay::None,
             prompt_open: false,
@@ -233,12 +246,13 @@ impl App {
             quit_after_stop: false,
             abandon_save: false,
             stop_signal: None,
+            steer: Default::default(),
         }
     }
 
     /// Fold one engine (or metrics.jsonl) event into the state; may ask for a `Pause`.
     pub fn on_event(&mut self, event: Event) -> Vec<Action> {
-        let mut actions = Vec::new();
+        let mut actions = self.steer_on_event(&event);
         match event {
             Event::Started { info, .. } => {
                 let same_run = self
@@ -284,9 +298,13 @@ impl App {
                 from_step,
                 skip_batches,
                 ..
-            } => self.notify(format!(
-                "rewound from step {from_step} to {step}, skipping {skip_batches} batches"
-            )),
+            } => {
+                self.steps.retain(|s| s.step <= step);
+                self.evals.retain(|e| e.0 <= step);
+                self.notify(format!(
+                    "rewound from step {from_step} to {step}, skipping {skip_batches} steps of data"
+                ))
+            }
             Event::TaskEval {
                 step,
                 task,
@@ -341,7 +359,14 @@ impl App {
                     kind,
                     AlertKind::NonFiniteLoss | AlertKind::LossSpike | AlertKind::GradExplosion
                 );
-                if self.auto_pause_on_spike && health && running && self.mode == Mode::Live {
+                // `ui.auto_pause_on_spike` pauses unless `train.on_spike` already acted.
+                let acted = !actions.is_empty();
+                if self.auto_pause_on_spike
+                    && health
+                    && running
+                    && !acted
+                    && self.mode == Mode::Live
+                {
                     actions.push(Action::Send(Command::Pause));
                 }
             }

@@ -27,7 +27,12 @@ impl App {
                 return vec![];
             }
             Overlay::Checkpoints => return self.browser_key(key),
+            Overlay::Controls => return self.controls_key(key),
+            Overlay::Rewind => return self.rewind_key(key),
             Overlay::None => {}
+        }
+        if let Some(actions) = self.steer_key(key) {
+            return actions;
         }
         if self.prompt_open && self.focus == Pane::Prompt {
             if let Some(actions) = self.prompt_key(key) {
@@ -84,6 +89,12 @@ impl App {
                 return vec![Action::RefreshCheckpoints];
             }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('k') => self.open_controls(),
+            KeyCode::Char('r') => self.rewind_from_banner(),
+            KeyCode::Char('e') => match self.cannot_command() {
+                Some(why) => self.notify(why),
+                None => return vec![Action::Send(Command::EvalNow)],
+            },
             KeyCode::Char('[') => self.smoothing = round2((self.smoothing - 0.05).max(0.0)),
             KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
             KeyCode::Char('l') => self.log_scale = !self.log_scale,
@@ -131,6 +142,7 @@ impl App {
     /// Why training commands cannot be sent now, if they cannot.
     fn cannot_command(&self) -> Option<String> {
         match self.mode {
+            Mode::Watch if self.steer.available => None,
             Mode::Watch => Some(READ_ONLY.into()),
             Mode::Inspect => Some("inspect mode: this engine only samples (c to switch)".into()),
             Mode::Live if !self.engine_alive => Some("engine is not running".into()),
@@ -201,11 +213,12 @@ impl App {
                 if p.input.trim().is_empty() || p.active.is_some() {
                     return Some(vec![]);
                 }
-                if self.mode == Mode::Watch {
+                let steerable = self.mode == Mode::Watch && self.steer.available;
+                if self.mode == Mode::Watch && !steerable {
                     self.notify(READ_ONLY);
                     return Some(vec![]);
                 }
-                if !self.engine_alive {
+                if !self.engine_alive && !steerable {
                     self.notify("engine is not running: open a checkpoint (c, i)");
                     return Some(vec![]);
                 }
@@ -263,7 +276,7 @@ impl App {
             KeyCode::Home => b.selected = 0,
             KeyCode::End => b.selected = n.saturating_sub(1),
             KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
-            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd')) => {
+            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b')) => {
                 let Some(sel) = self.selected_checkpoint().cloned() else {
                     self.notify("no checkpoint selected");
                     return vec![];
@@ -283,6 +296,7 @@ impl App {
                 }
                 match ch {
                     'r' => return self.launch_or_confirm(StartFrom::Resume(path)),
+                    'b' => self.open_rewind(path, sel.step),
                     'i' => return self.launch_or_confirm(StartFrom::Inspect(path)),
                     'f' => {
                         self.browser.prompt = Some(BrowserPrompt::FineTuneData {

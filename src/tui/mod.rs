@@ -6,16 +6,22 @@ pub mod app;
 mod app_derived;
 pub mod calc;
 pub mod farewell;
+mod host;
 pub mod keys;
 pub mod panes;
+pub mod remote;
 pub mod runtime;
+pub mod steer;
 pub mod theme;
 pub mod watch;
+pub mod watch_steer;
 
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod steer_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
 use std::io::Write;
@@ -55,8 +61,9 @@ pub fn run_cockpit(
     drive(rt)
 }
 
-/// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints.
-pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
+/// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints;
+/// unless `read_only`, steer it through its control socket whenever it serves one.
+pub fn run_watch(run_dir: &Path, opts: CockpitOptions, read_only: bool) -> anyhow::Result<()> {
     if !run_dir.is_dir() {
         anyhow::bail!(
             "{}: not a run directory (expected <runs>/<run-name>/ with metrics.jsonl)",
@@ -65,9 +72,12 @@ pub fn run_watch(run_dir: &Path, opts: CockpitOptions) -> anyhow::Result<()> {
     }
     let signals = crate::signals::StopSignals::install()?;
     let app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
-    let rt = runtime::Runtime::new(app, &opts)
+    let mut rt = runtime::Runtime::new(app, &opts)
         .with_signals(signals)
         .with_tail(run_dir);
+    if !read_only {
+        rt = rt.with_remote(run_dir);
+    }
     drive(rt)
 }
 

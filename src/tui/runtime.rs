@@ -36,6 +36,10 @@ pub struct Runtime {
     zombies: Vec<std::thread::JoinHandle<()>>,
     /// Watch mode: the followed run's metrics and its directory watch.
     tail: Option<(MetricsTail, ChangeWatch, PathBuf)>,
+    /// Watch mode: the followed run's control socket, unless `--read-only`.
+    remote: Option<super::remote::Remote>,
+    /// Live mode: the control socket this cockpit serves for its engine's run.
+    host: super::host::Host,
     export_results: (mpsc::Sender<String>, mpsc::Receiver<String>),
     /// Stop signals delivered to the process, handled like Ctrl-C (the forwarder thread
     /// lives as long as the runtime).
@@ -66,6 +70,8 @@ impl Runtime {
             retiring: None,
             zombies: Vec::new(),
             tail: None,
+            remote: None,
+            host: Default::default(),
             export_results: mpsc::channel(),
             signals: None,
         }
@@ -102,6 +108,30 @@ impl Runtime {
             run_dir.into(),
         ));
         self
+    }
+
+    /// Steer the followed run through its control socket whenever it serves one.
+    pub fn with_remote(mut self, run_dir: &Path) -> Self {
+        self.remote = Some(super::remote::Remote::new(run_dir.into()));
+        self
+    }
+
+    /// Fold control replies into the app: a notice each, and a remote sample's prompt freed
+    /// (its text arrives through `metrics.jsonl` like any other sample).
+    fn pump_remote(&mut self) -> bool {
+        let Some(remote) = &mut self.remote else {
+            return false;
+        };
+        let results = remote.poll();
+        for r in &results {
+            let done = self.app.prompt.active.as_ref().map(|a| a.0);
+            if r.sample_for.is_some() && r.sample_for == done {
+                self.app.prompt.active = None;
+            }
+            let prefix = if r.ok { "run: " } else { "run refused: " };
+            self.app.notify(format!("{prefix}{}", r.message));
+        }
+        !results.is_empty()
     }
 
     fn launch(&mut self, from: StartFrom) {
@@ -149,6 +179,7 @@ impl Runtime {
                 match link.events.try_recv() {
                     Ok(ev) => {
                         changed = true;
+                        let notice = self.host.observe(&ev, &link.commands);
                         let replay = match &ev {
                             Event::Started { info, .. } if info.start_step > 0 => {
                                 Some((PathBuf::from(&info.run_dir), info.start_step))
@@ -156,6 +187,10 @@ impl Runtime {
                             _ => None,
                         };
                         actions.extend(self.app.on_event(ev));
+                        // After `Started`, which starts the app's record of the run afresh.
+                        if let Some(notice) = notice {
+                            self.app.on_event(notice);
+                        }
                         if let Some((dir, upto)) = replay {
                             replay_history(&mut self.app, &dir, upto);
                         }
@@ -169,6 +204,7 @@ impl Runtime {
             }
             if lost {
                 changed = true;
+                self.host.close();
                 self.app.on_engine_lost();
                 let panics = super::take_background_panics();
                 if let (Some(msg), Some(err)) = (panics.last(), self.app.error.as_mut()) {
@@ -202,8 +238,12 @@ impl Runtime {
                 }
             }
         }
+        changed |= self.pump_remote();
         if let Some((tail, watch, run)) = &mut self.tail {
             if watch.due() {
+                let steerable = self.remote.as_ref().is_some_and(|r| r.available());
+                changed |= steerable != self.app.steer.available;
+                self.app.steer.available = steerable;
                 for ev in tail.poll() {
                     changed = true;
                     self.app.on_event(ev);
@@ -246,6 +286,9 @@ impl Runtime {
 
     fn list_checkpoints(&self) -> Vec<crate::protocol::CheckpointSummary> {
         let mut all = listing::list_all_checkpoints(&self.runs_dir);
+        // Hugging Face model directories dropped into the runs directory: sample, fine-tune
+        // and export them like checkpoints (read-only; resume and delete refuse them).
+        all.extend(crate::interop::model_dir::list_hf_dirs(&self.runs_dir));
         let current = self
             .app
             .info
@@ -271,6 +314,7 @@ impl Runtime {
                 Action::RefreshCheckpoints => self.refresh_checkpoints = true,
                 Action::Launch { from, save_current } => match self.link.take() {
                     Some(link) if self.app.engine_alive => {
+                        self.host.close();
                         let _ = link.commands.send(Command::Stop {
                             save: save_current,
                             reason: crate::protocol::FinishReason::Stopped,
@@ -315,6 +359,12 @@ impl Runtime {
             Some(link) => {
                 if link.commands.send(cmd).is_err() {
                     self.app.on_engine_lost();
+                }
+            }
+            None if self.app.can_steer() => {
+                let sent = self.remote.as_mut().map(|r| r.send(cmd));
+                if let Some(Err(why)) = sent {
+                    self.app.notify(why);
                 }
             }
             None if self.app.mode == Mode::Watch => self.app.notify(super::keys::READ_ONLY),

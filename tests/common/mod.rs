@@ -296,3 +296,24 @@ pub fn metrics_step_losses(metrics: &Path) -> Vec<(u64, f64)> {
         .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
         .collect()
 }
+
+/// A word-level `tokenizer.json` of `n` tokens: `<|endoftext|>` = 0, `<unk>` = 1, then
+/// `wI` = I for every I in 2..n (split on whitespace, decoded joined by spaces). A real
+/// vocabulary of any size (over 65,536 for uint32 shards) without shipping one.
+pub fn word_tokenizer_json(n: usize) -> String {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("<|endoftext|>".into(), 0.into());
+    vocab.insert("<unk>".into(), 1.into());
+    for i in 2..n {
+        vocab.insert(format!("w{i}"), i.into());
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 0, "content": "<|endoftext|>", "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    })
+    .to_string()
+}

@@ -16,6 +16,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("p / space", "pause or resume"),
             ("s", "save a checkpoint now"),
+            ("e / k", "evaluate now / live controls pane"),
             ("q", "quit (asks: save & quit / quit / cancel)"),
             ("Ctrl-C", "save & quit; again: quit now"),
         ],
@@ -27,7 +28,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("[ / ]", "less / more EMA smoothing"),
             ("l", "toggle log scale"),
             ("w", "full history / last 200 steps"),
-            ("x", "dismiss alerts"),
+            ("x / r", "dismiss alerts / rewind from a spike"),
             ("Esc", "close prompt pane / overlay"),
         ],
     ),
@@ -45,7 +46,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         "checkpoints (c)",
         &[
             ("Up / Down", "select"),
-            ("r / f", "resume / fine-tune from it"),
+            ("r / f / b", "resume / fine-tune / rewind to it"),
             ("i", "sample from it (inspect)"),
             ("e / d", "export to HF / delete"),
             ("R / F5", "refresh now"),

@@ -7,6 +7,7 @@ pub mod loss;
 pub mod lrgrad;
 pub mod prompt;
 pub mod status;
+pub mod steer;
 pub mod throughput;
 
 use super::app::{App, Overlay, Pane};
@@ -89,6 +90,8 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         Overlay::Help => dialogs::render_help(frame, area, app, theme),
         Overlay::QuitConfirm => dialogs::render_quit(frame, area, app, theme),
         Overlay::Checkpoints => checkpoints::render(frame, area, app, theme),
+        Overlay::Controls => steer::render_controls(frame, area, app, theme),
+        Overlay::Rewind => steer::render_rewind(frame, area, app, theme),
     }
 }
 

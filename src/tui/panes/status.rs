@@ -1,5 +1,6 @@
 //! Status bar (top), alert/error banner and key-help footer (bottom).
 
+use crate::protocol::AlertKind;
 use crate::tui::app::{App, Mode, Overlay, Pane, RunState};
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
@@ -112,8 +113,15 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
         let kind = format!("{:?}", a.kind);
         return Some(Line::styled(
             format!(
-                " ⚠ alert at step {}: {} — {}{more}  [x dismiss]",
-                a.step, kind, a.detail
+                " ⚠ alert at step {}: {} — {}{more}  [x dismiss{}]",
+                a.step,
+                kind,
+                a.detail,
+                if matches!(a.kind, AlertKind::LossSpike | AlertKind::GradExplosion) {
+                    ", r rewind"
+                } else {
+                    ""
+                }
             ),
             style(theme.warning),
         ));
@@ -125,7 +133,9 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
 
 /// Context-dependent key hints, replaced by the latest notice when there is one.
 pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = if let Some(n) = &app.notice {
+    let line = if let Some(input) = app.steer_footer() {
+        Line::styled(input, Style::new().fg(theme.warning))
+    } else if let Some(n) = &app.notice {
         Line::styled(format!(" {n}"), Style::new().fg(theme.warning))
     } else {
         let keys: &[(&str, &str)] = match app.overlay {
@@ -140,6 +150,14 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ],
             Overlay::QuitConfirm => &[("s", "save & quit"), ("q", "quit"), ("Esc", "cancel")],
             Overlay::Help => &[("any key", "close help")],
+            Overlay::Controls => &[
+                ("↑↓", "key"),
+                ("Enter", "type"),
+                ("+/-", "double/halve"),
+                ("y/n", "confirm"),
+                ("Esc", "close"),
+            ],
+            Overlay::Rewind => &[("↑↓", "skip"), ("y", "rewind"), ("n", "cancel")],
             Overlay::None if app.prompt_open && app.focus == Pane::Prompt => &[
                 ("Enter", "generate"),
                 ("Esc", "cancel/close"),
@@ -153,6 +171,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("s", "save"),
                 ("g", "prompt"),
                 ("c", "checkpoints"),
+                ("k", "controls"),
                 ("[ ]", "smooth"),
                 ("l", "log"),
                 ("w", "window"),
