@@ -3,7 +3,7 @@
 //! replace), so loading costs one copy of the weights and no more.
 
 use super::llama::{Block, Dims, Llama};
-use super::params::{refuse_mismatches, TensorSource};
+use super::params::{refuse_with_extras, TensorSource};
 use crate::config::ModelConfig;
 use anyhow::Result;
 use burn::module::Param;
@@ -77,19 +77,7 @@ pub fn load_model<B: Backend>(
     let norm = f.param("norm", [d]);
     let lm_head = (!m.tie_embeddings).then(|| f.param("lm_head", [d, m.vocab_size]));
     let Filler { taken, errors, .. } = f;
-    let mut errors = errors;
-    let mut extra: Vec<String> = source
-        .names()
-        .into_iter()
-        .filter(|n| !taken.contains(n))
-        .collect();
-    extra.sort();
-    errors.extend(
-        extra
-            .into_iter()
-            .map(|n| format!("{n}: not part of this model")),
-    );
-    refuse_mismatches(&errors)?;
+    refuse_with_extras(errors, &taken, &source)?;
     Ok(Llama {
         embed_tokens,
         layers,

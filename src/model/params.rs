@@ -166,7 +166,17 @@ pub fn import_params<B: Backend, M: Module<B>>(
     };
     let module = module.map(&mut mapper);
     let Importer { taken, errors, .. } = mapper;
-    let mut errors = errors;
+    refuse_with_extras(errors, &taken, &source)?;
+    Ok(module)
+}
+
+/// Refuse a load whose source holds tensors the model did not take (reported as "not part of
+/// this model", sorted) or that collected other `errors`; shared by both loading paths.
+pub fn refuse_with_extras(
+    mut errors: Vec<String>,
+    taken: &HashSet<String>,
+    source: &impl TensorSource,
+) -> Result<()> {
     let mut extra: Vec<String> = source
         .names()
         .into_iter()
@@ -178,8 +188,7 @@ pub fn import_params<B: Backend, M: Module<B>>(
             .into_iter()
             .map(|n| format!("{n}: not part of this model")),
     );
-    refuse_mismatches(&errors)?;
-    Ok(module)
+    refuse_mismatches(&errors)
 }
 
 /// One error listing the first few mismatches between stored tensors and a model (missing,
