@@ -1,121 +1,125 @@
-//! Command-line interface definitions (clap). Kept apart from `main.rs` so the parsing rules
-//! are readable in one place.
+//! Command-line interface definitions (clap derive). Kept apart from `main.rs` so the parsing
+//! rules are readable in one place; the long help texts live in `cli_help.rs`.
 
+use crate::cli_help as help;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// llite-tui: train LLaMa-style models from one terminal.
 #[derive(Parser, Debug)]
-#[command(name = "llite-tui", version, about)]
+#[command(
+    name = "llite-tui",
+    version,
+    about,
+    after_help = help::TOP,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Commands>,
+    /// Training flags of the bare command, which opens the cockpit on a new run.
     #[command(flatten)]
     pub run: RunArgs,
 }
 
-/// Options shared by the cockpit and `train`.
+/// Where a run's config comes from: shared by the commands that read a preset.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML preset to start from (default: the embedded tiny preset, configs/tiny.toml; a
+    /// .jsonl --finetune uses configs/sft.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override one config key (repeatable; none by default; unknown keys are errors; keys:
+    /// docs/CONFIG.md).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Options of the commands that train: the cockpit and `train`. Nothing else accepts them.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// TOML preset (default: the embedded tiny preset).
-    #[arg(long, global = true)]
-    pub config: Option<PathBuf>,
-    /// Override a config key: --set train.lr=3e-4 (repeatable).
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE", global = true)]
-    pub overrides: Vec<String>,
-    /// Shortcut for --set train.max_steps=N.
-    #[arg(long, global = true)]
+    #[command(flatten)]
+    pub preset: ConfigArgs,
+    /// Shortcut for --set train.max_steps=N (default: the preset's, 2000 for tiny).
+    #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
-    /// Where runs live (default: the platform data directory).
-    #[arg(long, global = true)]
+    /// Where runs live (default: the platform data directory, e.g.
+    /// ~/.local/share/llite-tui/runs).
+    #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
-    /// Name of a new run's directory (default: run-<timestamp>).
-    #[arg(long, global = true)]
+    /// Name of a new run's directory, one path component (default: run-YYYYMMDD-HHMMSS in UTC;
+    /// a fine-tune: <parent>-ft-YYYYMMDD-HHMMSS).
+    #[arg(long, value_name = "NAME")]
     pub run_name: Option<String>,
-    /// Continue a checkpoint exactly (weights, optimizer, schedule, data cursor, RNG).
-    #[arg(long, global = true, conflicts_with = "finetune")]
+    /// Continue a checkpoint exactly (weights, optimizer, schedule, data cursor, RNG). A run
+    /// directory or RUN_DIR/latest means its newest valid checkpoint (default: a new run).
+    #[arg(long, value_name = "CKPT", conflicts_with = "finetune")]
     pub resume: Option<PathBuf>,
-    /// Start a new run from a checkpoint's weights.
-    #[arg(long, global = true)]
+    /// Start a new run from a checkpoint's weights (a run directory or RUN_DIR/latest: its
+    /// newest valid checkpoint; default: fresh weights).
+    #[arg(long, value_name = "CKPT")]
     pub finetune: Option<PathBuf>,
-    /// Data for --finetune (text corpus or shard directory).
-    #[arg(long, global = true)]
+    /// Data for --finetune: a text file, a shard directory or instruction .jsonl (default:
+    /// the checkpoint's own corpus).
+    #[arg(long, value_name = "PATH", requires = "finetune")]
     pub data: Option<PathBuf>,
     /// With --resume of a checkpoint older than the run's newest: continue in place, moving the
     /// later checkpoints and metrics lines into <run>/discarded/ (default: branch a new run).
-    #[arg(long, global = true, requires = "resume")]
+    #[arg(long, requires = "resume")]
     pub discard_later: bool,
-    /// With --resume: load weights only and start AdamW from zero (for comparison).
-    #[arg(long, global = true)]
+    /// With --resume: load weights only and start AdamW from zero (to see the spike it causes).
+    #[arg(long, requires = "resume")]
     pub fresh_optimizer: bool,
-    /// Stop with a checkpoint at this step without changing the schedule (time-sliced jobs).
-    #[arg(long, global = true)]
+    /// Stop with a checkpoint at this step without changing the schedule (time-sliced jobs;
+    /// default: run to max_steps).
+    #[arg(long, value_name = "STEP")]
     pub stop_at_step: Option<u64>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu", global = true)]
+    /// cpu, cuda or cuda:N (cuda needs a build with --features cuda).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     pub device: String,
-    /// Never draw the TUI; print progress lines (implied when stdout is not a terminal).
-    #[arg(long, global = true)]
+    /// Never draw the cockpit; print progress instead (implied when stdin or stdout is not a
+    /// terminal).
+    #[arg(long)]
     pub headless: bool,
-    /// Theme name (a file stem in themes/).
-    #[arg(long, global = true)]
+    /// Headless without a terminal on stderr: print a progress line every N steps (and the
+    /// first and the last); on a terminal a progress bar is drawn instead.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: u64,
+    /// Cockpit theme: a file stem in themes/ (default: the preset's ui.theme, "default").
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }
 
-/// How a headless run ends and what it does on a spike, shown by `train --help`.
-const TRAIN_AFTER_HELP: &str = "\
-Headless runs:
-  SIGINT, SIGTERM or SIGHUP: finish the current step, save a checkpoint (even at step 0),
-  log `finished` with the reason, exit 130 / 143 / 129 (128 + signal number). A second
-  signal exits at once with the same code; earlier checkpoints stay intact. The same signal
-  again within a second is taken as an echo (sent to the process and its group), not a second.
-  Loss spikes and gradient explosions are alerted; train.on_spike = 'pause' pauses the run
-  and 'rewind' rolls it back to the newest checkpoint before the spike as a branch, skipping
-  train.rewind_skip steps of data (0 = up to the spike), at most train.max_auto_rewinds times.
-Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write failed
-  (the last line names the newest good checkpoint); 130 / 143 / 129 stopped by a signal.";
-
-/// Subcommands; without one, the cockpit opens.
+/// Subcommands; without one, the cockpit opens on a new run.
 #[derive(Subcommand, Debug)]
 pub enum Commands {
-    /// Train (headless with --headless or without a terminal).
-    #[command(after_help = TRAIN_AFTER_HELP)]
-    Train,
+    /// Train: the cockpit on a terminal, headless with --headless or without one.
+    #[command(after_help = help::TRAIN)]
+    Train(RunArgs),
     /// Show a run written by another process, following metrics.jsonl and checkpoints/
     /// (and steering it through its control socket, unless --read-only).
-    Watch {
-        run_dir: PathBuf,
-        /// Only watch, even when the run has a control socket.
-        #[arg(long)]
-        read_only: bool,
-    },
+    #[command(after_help = help::WATCH)]
+    Watch(WatchArgs),
     /// Steer a running run from another terminal through its control socket.
-    #[command(after_help = CTL_AFTER_HELP)]
+    #[command(after_help = help::CTL)]
     Ctl(CtlArgs),
-    /// Generate text from a checkpoint.
+    /// Generate text from a checkpoint (with the sampling knobs of its own config).
+    #[command(after_help = help::SAMPLE)]
     Sample(SampleArgs),
     /// Tokenize text files into .npy shards (uint16, or uint32 for vocabularies over 65,536;
     /// shard 0 = validation).
+    #[command(after_help = help::PREPARE)]
     Prepare(PrepareArgs),
     /// Write a Hugging Face LlamaForCausalLM directory from a checkpoint.
-    Export {
-        #[arg(long)]
-        checkpoint: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        /// Weights dtype: f32 (as trained), bf16 or f16 (half the size).
-        #[arg(long, value_enum, default_value = "f32")]
-        dtype: llite_tui::interop::hf_write::ExportDtype,
-    },
+    #[command(after_help = help::EXPORT)]
+    Export(ExportArgs),
     /// Turn a Hugging Face LLaMa directory into a checkpoint.
-    Import {
-        #[arg(long)]
-        hf: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    #[command(after_help = help::IMPORT)]
+    Import(ImportArgs),
     /// Render a conversation through a model's chat template and print text and token ids
     /// as JSON (to check templates against transformers; see benches/reference/).
+    #[command(after_help = help::TEMPLATE)]
     Template(TemplateArgs),
     /// Checkpoint utilities.
     Ckpt {
@@ -123,31 +127,86 @@ pub enum Commands {
         command: CkptCommand,
     },
     /// Evaluate a checkpoint: perplexity (.txt or shard dir) or multiple choice (.jsonl).
+    #[command(after_help = help::EVAL)]
     Eval(EvalArgs),
     /// Parameter count, memory floor and FLOPs per token of a config.
-    Info,
-    /// Training and sampling throughput table.
+    #[command(after_help = help::INFO)]
+    Info(ConfigArgs),
+    /// Training, sampling and checkpoint I/O throughput next to PyTorch and the raw disk.
+    #[command(after_help = help::BENCH)]
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    #[command(after_help = help::MANPAGE)]
+    Manpage {
+        /// Write llite-tui.1 and llite-tui-<command>.1 into this new or empty directory
+        /// (default: print the top-level page to stdout).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
-/// The protocol and failure modes of `ctl`, shown by `ctl --help`.
-const CTL_AFTER_HELP: &str = "\
-A training run serves <run>/control.sock (owner-only; not opened in a run directory others
-can write). Protocol: one JSON line each way, {\"v\":1,\"cmd\":\"status\"} -> {\"v\":1,\"ok\":true,...}.
-`set` accepts the live keys only, checked like --set. Exit codes: 0 done; 1 refused, no run
-(stale or missing socket), a foreign socket, no answer in time or a malformed reply.";
+/// `watch` options.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The run directory (<runs>/<run-name>/ with metrics.jsonl) to follow.
+    pub run_dir: PathBuf,
+    /// A preset whose [ui] and [sample] sections the cockpit uses (default: the embedded one).
+    #[command(flatten)]
+    pub preset: ConfigArgs,
+    /// Where the checkpoint browser looks (default: the platform data directory).
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Cockpit theme: a file stem in themes/ (default: the preset's ui.theme, "default").
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Only watch, even when the run has a control socket (default: steer through it).
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+/// `export` options.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The checkpoint or Hugging Face model directory to export (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
+    #[arg(long, value_name = "CKPT")]
+    pub checkpoint: PathBuf,
+    /// The HF directory to write: new or empty, never inside a run or checkpoint.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Weights dtype: f32 (as trained), bf16 or f16 (half the size).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: llite_tui::interop::hf_write::ExportDtype,
+}
+
+/// `import` options.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A Hugging Face LLaMa directory (config.json, *.safetensors, tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub hf: PathBuf,
+    /// The checkpoint directory to write: new or empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
 
 /// `ctl` options.
 #[derive(Args, Debug)]
 pub struct CtlArgs {
-    /// The run directory (<runs>/<run-name>).
+    /// The run directory (<runs>/<run-name>), holding the run's control.sock.
     pub run_dir: PathBuf,
     #[command(subcommand)]
     pub action: CtlAction,
     /// Seconds to wait for the engine, which acts between steps.
-    #[arg(long, default_value_t = 60, global = true)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, global = true)]
     pub timeout: u64,
-    /// Print the reply as the raw JSON line.
+    /// Print the reply as the raw JSON line (default: a readable summary).
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -156,32 +215,47 @@ pub struct CtlArgs {
 #[derive(Subcommand, Debug)]
 pub enum CtlAction {
     /// Step, state, run name, live control values, last loss.
+    #[command(after_help = help::CTL)]
     Status,
     /// Pause before the next step.
+    #[command(after_help = help::CTL)]
     Pause,
+    /// Resume a paused run.
+    #[command(after_help = help::CTL)]
     Resume,
     /// Write a checkpoint now.
+    #[command(after_help = help::CTL)]
     Save,
     /// Evaluate the validation loss now.
+    #[command(after_help = help::CTL)]
     Eval,
     /// Change a live key: train.lr, train.min_lr, train.grad_clip, train.weight_decay,
     /// train.eval_every, checkpoint.every.
+    #[command(after_help = help::CTL)]
     Set {
+        /// The live key and its new value, checked like --set.
         #[arg(value_name = "KEY=VALUE")]
         setting: String,
     },
     /// Generate from the current weights (the run's [sample] settings unless given).
+    #[command(after_help = help::CTL)]
     Sample {
+        /// Text to continue.
         prompt: String,
-        #[arg(long)]
+        /// Most tokens to generate (default: the run's sample.max_tokens).
+        #[arg(long, value_name = "N")]
         max_tokens: Option<usize>,
-        #[arg(long)]
+        /// Sampling temperature, 0 = greedy (default: the run's sample.temperature).
+        #[arg(long, value_name = "T")]
         temperature: Option<f32>,
-        #[arg(long)]
+        /// Keep only the K likeliest tokens, 0 = all (default: the run's sample.top_k).
+        #[arg(long, value_name = "K")]
         top_k: Option<usize>,
-        #[arg(long)]
+        /// Nucleus sampling mass in (0, 1] (default: the run's sample.top_p).
+        #[arg(long, value_name = "P")]
         top_p: Option<f32>,
-        #[arg(long)]
+        /// Random seed of the sampler (default: the run's sample.seed).
+        #[arg(long, value_name = "N")]
         seed: Option<u64>,
     },
 }
@@ -191,9 +265,11 @@ pub enum CtlAction {
 pub enum CkptCommand {
     /// List a run's checkpoints with step, tokens, val loss, size, age; flags invalid ones
     /// (tensor names, shapes, dtypes and sizes against the config) and exits 1 if any is.
+    #[command(after_help = help::CKPT_LS)]
     Ls {
+        /// The run directory (<runs>/<run-name>/, holding checkpoints/).
         run_dir: PathBuf,
-        /// Also check every file's blake3 digest (reads every byte; reports MB/s).
+        /// Also check every file's blake3 digest (reads every byte; reports MiB/s).
         #[arg(long)]
         verify: bool,
     },
@@ -202,47 +278,62 @@ pub enum CkptCommand {
 /// `sample` options.
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    #[arg(long)]
+    /// The checkpoint or Hugging Face model directory to sample from (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
+    #[arg(long, value_name = "CKPT")]
     pub checkpoint: PathBuf,
+    /// Text to continue (an SFT checkpoint wraps it in its chat template unless --raw).
     #[arg(long, default_value = "")]
     pub prompt: String,
-    #[arg(long)]
+    /// Most tokens to generate (default: the checkpoint's sample.max_tokens).
+    #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
-    /// 0 = greedy.
-    #[arg(long)]
+    /// Sampling temperature, 0 = greedy (default: the checkpoint's sample.temperature).
+    #[arg(long, value_name = "T")]
     pub temperature: Option<f32>,
-    #[arg(long)]
+    /// Keep only the K likeliest tokens, 0 = all (default: the checkpoint's sample.top_k).
+    #[arg(long, value_name = "K")]
     pub top_k: Option<usize>,
-    #[arg(long)]
+    /// Nucleus sampling mass in (0, 1] (default: the checkpoint's sample.top_p).
+    #[arg(long, value_name = "P")]
     pub top_p: Option<f32>,
-    #[arg(long)]
+    /// Random seed of the sampler (default: the checkpoint's sample.seed).
+    #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Send the prompt as is (default: wrap it in the SFT run's template, or the model's own
     /// chat template when it carries one).
     #[arg(long)]
     pub raw: bool,
-    /// Also write the prompt's logits (every position) as JSON, for numerical comparisons.
-    #[arg(long)]
+    /// Also write the prompt's logits (every position) as JSON to this new file, for numerical
+    /// comparisons (default: not written).
+    #[arg(long, value_name = "FILE")]
     pub dump_logits: Option<PathBuf>,
+    /// Refused: sampling uses the config recorded in the checkpoint (kept so the refusal can
+    /// say so instead of a generic parse error).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `eval` options.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    #[arg(long)]
+    /// The checkpoint or Hugging Face model directory to evaluate (a run directory or
+    /// RUN_DIR/latest: its newest valid checkpoint).
+    #[arg(long, value_name = "CKPT")]
     pub checkpoint: PathBuf,
     /// A .txt file or shard directory (perplexity) or a .jsonl multiple-choice task.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub task: PathBuf,
     /// Prompt template for questions: model, vicuna, chatml, plain (default: the checkpoint's
     /// SFT template, else the model's own chat template, else plain).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub template: Option<String>,
-    /// Only the held-out split of Alpaca data, as SFT with this data.val_fraction made it.
-    #[arg(long)]
+    /// Only the held-out split of Alpaca data, as SFT with this data.val_fraction made it
+    /// (default: every question).
+    #[arg(long, value_name = "FRACTION")]
     pub held_out: Option<f64>,
     /// At most this many questions or windows.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub limit: usize,
 }
 
@@ -250,15 +341,15 @@ pub struct EvalArgs {
 #[derive(Args, Debug)]
 pub struct TemplateArgs {
     /// A checkpoint or a Hugging Face model directory (only its tokenizer files are read).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     /// A JSON list of {role, content} messages (or an object with `messages`).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub messages: PathBuf,
     /// auto, model, vicuna, chatml or plain (default: the model's own chat template).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub template: Option<String>,
-    /// Append the assistant's opening, as for a prompt.
+    /// Append the assistant's opening, as for a prompt (default: the conversation only).
     #[arg(long)]
     pub generation_prompt: bool,
 }
@@ -266,19 +357,23 @@ pub struct TemplateArgs {
 /// `prepare` options.
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
-    #[arg(long, required = true, num_args = 1..)]
+    /// Text files to tokenize (one document each; repeatable after one --input).
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
     pub input: Vec<String>,
-    #[arg(long)]
+    /// Directory for the shards and prepare.json (outside every run directory).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// gpt2, a tokenizer.json path, or train:<vocab>.
-    #[arg(long, default_value = "gpt2")]
+    /// gpt2, a tokenizer.json path, or train:<vocab> (a BPE trained on the input).
+    #[arg(long, value_name = "TOKENIZER", default_value = "gpt2")]
     pub tokenizer: String,
-    #[arg(long, default_value_t = 0.05)]
+    /// Fraction of the tokens that go to the validation shard (shard 0).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.05)]
     pub val_fraction: f64,
-    #[arg(long, default_value_t = 100_000_000)]
+    /// Tokens per training shard.
+    #[arg(long, value_name = "N", default_value_t = 100_000_000)]
     pub shard_tokens: usize,
     /// File name prefix of the shards (a plain file name).
-    #[arg(long, default_value = "corpus")]
+    #[arg(long, value_name = "NAME", default_value = "corpus")]
     pub prefix: String,
     /// Overwrite shards already in --out, only if an earlier `prepare` wrote them (listed in
     /// its prepare.json); files it did not write are never touched.
@@ -290,16 +385,19 @@ pub struct PrepareArgs {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Timed steps per config (after one warm-up step).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub steps: usize,
     /// Also bench a larger config (d_model 512, 8 layers, seq 512).
     #[arg(long)]
     pub large: bool,
     /// Directory for the checkpoint save/load measurement (default: the runs directory,
-    /// where checkpoints are really written). Everything written there is removed.
-    #[arg(long)]
-    pub io_dir: Option<std::path::PathBuf>,
-    /// Run only these tables (repeatable): train, sample, io, load. Default: all four.
+    /// where checkpoints are really written). Everything the bench writes there is removed.
+    #[arg(long, value_name = "DIR")]
+    pub io_dir: Option<PathBuf>,
+    /// Where runs live, the default --io-dir (default: the platform data directory).
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Run only these tables (repeatable): train, sample, io, load (default: all four).
     #[arg(long, value_enum)]
     pub only: Vec<llite_tui::bench::Section>,
 }

@@ -113,12 +113,24 @@ pub fn multiple_choice<B: Backend>(
     tok: &TextTokenizer,
     items: &[McItem],
 ) -> Result<BTreeMap<String, f64>> {
+    multiple_choice_with(model, tok, items, &mut |_| {})
+}
+
+/// [`multiple_choice`], calling `done(n)` after each of the n questions scored so far (the
+/// CLI's progress bar).
+pub fn multiple_choice_with<B: Backend>(
+    model: &Llama<B>,
+    tok: &TextTokenizer,
+    items: &[McItem],
+    done: &mut dyn FnMut(usize),
+) -> Result<BTreeMap<String, f64>> {
     let (mut acc, mut acc_norm) = (0usize, 0usize);
     for (i, item) in items.iter().enumerate() {
         let scores = score_choices(model, tok, &item.context, &item.choices)
             .with_context(|| format!("question {}", i + 1))?;
         acc += (argmax(scores.iter().map(|s| s.0)) == item.label) as usize;
         acc_norm += (argmax(scores.iter().map(|s| s.0 / s.1 as f64)) == item.label) as usize;
+        done(i + 1);
     }
     let n = items.len().max(1) as f64;
     let chance = items
@@ -298,6 +310,19 @@ pub fn perplexity<B: Backend>(
     seq: usize,
     max_windows: usize,
 ) -> Result<BTreeMap<String, f64>> {
+    perplexity_with(model, tok, path, seq, max_windows, &mut |_, _| {})
+}
+
+/// [`perplexity`], calling `done(n, total)` after each of the `total` windows (the CLI's
+/// progress bar).
+pub fn perplexity_with<B: Backend>(
+    model: &Llama<B>,
+    tok: &TextTokenizer,
+    path: &Path,
+    seq: usize,
+    max_windows: usize,
+    done: &mut dyn FnMut(usize, usize),
+) -> Result<BTreeMap<String, f64>> {
     let device = model.embed_tokens.val().device();
     let batches = if path.is_dir() {
         let set = crate::data::shards::list_shards(path)?;
@@ -332,9 +357,10 @@ pub fn perplexity<B: Backend>(
             .collect()
     };
     let mut total = 0.0;
-    for b in &batches {
+    for (i, b) in batches.iter().enumerate() {
         let rows = crate::train::trainer::batch_tensor::<B>(b, &device);
         total += tensor_to_vec(model.loss(rows))[0] as f64;
+        done(i + 1, batches.len());
     }
     let loss = total / batches.len() as f64;
     Ok(BTreeMap::from([

@@ -1,5 +1,5 @@
-//! The headless consumer: drives an engine to completion, printing one progress line per step
-//! (or a progress bar on a terminal). `metrics.jsonl` is written by the engine itself.
+//! The headless consumer: drives an engine to completion, printing progress lines (every
+//! `--log-every` steps) or a progress bar on a terminal (see `progress`). `metrics.jsonl` is written by the engine itself.
 //! A stop signal makes the engine finish its step and save; a run whose writes failed, or that
 //! a signal stopped, ends with a typed `Exit` so the process exit code tells a script.
 //! It also serves the run's control socket (`crate::control`), so `llite-tui ctl` and
@@ -9,13 +9,12 @@
 #[cfg(unix)]
 use crate::control::ControlServer;
 use crate::exit::Exit;
+use crate::progress::StepLog;
 use crate::protocol::{Command, EngineLink, Event, FailureCounts, FinishReason};
 use crate::signals::{signal_name, StopSignals};
 use crate::spike_policy::SpikePolicy;
 use crate::store::listing::latest_valid_checkpoint;
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -172,17 +171,27 @@ fn open_control(_: &crate::protocol::RunInfo, _: &EngineLink, _: bool) -> Option
 
 /// Consume events until the engine finishes; an engine error becomes this function's error.
 /// With `signals`, SIGINT/SIGTERM/SIGHUP stop the run gracefully (see `relay_signals`).
+/// Not quiet: a bar on a terminal, else a line every step (`run_logged` chooses the rate).
 pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Result<HeadlessSummary> {
+    let log = if quiet {
+        StepLog::Quiet
+    } else {
+        StepLog::every(1)
+    };
+    run_logged(link, log, signals)
+}
+
+/// [`run`] with the step output chosen by `log` (`--log-every`).
+pub fn run_logged(
+    link: EngineLink,
+    log: StepLog,
+    signals: Option<StopSignals>,
+) -> Result<HeadlessSummary> {
+    let quiet = log.is_quiet();
     let step = Arc::new(AtomicU64::new(0));
     let _relay = signals.map(|s| relay_signals(s, &link, step.clone()));
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = log.bar();
+    let mut start_step = 0;
     let mut summary = HeadlessSummary {
         final_step: 0,
         last_loss: None,
@@ -215,6 +224,7 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
                 max_steps = info.max_steps;
                 summary.run_dir = Some(info.run_dir.clone());
                 summary.final_step = info.start_step;
+                start_step = info.start_step;
                 step.store(info.start_step, Ordering::Relaxed);
                 if let Some(b) = &bar {
                     b.set_length(max_steps);
@@ -255,7 +265,7 @@ pub fn run(link: EngineLink, quiet: bool, signals: Option<StopSignals>) -> Resul
                         b.set_position(s.step);
                         b.set_message(line);
                     }
-                    None if !quiet => say_out!("{line}"),
+                    None if log.line_due(s.step, start_step, max_steps) => say_out!("{line}"),
                     None => {}
                 }
             }

@@ -2,6 +2,9 @@
 //! one line on stderr and a non-zero exit code.
 
 mod cli;
+mod cli_help;
+#[cfg(test)]
+mod cli_tests;
 mod commands;
 mod ctl;
 

@@ -119,7 +119,8 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
         "h",
     ]);
     a.extend(tiny_flags(&corpus));
-    a.extend(strs(&["--set", "checkpoint.every=6"]));
+    // One line per step (the default, --log-every 10, would print steps 1, 10 and 12).
+    a.extend(strs(&["--set", "checkpoint.every=6", "--log-every", "1"]));
     let (ok, out, err) = run(&a);
     assert!(ok, "{err}");
     assert_eq!(
@@ -191,6 +192,28 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     assert_eq!(config["num_key_value_heads"], 2);
     assert_eq!(config["tie_word_embeddings"], true);
     assert!(hf.join("tokenizer.json").is_file() && hf.join("tokenizer_config.json").is_file());
+    assert_eq!(config["torch_dtype"], "float32", "--dtype defaults to f32");
+
+    // --dtype bf16 halves the weights and says so in config.json.
+    let hf16 = dir.path().join("hf-bf16");
+    let (ok, _, err) = run(&strs(&[
+        "export",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--out",
+        hf16.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ]));
+    assert!(ok, "{err}");
+    let bytes16 = std::fs::read(hf16.join("model.safetensors")).unwrap();
+    let st16 = safetensors::SafeTensors::deserialize(&bytes16).unwrap();
+    let embed = st16.tensor("model.embed_tokens.weight").unwrap();
+    assert_eq!(embed.dtype(), safetensors::Dtype::BF16);
+    assert_eq!(embed.shape(), [512, 64]);
+    let config16: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(hf16.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config16["torch_dtype"], "bfloat16");
 
     // Import gives identical logits.
     let back = dir.path().join("imported");

@@ -138,7 +138,7 @@ fn a_fresh_checkpoint_records_digests_and_verifies() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("MB/s"), "{}", out.stdout);
+    assert!(out.stdout.contains("MiB/s"), "{}", out.stdout);
 }
 
 #[test]

@@ -5,6 +5,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+#[cfg(test)]
+mod docs_tests;
 mod rope_scaling;
 mod validate;
 pub use rope_scaling::RopeScaling;

@@ -101,19 +101,8 @@ pub fn checked_memory_floor(m: &ModelConfig) -> Option<MemoryFloor> {
     })
 }
 
-/// Human-readable byte count (GiB/MiB/KiB).
-pub fn format_bytes(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
-    } else if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / (1024.0 * 1024.0))
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
-}
+/// Human-readable byte count, kept here for existing callers: see [`crate::units::format_bytes`].
+pub use crate::units::format_bytes;
 
 #[cfg(test)]
 mod tests {

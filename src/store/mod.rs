@@ -9,6 +9,7 @@ pub mod fsio;
 pub mod hf_check;
 pub mod hf_layout;
 pub mod history;
+pub mod latest;
 pub mod layout;
 pub mod listing;
 pub mod lock;

@@ -310,11 +310,7 @@ impl App {
                 task,
                 metrics,
             } => {
-                let summary = metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.4}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let summary = crate::units::format_metrics(&metrics);
                 self.notify(format!("eval {task} at step {step}: {summary}"));
                 self.task_evals.push((step, task, summary));
             }

@@ -5,6 +5,7 @@
 pub mod app;
 mod app_derived;
 pub mod calc;
+pub mod farewell;
 mod host;
 pub mod keys;
 pub mod panes;
@@ -23,6 +24,7 @@ mod snapshot_tests;
 mod steer_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What the CLI hands the cockpit besides the engine.
@@ -127,6 +129,10 @@ fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
         eprintln!("engine thread panicked: {msg}");
     }
     let app = rt.shutdown();
+    if let Some(lines) = farewell::farewell(&app) {
+        // Never panics on a closed stdout (after SIGHUP the terminal is gone).
+        let _ = writeln!(std::io::stdout(), "{lines}");
+    }
     result.and(signal_exit(&app))
 }
 

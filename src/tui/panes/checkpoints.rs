@@ -10,18 +10,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
-/// Human byte sizes ("12.3 MB").
+/// Human byte sizes in binary units ("12.3 MiB"), the same as `ckpt ls` prints.
 pub fn fmt_bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{b:.0} B")
-    }
+    crate::units::format_bytes(b)
 }
 
 /// Draw the browser over `area`.

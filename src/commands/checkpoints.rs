@@ -1,0 +1,124 @@
+//! `ckpt ls`: a run's checkpoints with their state and validity.
+
+use anyhow::{bail, Result};
+use llite_tui::model::stats::format_bytes;
+use llite_tui::store;
+use std::path::Path;
+
+/// `ckpt ls RUN_DIR [--verify]`: one line per checkpoint; exits 1 if any is invalid.
+pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
+    use store::listing::{list_checkpoints_with, Check};
+    if !dir.is_dir() {
+        bail!("{}", not_a_directory(dir));
+    }
+    let looks_like_run = ["run.toml", "metrics.jsonl"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if !store::layout::checkpoints_dir(dir).is_dir() && !looks_like_run {
+        bail!("{}", store::listing::not_a_run_dir_hint(dir));
+    }
+    let check = if verify { Check::Digests } else { Check::Cheap };
+    let start = std::time::Instant::now();
+    let list = list_checkpoints_with(dir, check);
+    let elapsed = start.elapsed().as_secs_f64();
+    if list.is_empty() {
+        println!(
+            "no checkpoints in {}",
+            store::layout::checkpoints_dir(dir).display()
+        );
+        return Ok(());
+    }
+    let now = store::layout::unix_now();
+    println!(
+        "{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status",
+        "checkpoint", "step", "tokens", "val_loss", "size", "age"
+    );
+    let mut invalid = 0;
+    let mut newest_good = None;
+    let mut verified_bytes = 0u64;
+    for c in &list {
+        let name = Path::new(&c.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let val = c
+            .val_loss
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let age = match c.written_unix {
+            0 => "-".to_string(), // trainer.json unreadable: no write time to show
+            t => humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
+                .to_string()
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        let status = match &c.error {
+            Some(e) => {
+                invalid += 1;
+                format!("INVALID: {e}")
+            }
+            None => {
+                newest_good = Some(name.clone());
+                let unverified = store::trainer_state::read_trainer_record(Path::new(&c.path))
+                    .map(|r| r.files.is_none())
+                    .unwrap_or(false);
+                match (unverified, verify) {
+                    (true, _) => "ok (written before digests; not verified)".to_string(),
+                    (false, true) => {
+                        verified_bytes += c.size_bytes;
+                        "ok, digests verified".to_string()
+                    }
+                    (false, false) => "ok".to_string(),
+                }
+            }
+        };
+        println!(
+            "{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}",
+            c.step,
+            c.tokens,
+            format_bytes(c.size_bytes)
+        );
+    }
+    if verify {
+        println!(
+            "verified {} in {elapsed:.2} s ({:.0} MiB/s)",
+            format_bytes(verified_bytes),
+            verified_bytes as f64 / (1024.0 * 1024.0) / elapsed.max(1e-9)
+        );
+    }
+    if invalid > 0 {
+        bail!(
+            "{invalid} of {} checkpoints in {} are invalid; newest valid: {}",
+            list.len(),
+            store::layout::checkpoints_dir(dir).display(),
+            newest_good.as_deref().unwrap_or("none")
+        );
+    }
+    Ok(())
+}
+
+/// Why `path` (not a directory) cannot be listed: missing, or what kind of file it is, and for
+/// a file inside a checkpoint, which run to list instead.
+fn not_a_directory(path: &Path) -> String {
+    let shown = path.display();
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return format!("{shown}: no such run directory");
+    };
+    if !meta.is_file() {
+        return format!("{shown} is not a run directory (it is a special file or a broken link)");
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    match parent {
+        Some(ckpt) if ckpt.join(store::layout::TRAINER_FILE).is_file() => format!(
+            "{shown} is a file of checkpoint {}, not a run directory; list its run: llite-tui ckpt ls {}",
+            ckpt.display(),
+            store::layout::run_dir_of(ckpt).display()
+        ),
+        _ => format!(
+            "{shown} is a file ({}), not a run directory; ckpt ls takes <runs>/<run-name>/",
+            format_bytes(meta.len())
+        ),
+    }
+}
