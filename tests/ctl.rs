@@ -555,12 +555,17 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
     });
     // The control pane (`k`) steers a watched run through the same socket: edit train.lr
     // (the first live key), confirm, and the engine's verdict comes back.
-    pump_until(&mut [&mut watch, &mut live], 60, "the change reached the log", |a| {
-        a.controls
-            .config
-            .as_ref()
-            .is_some_and(|c| c.train.lr == 1e-3)
-    });
+    pump_until(
+        &mut [&mut watch, &mut live],
+        60,
+        "the change reached the log",
+        |a| {
+            a.controls
+                .config
+                .as_ref()
+                .is_some_and(|c| c.train.lr == 1e-3)
+        },
+    );
     press(&mut watch, KeyCode::Char('k'));
     press(&mut watch, KeyCode::Enter);
     for _ in 0..16 {
