@@ -139,9 +139,18 @@ fn chat_template(
     crate::data::template::prompt_template(cfg, tok)
 }
 
+/// Whether a save was asked for (pinned: retention keeps it) or is the run's own cadence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SaveKind {
+    /// `SaveCheckpoint`, or a stop with save (cockpit switch or quit, a signal).
+    OnDemand,
+    /// `checkpoint.every`, `--stop-at` and the end of the run.
+    Scheduled,
+}
+
 /// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
-fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter) -> bool {
-    match trainer.save_checkpoint() {
+fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter, kind: SaveKind) -> bool {
+    match trainer.save_checkpoint(kind == SaveKind::OnDemand) {
         Ok(path) => out.emit(Event::CheckpointSaved {
             step: trainer.step,
             path: path.display().to_string(),
@@ -247,7 +256,7 @@ fn train_loop<B: AutodiffBackend>(
                 }
                 Command::Pause | Command::Resume => {}
                 Command::SaveCheckpoint => {
-                    save(&mut trainer, out);
+                    save(&mut trainer, out, SaveKind::OnDemand);
                 }
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model().valid();
@@ -320,7 +329,7 @@ fn train_loop<B: AutodiffBackend>(
                     samplers.cancel_all();
                     // Even at step 0 of a fresh run: a stopped run stays resumable.
                     if want_save && !saved_at_current_step(&trainer) {
-                        save(&mut trainer, out);
+                        save(&mut trainer, out, SaveKind::OnDemand);
                     }
                     out.finish(reason);
                     return Ok(());
@@ -329,14 +338,14 @@ fn train_loop<B: AutodiffBackend>(
         }
         if stop_at.is_some_and(|s| trainer.step >= s) && !trainer.finished() {
             if !saved_at_current_step(&trainer) {
-                save(&mut trainer, out);
+                save(&mut trainer, out, SaveKind::Scheduled);
             }
             out.finish(FinishReason::Stopped);
             return Ok(());
         }
         if trainer.finished() {
             if trainer.last_checkpoint_step != Some(trainer.step) && trainer.step > start_step {
-                save(&mut trainer, out);
+                save(&mut trainer, out, SaveKind::Scheduled);
             }
             out.finish(FinishReason::MaxSteps);
             return Ok(());
@@ -370,7 +379,7 @@ fn train_loop<B: AutodiffBackend>(
             }
         }
         if ckpt_every > 0 && step % ckpt_every == 0 {
-            save(&mut trainer, out);
+            save(&mut trainer, out, SaveKind::Scheduled);
         }
     }
 }
