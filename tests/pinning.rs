@@ -131,3 +131,43 @@ fn manual_and_stop_saves_survive_keep_last_until_unpinned() {
     let e = set_pinned_by_user(&dir.path().join("nope"), false).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+#[test]
+fn a_stop_with_save_at_an_already_saved_step_pins_that_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = small_corpus(dir.path(), 40_000);
+    let mut cfg = tiny_config(&corpus, 10_000);
+    cfg.checkpoint.every = 2;
+    cfg.checkpoint.keep_last = 1;
+    let link = spawn(request(cfg, dir.path(), "pin-even", StartFrom::Fresh));
+    // Pause on a step the periodic save just wrote (even), then stop with save.
+    let step = loop {
+        let s = pause(&link);
+        if s > 0 && s % 2 == 0 {
+            break s;
+        }
+        link.commands.send(Command::Resume).unwrap();
+        wait_for(&link, |e| match e {
+            Event::Step(x) if x.step > s => Some(()),
+            _ => None,
+        });
+    };
+    link.commands
+        .send(Command::Stop {
+            save: true,
+            reason: FinishReason::Stopped,
+        })
+        .unwrap();
+    let events = run_to_end(link);
+    let alerts: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Alert { .. } | Event::CheckpointSaved { .. }))
+        .collect();
+    assert!(alerts.is_empty(), "no new save and no failure: {alerts:?}");
+    let list = list_checkpoints_with(&dir.path().join("pin-even"), Check::Digests);
+    let kept: Vec<(u64, bool, bool)> = list
+        .iter()
+        .map(|c| (c.step, c.pinned, c.error.is_none()))
+        .collect();
+    assert_eq!(kept, vec![(step, true, true)], "{list:?}");
+}

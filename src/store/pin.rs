@@ -26,6 +26,17 @@ pub fn set_pinned_by_user(dir: &Path, pinned: bool) -> Result<bool> {
             holder.refusal(&run_dir)
         );
     }
+    write_pin(dir, pinned)
+}
+
+/// Pin a checkpoint the caller's own run wrote (the engine, holding the run's lock): a stop
+/// with save that finds the current step already saved pins that checkpoint instead.
+pub fn pin_own_checkpoint(dir: &Path) -> Result<()> {
+    write_pin(dir, true).map(|_| ())
+}
+
+/// Rewrite `trainer.json` with the flag set (nothing when it already is); returns the flag.
+fn write_pin(dir: &Path, pinned: bool) -> Result<bool> {
     let path = dir.join(TRAINER_FILE);
     // Verifies the file's own digest first: a corrupt file is refused, never re-digested.
     let record = read_trainer_record(dir)?;

@@ -254,29 +254,29 @@ pub fn initial_trainer_state(
 /// recomputed; every other byte is kept (a re-serialisation could round a float). `None`
 /// when the text has no top-level `pinned` field (written before pinning existed).
 pub fn repin_trainer_json(text: &str, pinned: bool) -> Option<String> {
-    let key = text.rfind(SELF_DIGEST_KEY)? + SELF_DIGEST_KEY.len();
-    let len = text[key..].find('"')?;
-    let blanked = format!("{}{}", &text[..key], &text[key + len..]);
     // Pretty-printed: a top-level key sits alone on a line indented by two spaces, and a
     // string value cannot hold a raw newline, so this pattern matches only the field.
     let field = |v: bool| format!("\n  \"pinned\": {v}");
-    let at = blanked
-        .find(&field(!pinned))
-        .or_else(|| blanked.find(&field(pinned)))?;
-    let old_len = if blanked[at..].starts_with(&field(!pinned)) {
-        field(!pinned).len()
-    } else {
-        field(pinned).len()
-    };
-    let edited = format!(
-        "{}{}{}",
-        &blanked[..at],
+    if text.contains(&field(pinned)) {
+        return Some(text.to_string());
+    }
+    let at = text.find(&field(!pinned))?;
+    let key = text.rfind(SELF_DIGEST_KEY)? + SELF_DIGEST_KEY.len();
+    let len = text[key..].find('"')?;
+    if at > key {
+        return None;
+    }
+    // The flag flipped and the old digest blanked, as `trainer_json` hashes it.
+    let blanked = format!(
+        "{}{}{}{}",
+        &text[..at],
         field(pinned),
-        &blanked[at + old_len..]
+        &text[at + field(!pinned).len()..key],
+        &text[key + len..]
     );
-    let at = edited.rfind(SELF_DIGEST_KEY)? + SELF_DIGEST_KEY.len();
-    let own = blake3::hash(edited.as_bytes()).to_hex();
-    Some(format!("{}{own}{}", &edited[..at], &edited[at..]))
+    let at = blanked.len() - (text.len() - key - len);
+    let own = blake3::hash(blanked.as_bytes()).to_hex();
+    Some(format!("{}{own}{}", &blanked[..at], &blanked[at..]))
 }
 
 #[cfg(test)]

@@ -175,6 +175,19 @@ fn saved_at_current_step(trainer: &Trainer<impl AutodiffBackend>) -> bool {
             .is_dir()
 }
 
+/// A stop with save found the current step already saved: pin that checkpoint, as the save
+/// it stands for would have been; a failure is a notice (the checkpoint itself is intact).
+fn pin_current(trainer: &Trainer<impl AutodiffBackend>, out: &Emitter) {
+    let dir = checkpoints_dir(&trainer.run.run_dir).join(checkpoint_dir_name(trainer.step));
+    if let Err(e) = crate::store::pin::pin_own_checkpoint(&dir) {
+        out.emit(Event::Alert {
+            step: trainer.step,
+            kind: AlertKind::Notice,
+            detail: format!("could not pin {}: {e:#}", dir.display()),
+        });
+    }
+}
+
 /// The alert for a step that failed: a non-finite loss is a health problem of the run, any
 /// other error (I/O reading data, an internal failure) is a failed step.
 fn step_failure_alert(error: &anyhow::Error, failed_step: u64) -> Event {
@@ -330,6 +343,8 @@ fn train_loop<B: AutodiffBackend>(
                     // Even at step 0 of a fresh run: a stopped run stays resumable.
                     if want_save && !saved_at_current_step(&trainer) {
                         save(&mut trainer, out, SaveKind::OnDemand);
+                    } else if want_save {
+                        pin_current(&trainer, out);
                     }
                     out.finish(reason);
                     return Ok(());
