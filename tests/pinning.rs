@@ -64,7 +64,7 @@ fn manual_and_stop_saves_survive_keep_last_until_unpinned() {
     });
     let stop_step = loop {
         let s = pause(&link);
-        if s % 2 == 1 {
+        if !s.is_multiple_of(2) {
             break s;
         }
         link.commands.send(Command::Resume).unwrap();
@@ -143,7 +143,7 @@ fn a_stop_with_save_at_an_already_saved_step_pins_that_checkpoint() {
     // Pause on a step the periodic save just wrote (even), then stop with save.
     let step = loop {
         let s = pause(&link);
-        if s > 0 && s % 2 == 0 {
+        if s > 0 && s.is_multiple_of(2) {
             break s;
         }
         link.commands.send(Command::Resume).unwrap();
