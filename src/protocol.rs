@@ -348,4 +348,7 @@ pub struct CheckpointSummary {
     pub written_unix: u64,
     /// Why the checkpoint cannot be loaded, if it cannot.
     pub error: Option<String>,
+    /// Saved on demand: retention keeps it until a user unpins it.
+    #[serde(default)]
+    pub pinned: bool,
 }

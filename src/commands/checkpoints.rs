@@ -74,6 +74,11 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
                 }
             }
         };
+        let status = if c.pinned {
+            format!("{status}, pinned")
+        } else {
+            status
+        };
         println!(
             "{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}",
             c.step,

@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod loader;
 pub mod npy;
 pub mod prepare;
+pub mod probe;
 pub mod sft;
 pub mod sft_loader;
 pub mod shards;

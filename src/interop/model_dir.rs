@@ -131,6 +131,7 @@ pub fn summarize_hf_dir(dir: &Path) -> CheckpointSummary {
         size_bytes,
         written_unix,
         error,
+        pinned: false,
     }
 }
 

@@ -159,6 +159,7 @@ fn summarize(dir: &Path, check: Check) -> CheckpointSummary {
         size_bytes: dir_size(dir),
         written_unix: 0,
         error: None,
+        pinned: false,
     };
     let checked = inspect_checkpoint(dir).and_then(|c| {
         if check == Check::Digests {
@@ -173,12 +174,14 @@ fn summarize(dir: &Path, check: Check) -> CheckpointSummary {
             summary.tokens = state.tokens_seen;
             summary.val_loss = state.last_val_loss;
             summary.written_unix = state.written_unix;
+            summary.pinned = state.pinned;
         }
         Err(e) => {
             if let Ok(state) = read_trainer_state(dir) {
                 summary.step = state.step;
                 summary.tokens = state.tokens_seen;
                 summary.written_unix = state.written_unix;
+                summary.pinned = state.pinned;
             }
             summary.error = Some(format!("{e:#}"));
         }
@@ -380,7 +383,8 @@ pub fn clean_leftovers(lock: &RunLock) -> Vec<String> {
 }
 
 /// Delete checkpoints outside the retention policy: keep the newest `keep_last` (0 = all) and
-/// every step divisible by `keep_every`. `protect` (the one just written) is never deleted.
+/// every step divisible by `keep_every`. `protect` (the one just written) and pinned ones
+/// (saved on demand) are never deleted, nor counted among the newest `keep_last`.
 pub fn apply_retention(
     run_dir: &Path,
     keep_last: usize,
@@ -403,6 +407,7 @@ pub fn apply_retention(
                 .ok()?;
             Some((step, p))
         })
+        .filter(|(_, p)| !read_trainer_state(p).is_ok_and(|s| s.pinned))
         .collect();
     dirs.sort();
     let n = dirs.len();

@@ -16,6 +16,7 @@ pub mod lock;
 pub mod mapped;
 pub mod metrics_log;
 pub mod outputs;
+pub mod pin;
 pub mod safetensors_io;
 pub mod structure;
 pub mod tensors;

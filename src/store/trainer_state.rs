@@ -82,6 +82,10 @@ pub struct TrainerState {
     /// Whether `optimizer.safetensors` exists (checkpoints written before this field have it).
     #[serde(default)]
     pub optimizer_state: OptimizerState,
+    /// Saved on demand (cockpit `s`, `ctl save`, a stop or switch with save, a signal): kept
+    /// by retention until a user unpins it. Absent, so false, in older checkpoints.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// `trainer.json` as read back: the state, and the digests of the checkpoint's other files
@@ -242,7 +246,37 @@ pub fn initial_trainer_state(
         controls: Vec::new(),
         rewinds: Vec::new(),
         optimizer_state: OptimizerState::Present,
+        pinned: false,
     }
+}
+
+/// `trainer.json`'s text with its top-level `pinned` flag set to `pinned` and its own digest
+/// recomputed; every other byte is kept (a re-serialisation could round a float). `None`
+/// when the text has no top-level `pinned` field (written before pinning existed).
+pub fn repin_trainer_json(text: &str, pinned: bool) -> Option<String> {
+    // Pretty-printed: a top-level key sits alone on a line indented by two spaces, and a
+    // string value cannot hold a raw newline, so this pattern matches only the field.
+    let field = |v: bool| format!("\n  \"pinned\": {v}");
+    if text.contains(&field(pinned)) {
+        return Some(text.to_string());
+    }
+    let at = text.find(&field(!pinned))?;
+    let key = text.rfind(SELF_DIGEST_KEY)? + SELF_DIGEST_KEY.len();
+    let len = text[key..].find('"')?;
+    if at > key {
+        return None;
+    }
+    // The flag flipped and the old digest blanked, as `trainer_json` hashes it.
+    let blanked = format!(
+        "{}{}{}{}",
+        &text[..at],
+        field(pinned),
+        &text[at + field(!pinned).len()..key],
+        &text[key + len..]
+    );
+    let at = blanked.len() - (text.len() - key - len);
+    let own = blake3::hash(blanked.as_bytes()).to_hex();
+    Some(format!("{}{own}{}", &blanked[..at], &blanked[at..]))
 }
 
 #[cfg(test)]
@@ -273,5 +307,31 @@ mod tests {
             let e = read_trainer_record(dir.path()).unwrap_err().to_string();
             assert!(e.contains("trainer.json: blake3 digest mismatch"), "{e}");
         }
+    }
+
+    #[test]
+    fn repinning_flips_only_the_flag_and_keeps_the_digest_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        // A run name that looks like the field must not be taken for it.
+        let mut state = initial_trainer_state(
+            &RunConfig::default(),
+            "\n  \"pinned\": true".into(),
+            100,
+            None,
+        );
+        state.pinned = true;
+        state.schedule.last_lr = 0.1 + 0.2;
+        let files = BTreeMap::from([("model.safetensors".to_string(), FileDigest::of_bytes(b"w"))]);
+        let text = trainer_json(&state, &files).unwrap();
+        let unpinned = repin_trainer_json(&text, false).unwrap();
+        let path = dir.path().join(TRAINER_FILE);
+        std::fs::write(&path, &unpinned).unwrap();
+        let record = read_trainer_record(dir.path()).unwrap();
+        assert!(!record.state.pinned);
+        assert_eq!(record.state.run_name, state.run_name);
+        assert_eq!(record.state.schedule.last_lr, 0.1 + 0.2);
+        assert_eq!(repin_trainer_json(&unpinned, true).unwrap(), text);
+        let old = text.replace("\n  \"pinned\": true,", "");
+        assert!(repin_trainer_json(&old, false).is_none());
     }
 }

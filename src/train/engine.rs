@@ -139,9 +139,18 @@ fn chat_template(
     crate::data::template::prompt_template(cfg, tok)
 }
 
+/// Whether a save was asked for (pinned: retention keeps it) or is the run's own cadence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SaveKind {
+    /// `SaveCheckpoint`, or a stop with save (cockpit switch or quit, a signal).
+    OnDemand,
+    /// `checkpoint.every`, `--stop-at` and the end of the run.
+    Scheduled,
+}
+
 /// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
-fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter) -> bool {
-    match trainer.save_checkpoint() {
+fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter, kind: SaveKind) -> bool {
+    match trainer.save_checkpoint(kind == SaveKind::OnDemand) {
         Ok(path) => out.emit(Event::CheckpointSaved {
             step: trainer.step,
             path: path.display().to_string(),
@@ -164,6 +173,19 @@ fn saved_at_current_step(trainer: &Trainer<impl AutodiffBackend>) -> bool {
         || checkpoints_dir(&trainer.run.run_dir)
             .join(checkpoint_dir_name(trainer.step))
             .is_dir()
+}
+
+/// A stop with save found the current step already saved: pin that checkpoint, as the save
+/// it stands for would have been; a failure is a notice (the checkpoint itself is intact).
+fn pin_current(trainer: &Trainer<impl AutodiffBackend>, out: &Emitter) {
+    let dir = checkpoints_dir(&trainer.run.run_dir).join(checkpoint_dir_name(trainer.step));
+    if let Err(e) = crate::store::pin::pin_own_checkpoint(&dir) {
+        out.emit(Event::Alert {
+            step: trainer.step,
+            kind: AlertKind::Notice,
+            detail: format!("could not pin {}: {e:#}", dir.display()),
+        });
+    }
 }
 
 /// The alert for a step that failed: a non-finite loss is a health problem of the run, any
@@ -247,7 +269,7 @@ fn train_loop<B: AutodiffBackend>(
                 }
                 Command::Pause | Command::Resume => {}
                 Command::SaveCheckpoint => {
-                    save(&mut trainer, out);
+                    save(&mut trainer, out, SaveKind::OnDemand);
                 }
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model().valid();
@@ -320,7 +342,9 @@ fn train_loop<B: AutodiffBackend>(
                     samplers.cancel_all();
                     // Even at step 0 of a fresh run: a stopped run stays resumable.
                     if want_save && !saved_at_current_step(&trainer) {
-                        save(&mut trainer, out);
+                        save(&mut trainer, out, SaveKind::OnDemand);
+                    } else if want_save {
+                        pin_current(&trainer, out);
                     }
                     out.finish(reason);
                     return Ok(());
@@ -329,14 +353,14 @@ fn train_loop<B: AutodiffBackend>(
         }
         if stop_at.is_some_and(|s| trainer.step >= s) && !trainer.finished() {
             if !saved_at_current_step(&trainer) {
-                save(&mut trainer, out);
+                save(&mut trainer, out, SaveKind::Scheduled);
             }
             out.finish(FinishReason::Stopped);
             return Ok(());
         }
         if trainer.finished() {
             if trainer.last_checkpoint_step != Some(trainer.step) && trainer.step > start_step {
-                save(&mut trainer, out);
+                save(&mut trainer, out, SaveKind::Scheduled);
             }
             out.finish(FinishReason::MaxSteps);
             return Ok(());
@@ -370,7 +394,7 @@ fn train_loop<B: AutodiffBackend>(
             }
         }
         if ckpt_every > 0 && step % ckpt_every == 0 {
-            save(&mut trainer, out);
+            save(&mut trainer, out, SaveKind::Scheduled);
         }
     }
 }

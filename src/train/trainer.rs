@@ -371,14 +371,19 @@ impl<B: AutodiffBackend> Trainer<B> {
             rewinds: self.rewinds.clone(),
             // The engine always saves its moments (zero before the first step).
             optimizer_state: OptimizerState::Present,
+            pinned: false,
         }
     }
 
-    /// Write a complete checkpoint and apply retention; returns its directory.
-    pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
+    /// Write a complete checkpoint and apply retention; returns its directory. A `pinned`
+    /// one (saved on demand) is never removed by retention until a user unpins it.
+    pub fn save_checkpoint(&mut self, pinned: bool) -> Result<PathBuf> {
         let params = param_shapes(self.model());
         let data = CheckpointData {
-            trainer: self.trainer_state(),
+            trainer: TrainerState {
+                pinned,
+                ..self.trainer_state()
+            },
             model_config: self.run.config.model.clone(),
             weights: export_params(self.model()),
             moments: Some(self.optim.export_moments(&params)),

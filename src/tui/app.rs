@@ -29,6 +29,8 @@ pub enum Action {
     Export { checkpoint: PathBuf, out: PathBuf },
     /// Remove a checkpoint directory (the user already confirmed).
     Delete(PathBuf),
+    /// Pin or unpin a checkpoint (retention never removes a pinned one).
+    SetPinned { checkpoint: PathBuf, pinned: bool },
     /// Re-read the checkpoint list now.
     RefreshCheckpoints,
 }

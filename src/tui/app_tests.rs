@@ -301,17 +301,52 @@ fn browser_actions() {
         }]
     );
 
+    // `u` toggles the pin of the selected one (pinned in the fixture).
+    assert_eq!(
+        app.on_key(ch('u')),
+        vec![Action::SetPinned {
+            checkpoint: good.clone(),
+            pinned: false
+        }]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let sft = dir.path().join("sft.jsonl");
+    std::fs::write(&sft, "{\"instruction\": \"a\", \"output\": \"b\"}\n").unwrap();
+    let typed = |app: &mut App, text: &str| {
+        for c in text.chars() {
+            app.on_key(ch(c));
+        }
+    };
     app.on_key(ch('f'));
-    for c in "sft.jsonl".chars() {
-        app.on_key(ch(c));
+    // A typo is refused before the running training is stopped; the prompt stays to fix it.
+    let typo = dir.path().join("stf.jsonl").display().to_string();
+    typed(&mut app, &typo);
+    assert!(app.on_key(key(KeyCode::Enter)).is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("stf.jsonl: no such file"),
+        "{:?}",
+        app.notice
+    );
+    assert!(matches!(
+        app.browser.prompt,
+        Some(BrowserPrompt::FineTuneData { .. })
+    ));
+    assert!(app.engine_alive);
+    for _ in typo.chars() {
+        app.on_key(key(KeyCode::Backspace));
     }
+    typed(&mut app, &sft.display().to_string());
     assert!(
         app.on_key(key(KeyCode::Enter)).is_empty(),
         "engine running: asks first"
     );
     let from = StartFrom::FineTune {
         checkpoint: good,
-        data: Some("sft.jsonl".into()),
+        data: Some(sft),
     };
     assert_eq!(
         app.browser.prompt,

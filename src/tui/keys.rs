@@ -276,7 +276,7 @@ impl App {
             KeyCode::Home => b.selected = 0,
             KeyCode::End => b.selected = n.saturating_sub(1),
             KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
-            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b')) => {
+            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b' | 'u')) => {
                 let Some(sel) = self.selected_checkpoint().cloned() else {
                     self.notify("no checkpoint selected");
                     return vec![];
@@ -285,6 +285,12 @@ impl App {
                 if ch == 'd' {
                     self.browser.prompt = Some(BrowserPrompt::ConfirmDelete(path));
                     return vec![];
+                }
+                if ch == 'u' {
+                    return vec![Action::SetPinned {
+                        checkpoint: path,
+                        pinned: !sel.pinned,
+                    }];
                 }
                 if let Some(err) = &sel.error {
                     self.notify(format!("invalid checkpoint: {err}"));
@@ -338,6 +344,12 @@ impl App {
             (BrowserPrompt::ConfirmSwitch(_), KeyCode::Char('n')) => {}
             (BrowserPrompt::FineTuneData { checkpoint, input }, KeyCode::Enter) => {
                 let data = (!input.trim().is_empty()).then(|| PathBuf::from(input.trim()));
+                // Before anything is stopped: a typo must not cost the running training.
+                if let Some(Err(e)) = data.as_deref().map(crate::data::probe::probe_data_path) {
+                    self.notify(format!("fine-tune data refused: {e:#}"));
+                    self.browser.prompt = Some(BrowserPrompt::FineTuneData { checkpoint, input });
+                    return vec![];
+                }
                 return self.launch_or_confirm(StartFrom::FineTune { checkpoint, data });
             }
             (BrowserPrompt::ExportDir { checkpoint, input }, KeyCode::Enter) => {

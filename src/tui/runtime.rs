@@ -7,7 +7,7 @@ use super::theme::Theme;
 use super::watch::{ChangeWatch, MetricsTail};
 use crate::protocol::{Command, EngineLauncher, EngineLink, Event, FinishReason, StartFrom};
 use crate::signals::{SignalForwarder, StopSignals};
-use crate::store::{layout, listing};
+use crate::store::{layout, listing, pin};
 use crossterm::event::{self, Event as TermEvent};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, TryRecvError};
@@ -328,6 +328,18 @@ impl Runtime {
                 Action::Delete(path) => {
                     let msg = match listing::delete_checkpoint_by_user(&path) {
                         Ok(()) => format!("deleted {}", path.display()),
+                        Err(e) => format!("{e:#}"),
+                    };
+                    self.app.notify(msg);
+                    self.refresh_checkpoints = true;
+                }
+                Action::SetPinned { checkpoint, pinned } => {
+                    let msg = match pin::set_pinned_by_user(&checkpoint, pinned) {
+                        Ok(true) => format!("pinned {}", checkpoint.display()),
+                        Ok(false) => format!(
+                            "unpinned {} (retention may remove it now)",
+                            checkpoint.display()
+                        ),
                         Err(e) => format!("{e:#}"),
                     };
                     self.app.notify(msg);

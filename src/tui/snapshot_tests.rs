@@ -256,6 +256,7 @@ pub fn browser_app() -> App {
             size_bytes: 14_900_000,
             written_unix: NOW - 95,
             error: None,
+            pinned: true,
         },
         CheckpointSummary {
             path: "/runs/old-run/checkpoints/step-00000900".into(),
@@ -266,6 +267,7 @@ pub fn browser_app() -> App {
             size_bytes: 1_024,
             written_unix: NOW - 3 * 86_400,
             error: Some("model.safetensors: truncated or corrupt header".into()),
+            pinned: false,
         },
     ]);
     app.browser.selected = 1;

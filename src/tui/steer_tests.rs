@@ -106,6 +106,7 @@ fn rewind_from_the_browser_defaults_the_skip_to_the_spike_and_asks_first() {
         size_bytes: 1 << 20,
         written_unix: super::snapshot_tests::NOW,
         error: None,
+        pinned: false,
     }]);
     press(&mut app, &[KeyCode::Char('c'), KeyCode::Char('b')]);
     assert_eq!(app.overlay, Overlay::Rewind);

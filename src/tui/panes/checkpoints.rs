@@ -42,6 +42,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             )
         };
         let (status, style) = match &c.error {
+            None if c.pinned => ("ok · pinned".to_string(), Style::new().fg(theme.ok)),
             None => ("ok".to_string(), Style::new().fg(theme.ok)),
             Some(e) => (format!("INVALID: {e}"), Style::new().fg(theme.error)),
         };

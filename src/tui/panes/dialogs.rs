@@ -49,6 +49,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("r / f / b", "resume / fine-tune / rewind to it"),
             ("i", "sample from it (inspect)"),
             ("e / d", "export to HF / delete"),
+            ("u", "pin / unpin (retention keeps pinned)"),
             ("R / F5", "refresh now"),
         ],
     ),

@@ -146,6 +146,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("i", "sample"),
                 ("e", "export"),
                 ("d", "delete"),
+                ("u", "pin"),
                 ("Esc", "close"),
             ],
             Overlay::QuitConfirm => &[("s", "save & quit"), ("q", "quit"), ("Esc", "cancel")],
