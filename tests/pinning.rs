@@ -31,6 +31,21 @@ fn pause(link: &EngineLink) -> u64 {
     })
 }
 
+/// Pause, and resume for one more step until the engine is paused at a step `wanted` accepts.
+fn pause_where(link: &EngineLink, wanted: impl Fn(u64) -> bool) -> u64 {
+    loop {
+        let s = pause(link);
+        if wanted(s) {
+            return s;
+        }
+        link.commands.send(Command::Resume).unwrap();
+        wait_for(link, |e| match e {
+            Event::Step(x) if x.step > s => Some(()),
+            _ => None,
+        });
+    }
+}
+
 /// The `CheckpointSaved` for `step`.
 fn saved_at(link: &EngineLink, step: u64) -> PathBuf {
     wait_for(link, |e| match e {
@@ -62,17 +77,7 @@ fn manual_and_stop_saves_survive_keep_last_until_unpinned() {
         Event::Step(s) if s.step >= manual_step + 6 => Some(()),
         _ => None,
     });
-    let stop_step = loop {
-        let s = pause(&link);
-        if !s.is_multiple_of(2) {
-            break s;
-        }
-        link.commands.send(Command::Resume).unwrap();
-        wait_for(&link, |e| match e {
-            Event::Step(x) if x.step > s => Some(()),
-            _ => None,
-        });
-    };
+    let stop_step = pause_where(&link, |s| !s.is_multiple_of(2));
     link.commands
         .send(Command::Stop {
             save: true,
@@ -141,17 +146,7 @@ fn a_stop_with_save_at_an_already_saved_step_pins_that_checkpoint() {
     cfg.checkpoint.keep_last = 1;
     let link = spawn(request(cfg, dir.path(), "pin-even", StartFrom::Fresh));
     // Pause on a step the periodic save just wrote (even), then stop with save.
-    let step = loop {
-        let s = pause(&link);
-        if s > 0 && s.is_multiple_of(2) {
-            break s;
-        }
-        link.commands.send(Command::Resume).unwrap();
-        wait_for(&link, |e| match e {
-            Event::Step(x) if x.step > s => Some(()),
-            _ => None,
-        });
-    };
+    let step = pause_where(&link, |s| s > 0 && s.is_multiple_of(2));
     link.commands
         .send(Command::Stop {
             save: true,
