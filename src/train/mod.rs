@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod optim;
 pub mod resume;
 mod rewind;
+pub mod run_data;
 mod samplers;
 pub mod schedule;
 pub mod session;

@@ -2,7 +2,8 @@
 //! a branch beside its parent, or a new run for a standalone checkpoint), what is moved aside
 //! first, and the refusals of a resume that could not continue the checkpoint exactly.
 
-use super::session::{resolve_data, write_run_config, EngineRequest, PreparedRun};
+use super::run_data::resolve_data;
+use super::session::{write_run_config, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};

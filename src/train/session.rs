@@ -1,12 +1,12 @@
 //! Turning a request ("fresh run with this config", "resume that checkpoint") into everything
 //! the engine needs before the first tensor: resolved config, run directory, tokenizer, token
-//! shards and the checkpoint to start from (resuming is in `resume.rs`). Kept free of Burn;
-//! all bad input is caught here with one-line errors.
+//! shards and the checkpoint to start from (resuming is in `resume.rs`, data resolution in
+//! `run_data.rs`). Kept free of Burn; all bad input is caught here with one-line errors.
 
-use crate::config::{ModelConfig, RunConfig};
-use crate::data::corpus::{is_shard_source, read_corpus};
-use crate::data::sft::{self, SftData, Template};
-use crate::data::shards::{list_shards, prepare as prepare_shards, ShardSet};
+use super::run_data::{check_vocab, resolve_data, sft_summary};
+use crate::config::RunConfig;
+use crate::data::sft::SftData;
+use crate::data::shards::ShardSet;
 use crate::data::tokenizer::TextTokenizer;
 use crate::protocol::StartFrom;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
@@ -15,9 +15,6 @@ use crate::store::listing::latest_valid_checkpoint;
 use crate::store::lock::{foreign_holder, RunLock};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-
-/// Tokens per training shard when the engine tokenizes a text corpus itself.
-pub const SHARD_TOKENS: usize = 100_000_000;
 
 /// Which device the engine trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,121 +247,6 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
     })
 }
 
-/// The data of a run: token shards for pretraining or instruction rows for SFT.
-pub enum RunData {
-    Shards(ShardSet),
-    Sft(SftData),
-}
-
-impl RunData {
-    /// The shards or the instruction rows, whichever this run trains on.
-    pub(super) fn split(self) -> (Option<ShardSet>, Option<SftData>) {
-        match self {
-            RunData::Shards(s) => (Some(s), None),
-            RunData::Sft(d) => (None, Some(d)),
-        }
-    }
-}
-
-fn resolve_sft(
-    config: &RunConfig,
-    fixed_tokenizer: Option<TextTokenizer>,
-) -> Result<(TextTokenizer, RunData)> {
-    let path = Path::new(&config.data.corpus[0]);
-    let tokenizer = match fixed_tokenizer {
-        Some(t) => t,
-        None if config.data.tokenizer.starts_with("train:") => bail!(
-            "{}: instruction data needs a pretrained tokenizer; fine-tune a checkpoint (--finetune CKPT --data {})",
-            path.display(),
-            path.display()
-        ),
-        None => TextTokenizer::resolve(&config.data.tokenizer, &[])?,
-    };
-    let template = Template::resolve(&config.sft.template, &tokenizer)?;
-    let (convs, report) = sft::parse_jsonl(path, config.sft.skip_bad_lines)?;
-    let data = sft::build(
-        &convs,
-        report,
-        &template,
-        &tokenizer,
-        config.train.seq_len,
-        config.sft.pack,
-        config.data.val_fraction,
-    )?;
-    // The run's checkpoints carry the template it trains with, for `sample` and `export`.
-    let tokenizer = crate::data::template::carrying(tokenizer, &template);
-    Ok((tokenizer, RunData::Sft(data)))
-}
-
-/// Tokenize (or locate) the data for a run, with `tokenizer` fixed or resolved from it.
-pub(super) fn resolve_data(
-    config: &RunConfig,
-    run_dir: &Path,
-    fixed_tokenizer: Option<TextTokenizer>,
-) -> Result<(TextTokenizer, RunData)> {
-    if config.is_sft() {
-        return resolve_sft(config, fixed_tokenizer);
-    }
-    let (tok, shards) = resolve_shards(config, run_dir, fixed_tokenizer)?;
-    Ok((tok, RunData::Shards(shards)))
-}
-
-fn resolve_shards(
-    config: &RunConfig,
-    run_dir: &Path,
-    fixed_tokenizer: Option<TextTokenizer>,
-) -> Result<(TextTokenizer, ShardSet)> {
-    let corpus = &config.data.corpus;
-    if corpus.len() == 1 && is_shard_source(&corpus[0]) {
-        let tokenizer = match fixed_tokenizer {
-            Some(t) => t,
-            None if config.data.tokenizer.starts_with("train:") => bail!(
-                "data.tokenizer = {}: cannot train a tokenizer from token shards {}; use gpt2 or a tokenizer.json path",
-                config.data.tokenizer,
-                corpus[0]
-            ),
-            None => TextTokenizer::resolve(&config.data.tokenizer, &[])?,
-        };
-        return Ok((tokenizer, list_shards(Path::new(&corpus[0]))?));
-    }
-    let data_dir = run_dir.join("data");
-    let tokenizer_path = run_dir.join("tokenizer.json");
-    if data_dir.is_dir() && tokenizer_path.is_file() {
-        let tokenizer = TextTokenizer::from_file(&tokenizer_path)?;
-        return Ok((tokenizer, list_shards(&data_dir)?));
-    }
-    let docs = read_corpus(corpus)?;
-    let tokenizer = match fixed_tokenizer {
-        Some(t) => t,
-        None => TextTokenizer::resolve(&config.data.tokenizer, &docs)?,
-    };
-    check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
-    prepare_shards(
-        &docs,
-        &tokenizer,
-        config.data.val_fraction,
-        SHARD_TOKENS,
-        &data_dir,
-        "corpus",
-        // The run's own data directory: an interrupted preparation is replaced.
-        true,
-    )?;
-    tokenizer.save(&tokenizer_path)?;
-    Ok((tokenizer, list_shards(&data_dir)?))
-}
-
-fn check_vocab(tokenizer: &TextTokenizer, model: &ModelConfig, origin: &str) -> Result<()> {
-    if tokenizer.vocab_size() > model.vocab_size {
-        bail!(
-            "tokenizer {origin} has {} tokens but model.vocab_size is {}: use --set model.vocab_size={} or a smaller tokenizer",
-            tokenizer.vocab_size(),
-            model.vocab_size,
-            tokenizer.vocab_size()
-        );
-    }
-    Ok(())
-}
-
 fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
@@ -404,30 +286,6 @@ pub(super) fn write_run_config(run_dir: &Path, config: &RunConfig) -> Result<()>
     crate::store::fsio::write_synced(
         &run_dir.join(layout::RUN_CONFIG_FILE),
         config.to_toml().as_bytes(),
-    )
-}
-
-/// One line describing what SFT data preparation did, for the run's first notice.
-pub fn sft_summary(d: &SftData) -> String {
-    let skipped: Vec<String> = d
-        .report
-        .skipped
-        .iter()
-        .take(3)
-        .map(|(l, why)| format!("line {l}: {why}"))
-        .collect();
-    let more = d.report.skipped.len().saturating_sub(3);
-    format!(
-        "instruction data: {} examples from {} lines; {} skipped{}{}; {} truncated to the context; {} train rows, {} held-out rows, {} response tokens",
-        d.report.examples,
-        d.report.lines,
-        d.report.skipped.len(),
-        if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) },
-        if more > 0 { format!(" +{more} more") } else { String::new() },
-        d.truncated,
-        d.train.len(),
-        d.val.len(),
-        d.response_tokens
     )
 }
 
