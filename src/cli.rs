@@ -35,6 +35,20 @@ pub struct ConfigArgs {
     pub overrides: Vec<String>,
 }
 
+/// Options of `info`: the config and the device to plan for.
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub preset: ConfigArgs,
+    /// The device to plan for: cpu (this machine's available memory), cuda or cuda:N.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    pub device: String,
+    /// The device's memory, e.g. 80GiB (default: queried where possible), to plan for a
+    /// machine other than this one.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+}
+
 /// Options of the commands that train: the cockpit and `train`. Nothing else accepts them.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
@@ -129,9 +143,9 @@ pub enum Commands {
     /// Evaluate a checkpoint: perplexity (.txt or shard dir) or multiple choice (.jsonl).
     #[command(after_help = help::EVAL)]
     Eval(EvalArgs),
-    /// Parameter count, memory floor and FLOPs per token of a config.
+    /// Parameter count, FLOPs per token and the memory plan of a config, and whether it fits.
     #[command(after_help = help::INFO)]
-    Info(ConfigArgs),
+    Info(InfoArgs),
     /// Training, sampling and checkpoint I/O throughput next to PyTorch and the raw disk.
     #[command(after_help = help::BENCH)]
     Bench(BenchArgs),

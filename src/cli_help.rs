@@ -104,7 +104,7 @@ Examples:
 pub const INFO: &str = "\
 Examples:
   llite-tui info
-  llite-tui info --config configs/dmas-1.7b.toml
+  llite-tui info --config configs/dmas-1.7b.toml --device cuda --memory 80GiB
   llite-tui info --set model.n_layers=8 --set train.seq_len=512";
 
 /// `bench`.

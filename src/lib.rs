@@ -14,6 +14,7 @@ pub mod eval;
 pub mod exit;
 pub mod headless;
 pub mod interop;
+pub mod memory_plan;
 pub mod model;
 pub mod progress;
 pub mod protocol;

@@ -3,7 +3,8 @@
 //! Burn-free, so session preparation and every command share it. Hand-written because it is
 //! one file read (`/proc/meminfo`); a system-info crate would pull in far more than that.
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, RunConfig};
+use crate::memory_plan::{plan_run, RunShape, HOST_PROCESS_OVERHEAD};
 use crate::model::stats::{checked_memory_floor, format_bytes};
 use anyhow::{bail, Result};
 
@@ -27,17 +28,46 @@ fn parse_mem_available(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Refuse to train a model whose f32 AdamW floor (weights, grads, two moments) exceeds the
-/// memory available, before the model is built.
-pub fn ensure_training_fits(m: &ModelConfig) -> Result<()> {
-    let need = checked_memory_floor(m)
-        .map(|f| f.total())
+/// Refuse to train a run whose planned peak (model state plus activations at its batch, see
+/// [`crate::memory_plan`]) exceeds the host memory available, before the model is built. Only
+/// host training is checked here: a GPU's memory is known to `info --device` when queried.
+pub fn ensure_training_fits(config: &RunConfig, on_host: bool) -> Result<()> {
+    if !on_host {
+        return Ok(());
+    }
+    training_fits_in(config, available_memory())
+}
+
+/// [`ensure_training_fits`] with the supply passed in, so it is testable on any machine.
+fn training_fits_in(config: &RunConfig, available: Option<u64>) -> Result<()> {
+    let Some(available) = available else {
+        return Ok(());
+    };
+    let shape = RunShape::of(config);
+    let per_device = plan_run(config);
+    let need = per_device
+        .and_then(|p| p.total().checked_mul(shape.peers.max(1) as u64))
+        .and_then(|n| n.checked_add(HOST_PROCESS_OVERHEAD))
         .unwrap_or(u64::MAX);
-    ensure_fits(
-        need,
-        "weights + grads + AdamW moments, before activations",
-        available_memory(),
-    )
+    if need <= available {
+        return Ok(());
+    }
+    let what = match per_device {
+        Some(p) => format!(
+            "estimated peak: model state {} + activations and logits {} at {} rows x {} tokens{}",
+            format_bytes(p.model_state()),
+            format_bytes(p.batch_state()),
+            config.train.batch_size,
+            config.train.seq_len,
+            if shape.peers > 1 {
+                format!(", x{} peers on this host", shape.peers)
+            } else {
+                String::new()
+            }
+        ),
+        None => "sizes overflow 64 bits".into(),
+    };
+    ensure_fits(need, &what, Some(available))
 }
 
 /// Refuse to load a model for sampling, evaluation, export or import when its f32 weights
@@ -69,7 +99,7 @@ pub fn ensure_checkpoint_fits(ckpt_dir: &std::path::Path) -> Result<()> {
 pub fn ensure_fits(need: u64, what: &str, available: Option<u64>) -> Result<()> {
     match available {
         Some(have) if need > have => bail!(
-            "model needs ~{} ({what}), this machine has {} available; use a smaller model (see `llite-tui info`)",
+            "model needs ~{} ({what}), this machine has {} available; use a smaller model or batch (see `llite-tui info`)",
             format_bytes(need),
             format_bytes(have)
         ),
@@ -86,6 +116,26 @@ mod tests {
         let text = "MemTotal:       32000000 kB\nMemFree: 1 kB\nMemAvailable:   23841096 kB\n";
         assert_eq!(parse_mem_available(text), Some(23841096 * 1024));
         assert_eq!(parse_mem_available("MemTotal: 5 kB\n"), None);
+    }
+
+    /// The training check uses the whole plan: a config whose model state alone fits is still
+    /// refused when its batch's activations do not, with both parts named.
+    #[test]
+    fn training_refusal_counts_activations() {
+        let mut cfg = crate::config::RunConfig::default();
+        cfg.train.batch_size = 64;
+        cfg.train.seq_len = 256;
+        let p = plan_run(&cfg).unwrap();
+        assert!(p.batch_state() > p.model_state());
+        let available = Some(p.model_state() + p.batch_state() / 2);
+        let err = training_fits_in(&cfg, available).unwrap_err().to_string();
+        assert!(
+            err.contains("activations and logits") && err.contains("64 rows x 256 tokens"),
+            "{err}"
+        );
+        assert!(training_fits_in(&cfg, None).is_ok());
+        cfg.train.batch_size = 1;
+        assert!(training_fits_in(&cfg, available).is_ok());
     }
 
     #[test]

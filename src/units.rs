@@ -21,6 +21,31 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// Parse a size the way people write one: `80GiB`, `80 GB`, `512MiB`, `1.5TiB`, `1024` (bytes).
+/// Binary units are powers of 1024, decimal ones (KB, MB, GB, TB) powers of 1000.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "tib" | "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => return None,
+    };
+    let bytes = value * scale;
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
 /// One metric as `key value`: counts (see [`COUNT_METRICS`]) as integers when they are whole
 /// numbers, everything else with four decimals.
 pub fn format_metric(key: &str, value: f64) -> String {
@@ -44,6 +69,17 @@ pub fn format_metrics(metrics: &BTreeMap<String, f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("80GiB"), Some(80 << 30));
+        assert_eq!(parse_bytes("80 GB"), Some(80_000_000_000));
+        assert_eq!(parse_bytes("1.5 TiB"), Some(3 << 39));
+        assert_eq!(parse_bytes("1024"), Some(1024));
+        assert_eq!(parse_bytes("12 parsecs"), None);
+        assert_eq!(parse_bytes("0"), None);
+        assert_eq!(parse_bytes("-5GiB"), None);
+    }
 
     #[test]
     fn counts_print_as_integers_and_rates_with_four_decimals() {

@@ -9,7 +9,7 @@ mod sampling;
 mod training;
 
 use crate::config::ModelConfig;
-use crate::model::stats::{format_bytes, memory_floor, param_count, train_flops_per_token};
+use crate::model::stats::{format_bytes, param_count, train_flops_per_token};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -120,21 +120,29 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
         "GFLOP/s",
         "cpu",
         "vs torch",
-        "peak RSS / f32 floor"
+        "peak RSS / planned"
     );
     for case in cases(large) {
         let tokens = (case.batch * case.seq) as f64;
         let flops = train_flops_per_token(&case.model, case.seq);
-        let floor = memory_floor(&case.model).total();
+        let planned = crate::memory_plan::plan(crate::memory_plan::PlanInput {
+            model: &case.model,
+            rows_per_device: case.batch,
+            seq_len: case.seq,
+            precision: crate::memory_plan::ComputePrecision::F32,
+            activation_checkpointing: false,
+        })
+        .map(|p| p.total() + crate::memory_plan::HOST_PROCESS_OVERHEAD)
+        .unwrap_or(0);
         let params = param_count(&case.model).total;
         let rss_cell = |r: Option<u64>| {
             r.filter(|&r| r > 0)
                 .map(|r| {
                     format!(
-                        "{} / {} = {:.1}x",
+                        "{} / {} = {:.2}x",
                         format_bytes(r),
-                        format_bytes(floor),
-                        r as f64 / floor as f64
+                        format_bytes(planned),
+                        r as f64 / planned as f64
                     )
                 })
                 .unwrap_or_else(|| "n/a".into())
@@ -190,7 +198,7 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
     }
     println!("vs torch = PyTorch ms/step / llite ms/step (above 1: llite is faster); cpu = CPU seconds per wall second.");
     println!(
-        "peak RSS of the PyTorch process includes the Python interpreter and libtorch (~0.3 GiB)."
+        "planned = the memory plan (`llite-tui info`) plus the process overhead; peak RSS of the PyTorch process includes the Python interpreter and libtorch (~0.3 GiB)."
     );
 }
 

@@ -5,6 +5,7 @@
 mod checkpoints;
 mod data;
 mod eval;
+mod info;
 mod reference;
 mod sample;
 mod train;
@@ -46,7 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
         Some(Commands::Eval(args)) => eval::eval(&args),
-        Some(Commands::Info(preset)) => data::info(&preset),
+        Some(Commands::Info(args)) => info::info(&args),
         Some(Commands::Bench(args)) => {
             let io_dir = match args.io_dir {
                 Some(d) => d,

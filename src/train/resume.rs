@@ -3,7 +3,7 @@
 //! first, and the refusals of a resume that could not continue the checkpoint exactly.
 
 use super::run_data::resolve_data;
-use super::session::{write_run_config, EngineRequest, PreparedRun};
+use super::session::{write_run_config, DeviceSpec, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
@@ -150,7 +150,7 @@ pub(super) fn prepare_resume_as(
     }
     config.validate()?;
     refuse_nothing_to_train(dir, ckpt.trainer.step, config.train.max_steps, req.stop_at)?;
-    crate::resources::ensure_training_fits(&config.model)?;
+    crate::resources::ensure_training_fits(&config, req.device == DeviceSpec::Cpu)?;
     if !req.fresh_optimizer {
         ckpt.verify_moments()?;
     }

@@ -250,7 +250,7 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
 fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     let config = req.config.clone();
     config.validate()?;
-    crate::resources::ensure_training_fits(&config.model)?;
+    crate::resources::ensure_training_fits(&config, req.device == DeviceSpec::Cpu)?;
     let claim = new_run_dir(req, "run")?;
     let run_dir = claim.dir.clone();
     let prepared = resolve_data(&config, &run_dir, None).and_then(|(tokenizer, data)| {
@@ -304,7 +304,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
     config.data.tokenizer = ckpt.tokenizer_path.display().to_string();
     config.train.seq_len = config.train.seq_len.min(config.model.max_seq_len);
     config.validate()?;
-    crate::resources::ensure_training_fits(&config.model)?;
+    crate::resources::ensure_training_fits(&config, req.device == DeviceSpec::Cpu)?;
     let parent_name = ckpt.trainer.run_name.clone();
     if req.run_name.is_none() {
         let what = format!("{}: run_name", dir.join(layout::TRAINER_FILE).display());
