@@ -13,7 +13,7 @@ use crate::model::stats::{format_bytes, param_count, train_flops_per_token};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
-use training::{cpu_seconds, peak_rss_bytes, reset_peak_rss, train_step_ms};
+use training::{cpu_seconds, peak_rss_bytes, reset_peak_rss, train_step_ms, StepLoss};
 
 /// One benchmarked configuration.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
         };
         reset_peak_rss();
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
-        let ms = train_step_ms(&case, steps);
+        let ms = train_step_ms(&case, steps, StepLoss::Full);
         let util = match (cpu0, cpu_seconds()) {
             (Some(a), Some(b)) => (b - a) / wall0.elapsed().as_secs_f64(),
             _ => f64::NAN,
@@ -172,6 +172,19 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
             util,
             ratio,
             rss_cell(rss)
+        );
+        let sft_ms = train_step_ms(&case, steps, StepLoss::Masked);
+        println!(
+            "{:<20} {:<14} {:>9} {:>10.1} {:>9.0} {:>8.2} {:>5} {:>9} {:>24}",
+            "",
+            "llite sft",
+            params,
+            sft_ms,
+            tokens / (sft_ms / 1000.0),
+            tokens / (sft_ms / 1000.0) * flops / 1e9,
+            "",
+            format!("{:.2}x pt", ms / sft_ms),
+            ""
         );
         match reference {
             Some(Ok(r)) => println!(
@@ -197,6 +210,7 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
         }
     }
     println!("vs torch = PyTorch ms/step / llite ms/step (above 1: llite is faster); cpu = CPU seconds per wall second.");
+    println!("llite sft = the same step with SFT's masked loss (half the targets masked); \"x pt\" = its speed / pretraining's.");
     println!(
         "planned = the memory plan (`llite-tui info`) plus the process overhead; peak RSS of the PyTorch process includes the Python interpreter and libtorch (~0.3 GiB)."
     );

@@ -26,8 +26,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Which loss a benchmarked step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepLoss {
+    /// Pretraining: every target counts.
+    Full,
+    /// SFT: a loss mask over half the targets (the response tokens of a typical chat row).
+    Masked,
+}
+
 /// Median milliseconds per training step (fwd + bwd + AdamW) over `steps` timed steps.
-pub fn train_step_ms(case: &BenchCase, steps: usize) -> f64 {
+pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> f64 {
     let device = Default::default();
     let mut model = Llama::<Train>::new(&case.model, 1, &device);
     let mut optim = AdamW::new(AdamWConfig {
@@ -37,11 +46,23 @@ pub fn train_step_ms(case: &BenchCase, steps: usize) -> f64 {
         weight_decay: 0.1,
         grad_clip: 1.0,
     });
+    let mask: Vec<f32> = (0..case.batch * case.seq)
+        .map(|i| {
+            if (i % case.seq) < case.seq / 2 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let mut times = Vec::new();
     for i in 0..=steps {
         let rows = random_rows(case.batch, case.seq + 1, case.model.vocab_size, i as u64);
         let start = Instant::now();
-        let loss = model.loss(rows);
+        let loss = match kind {
+            StepLoss::Full => model.loss(rows),
+            StepLoss::Masked => crate::train::trainer::masked_loss(&model, rows, &mask),
+        };
         let mut buffer = GradBuffer::default();
         buffer.accumulate::<Train, _>(&model, loss.backward());
         let (m, _) = optim.update(model, buffer, 1e-4);

@@ -62,17 +62,34 @@ fn rows_tensor<B: Backend>(
     Tensor::from_data(TensorData::new(data, [batch, seq + 1]), device)
 }
 
-/// Mean next-token loss over the targets whose mask is 1 (SFT: response tokens only).
+/// Mean next-token loss over the targets whose mask is 1 (SFT: response tokens only), on the
+/// fused cross-entropy where the backend has it, else the generic formulation.
 pub fn masked_loss<B: Backend>(
     model: &Llama<B>,
     rows: Tensor<B, 2, Int>,
-    mask: Tensor<B, 1>,
+    mask: &[f32],
 ) -> Tensor<B, 1> {
     let [batch, width] = rows.dims();
     let seq = width - 1;
     let inputs = rows.clone().narrow(1, 0, seq);
     let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
     let logits = model.forward(inputs, 0, None);
+    let logits = if crate::model::fused::enabled::<B>() {
+        let ids: Vec<i64> = targets
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("int targets");
+        match crate::model::fused::masked_cross_entropy(logits, &ids, mask) {
+            Ok(loss) => return loss,
+            Err(logits) => logits,
+        }
+    } else {
+        logits
+    };
+    let device = logits.device();
+    let mask = Tensor::<B, 1>::from_data(TensorData::new(mask.to_vec(), [mask.len()]), &device);
     let nll = log_softmax(logits, 1)
         .gather(1, targets)
         .reshape([batch * seq])
@@ -93,11 +110,7 @@ impl TrainBatch {
     fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
         let rows = rows_tensor::<B>(&self.tokens, self.batch, self.seq, device);
         match &self.mask {
-            Some(m) => masked_loss(
-                model,
-                rows,
-                Tensor::from_data(TensorData::new(m.clone(), [m.len()]), device),
-            ),
+            Some(m) => masked_loss(model, rows, m),
             None => model.loss(rows),
         }
     }

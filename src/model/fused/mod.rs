@@ -131,4 +131,4 @@ mod attention;
 mod pointwise;
 
 pub use attention::attention_block;
-pub use pointwise::{cross_entropy, rms_norm, swiglu};
+pub use pointwise::{cross_entropy, masked_cross_entropy, rms_norm, swiglu};

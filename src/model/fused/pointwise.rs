@@ -38,26 +38,56 @@ pub fn cross_entropy<B: Backend>(
     logits: Tensor<B, 2>,
     targets: &[i64],
 ) -> Result<Tensor<B, 1>, Tensor<B, 2>> {
+    weighted_cross_entropy(logits, targets, None)
+}
+
+/// Masked mean negative log-likelihood, `sum(w * nll) / max(sum(w), 1)`, shape `[1]`: SFT's
+/// loss over response tokens only (weights 0 or 1), on the same fused path as pretraining.
+/// Rows of weight 0 cost no exponentials and get a zero gradient.
+pub fn masked_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    weights: &[f32],
+) -> Result<Tensor<B, 1>, Tensor<B, 2>> {
+    weighted_cross_entropy(logits, targets, Some(weights))
+}
+
+fn weighted_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: &[i64],
+    weights: Option<&[f32]>,
+) -> Result<Tensor<B, 1>, Tensor<B, 2>> {
     if !enabled::<B>() {
         return Err(logits);
     }
     let [n, vocab] = logits.dims();
     let logits = to_ad(logits);
-    if !all_f32(&[&logits]) || targets.len() != n {
+    let weights_fit = weights.is_none_or(|w| w.len() == n);
+    if !all_f32(&[&logits]) || targets.len() != n || !weights_fit {
         return Err(from_ad(logits));
     }
     let x = contiguous(logits.primitive.clone());
     let xs = f32s(&x);
+    // The generic path's denominator: the number of rows, or the mask's sum clamped to 1.
+    let denominator = match weights {
+        None => n as f32,
+        Some(w) => w.iter().sum::<f32>().max(1.0),
+    };
+    let weight = |r: usize| weights.map_or(1.0, |w| w[r]);
     // Per-row loss, then a fixed-order f64 sum: deterministic for any thread count.
     let mut grad = vec![0f32; n * vocab];
     let mut losses = vec![0f32; n];
-    let inv_n = 1.0 / n as f32;
+    let inv_n = 1.0 / denominator;
     {
         let losses_ptr = SendPtr(losses.as_mut_ptr());
         par_rows(&mut grad, vocab, |first, rows| {
             let lp = &losses_ptr;
             for (i, g) in rows.chunks_mut(vocab).enumerate() {
                 let r = first + i;
+                let w = weight(r);
+                if w == 0.0 {
+                    continue;
+                }
                 let row = &xs[r * vocab..(r + 1) * vocab];
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0f32;
@@ -68,18 +98,19 @@ pub fn cross_entropy<B: Backend>(
                 }
                 let lse = max + sum.ln();
                 let t = targets[r] as usize;
-                let scale = inv_n / sum;
+                let row_scale = w * inv_n;
+                let scale = row_scale / sum;
                 for gi in g.iter_mut() {
                     *gi *= scale;
                 }
-                g[t] -= inv_n;
+                g[t] -= row_scale;
                 // SAFETY: each row index is written by exactly one thread.
-                unsafe { *lp.0.add(r) = lse - row[t] };
+                unsafe { *lp.0.add(r) = w * (lse - row[t]) };
             }
         });
     }
     let total: f64 = losses.iter().map(|&l| l as f64).sum();
-    let loss = new_tensor(vec![(total / n as f64) as f32], vec![1]);
+    let loss = new_tensor(vec![(total / denominator as f64) as f32], vec![1]);
     let grad = new_tensor(grad, vec![n, vocab]);
     let out = match CrossEntropy
         .prepare::<NoCheckpointing>([logits.node.clone()])
