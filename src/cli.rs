@@ -398,8 +398,8 @@ pub struct PrepareArgs {
 /// `bench` options.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Timed steps per config (after one warm-up step).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Timed steps per config (after one warm-up step); the median and the spread are shown.
+    #[arg(long, value_name = "N", default_value_t = 10)]
     pub steps: usize,
     /// Also bench a larger config (d_model 512, 8 layers, seq 512).
     #[arg(long)]

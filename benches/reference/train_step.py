@@ -1,7 +1,8 @@
-"""PyTorch eager reference for `llite-tui bench`: the same LLaMa and the same training step.
+"""PyTorch reference for `llite-tui bench`: the same LLaMa and the same training step, eager or
+with `--compile` (torch.compile, inductor, of the model; the optimizer step stays eager).
 
 Usage: python train_step.py --vocab 4096 --d-model 256 --layers 4 --heads 4 --kv-heads 2 \
-           --ff 704 --batch 8 --seq 256 --steps 5 [--threads N] [--untied]
+           --ff 704 --batch 8 --seq 256 --steps 5 [--threads N] [--untied] [--compile]
 Prints one JSON object on stdout: {"ms_per_step": median, "tokens_per_s": ..., ...}.
 
 The model mirrors src/model/llama.rs: RMSNorm (eps 1e-5), rotate_half RoPE (theta 10000),
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--untied", action="store_true")
     ap.add_argument("--rope-theta", type=float, default=10000.0)
     ap.add_argument("--norm-eps", type=float, default=1e-5)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     a = ap.parse_args()
 
     import torch
@@ -119,6 +121,7 @@ def main():
             return h @ w.t()
 
     model = Llama()
+    forward = torch.compile(model) if a.compile else model
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -132,7 +135,7 @@ def main():
     def step():
         rows = torch.randint(0, a.vocab, (a.batch, a.seq + 1), generator=gen)
         start = time.perf_counter()
-        logits = model(rows[:, :-1])
+        logits = forward(rows[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, a.vocab), rows[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -140,7 +143,9 @@ def main():
         opt.step()
         return (time.perf_counter() - start) * 1000.0, loss.item()
 
-    step()  # warm-up
+    step()  # warm-up (with --compile: the compilation; a second for any recompile)
+    if a.compile:
+        step()
     times = []
     t_cpu0 = time.process_time()
     t_wall0 = time.perf_counter()
@@ -159,10 +164,12 @@ def main():
     print(
         json.dumps(
             {
-                "impl": "pytorch-eager",
+                "impl": "pytorch-compile" if a.compile else "pytorch-eager",
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "ms_per_step": ms,
+                "ms_min": min(times),
+                "ms_max": max(times),
                 "tokens_per_s": a.batch * a.seq / (ms / 1000.0),
                 "cpu_util": cpu_util,
                 "loss": loss,

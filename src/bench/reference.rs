@@ -7,6 +7,8 @@ use std::path::Path;
 
 /// The training-step reference, embedded so the binary runs it from anywhere.
 const TRAIN_STEP_SCRIPT: &str = include_str!("../../benches/reference/train_step.py");
+/// The GEMM reference of the roofline row, embedded for the same reason.
+const GEMM_SCRIPT: &str = include_str!("../../benches/reference/gemm.py");
 /// The `generate` reference, embedded for the same reason.
 const GENERATE_SCRIPT: &str = include_str!("../../benches/reference/generate.py");
 
@@ -36,7 +38,11 @@ pub fn python() -> Option<String> {
 pub struct TrainResult {
     pub torch: String,
     pub ms_per_step: f64,
-    pub tokens_per_s: f64,
+    /// Fastest and slowest timed step (0 from an older script).
+    #[serde(default)]
+    pub ms_min: f64,
+    #[serde(default)]
+    pub ms_max: f64,
     #[serde(default)]
     pub cpu_util: f64,
     #[serde(default)]
@@ -86,12 +92,21 @@ fn run_script<T: DeserializeOwned>(
     serde_json::from_str(line).map_err(|e| format!("bad reference output ({e}): {line}"))
 }
 
+/// Which PyTorch a training reference row runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchMode {
+    Eager,
+    /// `torch.compile` (inductor) of the model; the optimizer step stays eager.
+    Compile,
+}
+
 /// `train_step.py` on the same model and batch; `Err` says why not.
 pub fn train_step(
     python: &str,
     case: &BenchCase,
     steps: usize,
     threads: usize,
+    mode: TorchMode,
 ) -> Result<TrainResult, String> {
     let m = &case.model;
     let mut args: Vec<String> = [
@@ -114,7 +129,44 @@ pub fn train_step(
     if !m.tie_embeddings {
         args.push("--untied".into());
     }
+    if mode == TorchMode::Compile {
+        args.push("--compile".into());
+    }
     run_script(python, "train", TRAIN_STEP_SCRIPT, &args)
+}
+
+/// PyTorch's best GFLOP/s for each `MxKxN` product in `shapes`, in order.
+pub fn gemm(
+    python: &str,
+    shapes: &[String],
+    threads: usize,
+    repeats: usize,
+) -> Result<Vec<f64>, String> {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        gflops: f64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Out {
+        shapes: Vec<Shape>,
+    }
+    let args = [
+        "--shapes".to_string(),
+        shapes.join(","),
+        "--threads".into(),
+        threads.to_string(),
+        "--repeats".into(),
+        repeats.to_string(),
+    ];
+    let out: Out = run_script(python, "gemm", GEMM_SCRIPT, &args)?;
+    if out.shapes.len() != shapes.len() {
+        return Err(format!(
+            "gemm.py measured {} shapes, asked for {}",
+            out.shapes.len(),
+            shapes.len()
+        ));
+    }
+    Ok(out.shapes.into_iter().map(|s| s.gflops).collect())
 }
 
 /// `generate.py` on the Hugging Face directory `hf_dir` (the bench model's exact weights).

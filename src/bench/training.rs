@@ -35,8 +35,32 @@ pub enum StepLoss {
     Masked,
 }
 
-/// Median milliseconds per training step (fwd + bwd + AdamW) over `steps` timed steps.
-pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> f64 {
+/// Milliseconds per step over the timed steps: the median and the spread.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTimes {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl StepTimes {
+    /// Times measured elsewhere (the PyTorch reference).
+    pub fn single(median: f64, min: f64, max: f64) -> Self {
+        Self { median, min, max }
+    }
+
+    /// `[min-max]`, the spread printed next to a median.
+    pub fn spread(&self) -> String {
+        if self.min > 0.0 && self.max > 0.0 {
+            format!("[{:.0}-{:.0}]", self.min, self.max)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Step times (fwd + bwd + AdamW) over `steps` timed steps after one warm-up.
+pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTimes {
     let device = Default::default();
     let mut model = Llama::<Train>::new(&case.model, 1, &device);
     let mut optim = AdamW::new(AdamWConfig {
@@ -74,7 +98,11 @@ pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> f64 {
         }
     }
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    StepTimes {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+    }
 }
 
 /// CPU time (user + system) of this process so far, in seconds, from /proc (Linux only).
