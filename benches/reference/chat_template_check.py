@@ -1,6 +1,6 @@
 """Check llite-tui's chat-template rendering against transformers' apply_chat_template.
 
-Usage: python chat_template_check.py --llite target/debug/llite-tui --model EXPORT_DIR [--model ...]
+Usage: python chat_template_check.py --llite target/release/llite-tui --model EXPORT_DIR [--model ...]
 
 Not used by tests. Needs: transformers jinja2 tokenizers (no torch):
   python3 -m venv /tmp/refvenv && /tmp/refvenv/bin/pip install transformers jinja2 tokenizers
