@@ -10,5 +10,6 @@ pub mod run_data;
 mod samplers;
 pub mod schedule;
 pub mod session;
+pub mod side;
 mod steering;
 pub mod trainer;

@@ -47,7 +47,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("Up / Down", "select"),
             ("r / f / b", "resume / fine-tune / rewind to it"),
-            ("i", "sample from it (inspect)"),
+            ("i", "sample from it (training continues)"),
             ("e / d", "export to HF / delete"),
             ("u", "pin / unpin (retention keeps pinned)"),
             ("R / F5", "refresh now"),
