@@ -90,6 +90,10 @@ pub struct RunInfo {
     pub config_toml: String,
     /// Where the weights came from: "fresh", "resume:<dir>" or "finetune:<dir>".
     pub origin: String,
+    /// The device's practical peak (TFLOP/s) from a short GEMM measured at start (CPU), so MFU
+    /// needs no hand-set `ui.peak_tflops`; absent on GPUs (a table by name serves them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_peak_tflops: Option<f64>,
 }
 
 /// One completed optimizer update.

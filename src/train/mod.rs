@@ -4,6 +4,7 @@ pub mod emitter;
 pub mod engine;
 pub mod metrics;
 pub mod optim;
+pub mod peak;
 pub mod resume;
 mod rewind;
 pub mod run_data;

@@ -203,6 +203,8 @@ pub struct App {
     pub steer: super::watch_steer::SteerState,
     /// Sampling a stored checkpoint on the side (browser `i`), see `side.rs`.
     pub side: super::side::SideState,
+    /// The system pane (`m`): process, GPU and MFU-peak figures, see `panes/system.rs`.
+    pub system: super::panes::system::SystemPane,
 }
 
 impl App {
@@ -254,6 +256,7 @@ impl App {
             stop_signal: None,
             steer: Default::default(),
             side: Default::default(),
+            system: Default::default(),
         }
     }
 

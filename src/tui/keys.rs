@@ -99,6 +99,7 @@ impl App {
             KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
             KeyCode::Char('l') => self.log_scale = !self.log_scale,
             KeyCode::Char('w') => self.full_history = !self.full_history,
+            KeyCode::Char('m') => self.system.shown = !self.system.shown,
             KeyCode::Char('x') => self.alerts_seen = self.alerts.len(),
             KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.cycle_focus(1),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.cycle_focus(-1),

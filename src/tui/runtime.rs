@@ -46,6 +46,8 @@ pub struct Runtime {
     signals: Option<(SignalForwarder, mpsc::Receiver<FinishReason>)>,
     /// The side engine (browser `i`): samples a stored checkpoint while training goes on.
     side: super::side::SideHost,
+    /// Process and GPU readings for the system pane, and when the next one is due.
+    sys: (crate::sys::SysSampler, Instant),
 }
 
 /// A stuck UI loop still ends on the third signal: terminal restored, 128 + signal number.
@@ -77,6 +79,7 @@ impl Runtime {
             export_results: mpsc::channel(),
             signals: None,
             side: super::side::SideHost::new(opts.side_sampler),
+            sys: (crate::sys::SysSampler::new(), Instant::now()),
         }
     }
 
@@ -249,6 +252,12 @@ impl Runtime {
         }
         if let Some(why) = side_lost {
             self.app.on_side_lost(&why);
+        }
+        if Instant::now() >= self.sys.1 {
+            let every = Duration::from_secs(panes::system::INTERVAL_SECS);
+            self.sys.1 = Instant::now() + every;
+            self.app.system.update(self.sys.0.sample());
+            changed |= self.app.system.shown;
         }
         if let Some((tail, watch, run)) = &mut self.tail {
             if watch.due() {

@@ -28,6 +28,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("[ / ]", "less / more EMA smoothing"),
             ("l", "toggle log scale"),
             ("w", "full history / last 200 steps"),
+            ("m", "system: RSS, CPU, GPU, MFU peak"),
             ("x / r", "dismiss alerts / rewind from a spike"),
             ("Esc", "close prompt pane / overlay"),
         ],
