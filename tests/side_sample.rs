@@ -9,6 +9,9 @@ use llite_tui::protocol::{
     Command, EngineLink, Event, FinishReason, SampleParams, SideCommand, SideEvent, SideLink,
     SideRequest, StartFrom,
 };
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use llite_tui::tui::app::{App, Mode};
+use llite_tui::tui::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -113,10 +116,14 @@ fn engine_with_checkpoint(dir: &Path) -> (EngineLink, PathBuf) {
     let req = request(cfg, &dir.join("runs"), "side", StartFrom::Fresh);
     let link = llite_tui::train::engine::spawn(req);
     loop {
-        if let Event::Step(s) = next_event(&link, 120) {
-            if s.step >= 3 {
-                break;
+        match next_event(&link, 120) {
+            Event::Started { info, .. } => {
+                // MFU needs no hand-set peak on a CPU: the engine measured its GEMM.
+                let peak = info.measured_peak_tflops.expect("a CPU run measures its peak");
+                assert!(peak > 1e-4 && peak < 100.0, "{peak} TFLOP/s");
             }
+            Event::Step(s) if s.step >= 3 => break,
+            _ => {}
         }
     }
     link.commands.send(Command::SaveCheckpoint).unwrap();
@@ -266,4 +273,77 @@ fn side_sample_runs_while_training_steps_and_equals_the_sample_command() {
         .unwrap();
     let events = run_to_end(engine);
     assert!(matches!(events.last(), Some(Event::Finished { .. })));
+}
+
+fn press(rt: &mut Runtime, code: KeyCode) {
+    let actions = rt.app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+    rt.perform(actions);
+}
+
+fn pump_until(rt: &mut Runtime, what: &str, done: impl Fn(&App) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(&rt.app) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        rt.pump();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `watch` has no engine: the browser's `i` samples the watched run's checkpoint in a side
+/// engine of the watching process, through the cockpit's own keys and loop.
+#[test]
+fn watch_samples_a_checkpoint_through_the_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, ckpt) = engine_with_checkpoint(tmp.path());
+    let runs = tmp.path().join("runs");
+    let opts = llite_tui::tui::CockpitOptions {
+        ui: Default::default(),
+        runs_dir: runs.clone(),
+        themes_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes"),
+        sample_defaults: SampleParams::default(),
+        side_sampler: Some(llite_tui::train::side::spawn),
+    };
+    let params = SampleParams {
+        temperature: 0.0,
+        top_k: 0,
+        top_p: 1.0,
+        max_tokens: 30,
+        seed: 3,
+    };
+    let mut app = App::new(Mode::Watch, &Default::default(), params.clone());
+    app.now_unix = 1;
+    let mut rt = Runtime::new(app, &opts).with_tail(&runs.join("side"));
+    press(&mut rt, KeyCode::Char('c'));
+    let want = ckpt.display().to_string();
+    pump_until(&mut rt, "the checkpoint in the browser", |a| {
+        a.browser.entries.iter().any(|c| c.path == want)
+    });
+    rt.app.browser.selected = rt
+        .app
+        .browser
+        .entries
+        .iter()
+        .position(|c| c.path == want)
+        .unwrap();
+    press(&mut rt, KeyCode::Char('i'));
+    for c in "ROMEO:".chars() {
+        press(&mut rt, KeyCode::Char(c));
+    }
+    press(&mut rt, KeyCode::Enter);
+    assert!(rt.app.side.active.is_some(), "{:?}", rt.app.notice);
+    pump_until(&mut rt, "the side sample", |a| !a.side.history.is_empty());
+    let got = &rt.app.side.history[0];
+    assert_eq!(got.note, "");
+    assert_eq!(got.text, cli_sample(&ckpt, "ROMEO:", &params));
+    assert!(rt.app.prompt.history.is_empty(), "kept apart from live samples");
+    drop(rt.shutdown());
+
+    engine
+        .commands
+        .send(Command::Stop {
+            save: false,
+            reason: FinishReason::Stopped,
+        })
+        .unwrap();
+    run_to_end(engine);
 }
