@@ -5,11 +5,11 @@
 mod common;
 
 use common::{next_event, request, run_to_end, small_corpus, tiny_config, BIN};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use llite_tui::protocol::{
     Command, EngineLink, Event, FinishReason, SampleParams, SideCommand, SideEvent, SideLink,
     SideRequest, StartFrom,
 };
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use llite_tui::tui::app::{App, Mode};
 use llite_tui::tui::runtime::Runtime;
 use std::path::{Path, PathBuf};
@@ -119,7 +119,9 @@ fn engine_with_checkpoint(dir: &Path) -> (EngineLink, PathBuf) {
         match next_event(&link, 120) {
             Event::Started { info, .. } => {
                 // MFU needs no hand-set peak on a CPU: the engine measured its GEMM.
-                let peak = info.measured_peak_tflops.expect("a CPU run measures its peak");
+                let peak = info
+                    .measured_peak_tflops
+                    .expect("a CPU run measures its peak");
                 assert!(peak > 1e-4 && peak < 100.0, "{peak} TFLOP/s");
             }
             Event::Step(s) if s.step >= 3 => break,
@@ -335,7 +337,10 @@ fn watch_samples_a_checkpoint_through_the_browser() {
     let got = &rt.app.side.history[0];
     assert_eq!(got.note, "");
     assert_eq!(got.text, cli_sample(&ckpt, "ROMEO:", &params));
-    assert!(rt.app.prompt.history.is_empty(), "kept apart from live samples");
+    assert!(
+        rt.app.prompt.history.is_empty(),
+        "kept apart from live samples"
+    );
     drop(rt.shutdown());
 
     engine
