@@ -197,7 +197,8 @@ mod tests {
     }
 
     fn snap(name: &str, value: String) {
-        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        // Beside every other cockpit snapshot, in `tui/snapshots/`.
+        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true, snapshot_path => "../snapshots" }, {
             insta::assert_snapshot!(name, value);
         });
     }
