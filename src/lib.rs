@@ -23,6 +23,7 @@ pub mod sample;
 pub mod signals;
 pub mod spike_policy;
 pub mod store;
+pub mod sys;
 pub mod train;
 pub mod tui;
 pub mod units;

@@ -506,6 +506,7 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
         runs_dir: runs.clone(),
         themes_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes"),
         sample_defaults: SampleParams::default(),
+        side_sampler: None,
     };
     let app = App::new(Mode::Live, &Default::default(), SampleParams::default());
     let mut live =

@@ -80,6 +80,7 @@ fn cockpit_options(runs: Option<&Path>, cfg: &RunConfig) -> Result<llite_tui::tu
         runs_dir: runs_dir(runs)?,
         themes_dir: themes_dir(),
         sample_defaults: cfg.sample.params(),
+        side_sampler: Some(llite_tui::train::side::spawn),
     })
 }
 

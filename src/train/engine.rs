@@ -120,14 +120,18 @@ fn run_info(run: &PreparedRun, device: String, start_step: u64, origin: String) 
     RunInfo {
         run_name: run.run_name.clone(),
         run_dir: run.run_dir.display().to_string(),
-        device,
         params: param_count(&cfg.model).total,
         flops_per_token: train_flops_per_token(&cfg.model, cfg.train.seq_len),
         tokens_per_step: cfg.tokens_per_step(),
         max_steps: cfg.train.max_steps,
         start_step,
         config_toml: cfg.to_toml(),
+        measured_peak_tflops: device
+            .starts_with("cpu")
+            .then(super::peak::cpu_gemm_peak_tflops)
+            .flatten(),
         origin,
+        device,
     }
 }
 

@@ -33,6 +33,8 @@ pub enum Action {
     SetPinned { checkpoint: PathBuf, pinned: bool },
     /// Re-read the checkpoint list now.
     RefreshCheckpoints,
+    /// Forward to the side engine (sampling a stored checkpoint while training goes on).
+    Side(crate::protocol::SideCommand),
 }
 
 /// Where the data comes from; decides which keys may talk to an engine.
@@ -199,6 +201,10 @@ pub struct App {
     pub stop_signal: Option<FinishReason>,
     /// Watch mode: steering the followed run through its control socket.
     pub steer: super::watch_steer::SteerState,
+    /// Sampling a stored checkpoint on the side (browser `i`), see `side.rs`.
+    pub side: super::side::SideState,
+    /// The system pane (`m`): process, GPU and MFU-peak figures, see `panes/system.rs`.
+    pub system: super::panes::system::SystemPane,
 }
 
 impl App {
@@ -249,6 +255,8 @@ impl App {
             abandon_save: false,
             stop_signal: None,
             steer: Default::default(),
+            side: Default::default(),
+            system: Default::default(),
         }
     }
 

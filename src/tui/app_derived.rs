@@ -45,10 +45,10 @@ impl App {
         })
     }
 
-    /// Model FLOPs utilisation in [0, 1], when the peak is configured.
+    /// Model FLOPs utilisation in [0, 1], when a peak is known (`App::peak`).
     pub fn mfu(&self) -> Option<f64> {
         let flops = self.info.as_ref()?.flops_per_token;
-        mfu(self.recent_tokens_per_s()?, flops, self.peak_tflops)
+        mfu(self.recent_tokens_per_s()?, flops, self.peak()?.tflops)
     }
 
     /// Seconds to `max_steps` at the recent pace.

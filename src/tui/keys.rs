@@ -99,6 +99,7 @@ impl App {
             KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
             KeyCode::Char('l') => self.log_scale = !self.log_scale,
             KeyCode::Char('w') => self.full_history = !self.full_history,
+            KeyCode::Char('m') => self.system.shown = !self.system.shown,
             KeyCode::Char('x') => self.alerts_seen = self.alerts.len(),
             KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.cycle_focus(1),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.cycle_focus(-1),
@@ -195,6 +196,8 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Tab | KeyCode::BackTab => return None,
+            KeyCode::Esc if self.side.target.is_some() => return self.side_escape(),
+            KeyCode::Enter if self.side.target.is_some() => return Some(self.side_submit()),
             KeyCode::Esc => {
                 if let Some((id, prompt, text)) = p.active.take() {
                     p.history.push(super::app::SampleEntry {
@@ -296,6 +299,10 @@ impl App {
                     self.notify(format!("invalid checkpoint: {err}"));
                     return vec![];
                 }
+                if ch == 'i' {
+                    // The side engine: nothing running is stopped, watch mode included.
+                    return self.side_open(&sel);
+                }
                 if self.mode == Mode::Watch {
                     self.notify(READ_ONLY);
                     return vec![];
@@ -303,7 +310,6 @@ impl App {
                 match ch {
                     'r' => return self.launch_or_confirm(StartFrom::Resume(path)),
                     'b' => self.open_rewind(path, sel.step),
-                    'i' => return self.launch_or_confirm(StartFrom::Inspect(path)),
                     'f' => {
                         self.browser.prompt = Some(BrowserPrompt::FineTuneData {
                             checkpoint: path,

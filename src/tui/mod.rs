@@ -11,6 +11,7 @@ pub mod keys;
 pub mod panes;
 pub mod remote;
 pub mod runtime;
+pub mod side;
 pub mod steer;
 pub mod theme;
 pub mod watch;
@@ -18,6 +19,8 @@ pub mod watch_steer;
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod side_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
@@ -38,6 +41,9 @@ pub struct CockpitOptions {
     pub themes_dir: PathBuf,
     /// Initial knobs of the prompt pane (from the run's `[sample]` config).
     pub sample_defaults: SampleParams,
+    /// Starts the side engine that samples stored checkpoints while training goes on (browser
+    /// `i`); None where the binary offers none.
+    pub side_sampler: Option<crate::protocol::SideSpawn>,
 }
 
 /// Open the cockpit on a new engine started as `start`; returns when the user quits.

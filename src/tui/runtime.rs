@@ -44,6 +44,10 @@ pub struct Runtime {
     /// Stop signals delivered to the process, handled like Ctrl-C (the forwarder thread
     /// lives as long as the runtime).
     signals: Option<(SignalForwarder, mpsc::Receiver<FinishReason>)>,
+    /// The side engine (browser `i`): samples a stored checkpoint while training goes on.
+    side: super::side::SideHost,
+    /// Process and GPU readings for the system pane, and when the next one is due.
+    sys: (crate::sys::SysSampler, Instant),
 }
 
 /// A stuck UI loop still ends on the third signal: terminal restored, 128 + signal number.
@@ -74,6 +78,8 @@ impl Runtime {
             host: Default::default(),
             export_results: mpsc::channel(),
             signals: None,
+            side: super::side::SideHost::new(opts.side_sampler),
+            sys: (crate::sys::SysSampler::new(), Instant::now()),
         }
     }
 
@@ -239,6 +245,20 @@ impl Runtime {
             }
         }
         changed |= self.pump_remote();
+        let (side_events, side_lost) = self.side.poll();
+        changed |= !side_events.is_empty() || side_lost.is_some();
+        for ev in side_events {
+            self.app.on_side_event(ev);
+        }
+        if let Some(why) = side_lost {
+            self.app.on_side_lost(&why);
+        }
+        if Instant::now() >= self.sys.1 {
+            let every = Duration::from_secs(panes::system::INTERVAL_SECS);
+            self.sys.1 = Instant::now() + every;
+            self.app.system.update(self.sys.0.sample());
+            changed |= self.app.system.shown;
+        }
         if let Some((tail, watch, run)) = &mut self.tail {
             if watch.due() {
                 let steerable = self.remote.as_ref().is_some_and(|r| r.available());
@@ -312,6 +332,11 @@ impl Runtime {
                 Action::Send(cmd) => self.send(cmd),
                 Action::Quit => self.app.should_quit = true,
                 Action::RefreshCheckpoints => self.refresh_checkpoints = true,
+                Action::Side(cmd) => {
+                    if let Err(why) = self.side.send(cmd) {
+                        self.app.on_side_lost(&why);
+                    }
+                }
                 Action::Launch { from, save_current } => match self.link.take() {
                     Some(link) if self.app.engine_alive => {
                         self.host.close();
@@ -426,6 +451,7 @@ impl Runtime {
         let mut joins: Vec<_> = self.zombies.drain(..).collect();
         joins.extend(self.link.take().and_then(|mut l| l.join.take()));
         joins.extend(self.retiring.take().and_then(|(mut l, _)| l.join.take()));
+        joins.extend(self.side.close());
         if saving && joins.iter().any(|j| !j.is_finished()) {
             // The terminal is restored: say why the process has not exited yet.
             use std::io::Write as _;

@@ -28,6 +28,7 @@ pub fn scripted_events() -> Vec<Event> {
             start_step: 0,
             config_toml: String::new(),
             origin: "fresh".into(),
+            measured_peak_tflops: None,
         },
     }];
     for step in 1..=50u64 {

@@ -28,6 +28,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("[ / ]", "less / more EMA smoothing"),
             ("l", "toggle log scale"),
             ("w", "full history / last 200 steps"),
+            ("m", "system: RSS, CPU, GPU, MFU peak"),
             ("x / r", "dismiss alerts / rewind from a spike"),
             ("Esc", "close prompt pane / overlay"),
         ],
@@ -47,7 +48,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("Up / Down", "select"),
             ("r / f / b", "resume / fine-tune / rewind to it"),
-            ("i", "sample from it (inspect)"),
+            ("i", "sample from it (training continues)"),
             ("e / d", "export to HF / delete"),
             ("u", "pin / unpin (retention keeps pinned)"),
             ("R / F5", "refresh now"),

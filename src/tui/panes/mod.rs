@@ -8,6 +8,7 @@ pub mod lrgrad;
 pub mod prompt;
 pub mod status;
 pub mod steer;
+pub mod system;
 pub mod throughput;
 
 use super::app::{App, Overlay, Pane};
@@ -73,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
                 .areas(right);
         loss::render(frame, left, app, theme);
         throughput::render(frame, tp, app, theme);
-        lrgrad::render(frame, lg, app, theme);
+        lrgrad_or_system(frame, lg, app, theme);
     } else {
         let bottom_h = throughput::HEIGHT.min(charts.height / 2);
         let [top, bottom] =
@@ -82,7 +83,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             .areas(bottom);
         loss::render(frame, top, app, theme);
         throughput::render(frame, tp, app, theme);
-        lrgrad::render(frame, lg, app, theme);
+        lrgrad_or_system(frame, lg, app, theme);
     }
 
     match app.overlay {
@@ -92,6 +93,15 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         Overlay::Checkpoints => checkpoints::render(frame, area, app, theme),
         Overlay::Controls => steer::render_controls(frame, area, app, theme),
         Overlay::Rewind => steer::render_rewind(frame, area, app, theme),
+    }
+}
+
+/// The system pane (`m`) takes the LR/grad chart's place while shown.
+fn lrgrad_or_system(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if app.system.shown {
+        system::render(frame, area, app, theme);
+    } else {
+        lrgrad::render(frame, area, app, theme);
     }
 }
 

@@ -12,10 +12,11 @@ use ratatui::Frame;
 /// Draw the pane (and place the terminal cursor in the input when focused).
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let p = &app.prompt;
-    let source = match app.mode {
-        Mode::Inspect => "checkpoint".to_string(),
-        Mode::Watch => "read-only".to_string(),
-        Mode::Live => format!("current weights, step {}", app.step()),
+    let source = match (&app.side.target, app.mode) {
+        (Some(t), _) => format!("{} step {} · side engine", t.run_name, t.step),
+        (None, Mode::Inspect) => "checkpoint".to_string(),
+        (None, Mode::Watch) => "read-only".to_string(),
+        (None, Mode::Live) => format!("current weights, step {}", app.step()),
     };
     let is_focused = focused(app, Pane::Prompt);
     let block = pane_block(format!(" prompt · {source} "), is_focused, theme);
@@ -89,7 +90,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines: Vec<Line> = Vec::new();
     // The newest generation's header line and prompt, kept in view when its text overflows.
     let (mut newest_header, mut newest_prompt) = (0, "");
-    for e in &p.history {
+    if app.side.target.is_some() {
+        // Side samples are shown apart from live-weight ones (side_lines).
+        (newest_header, newest_prompt) = side_lines(app, theme, w, &mut lines);
+    }
+    let live_history = if app.side.target.is_some() {
+        &[][..]
+    } else {
+        &p.history[..]
+    };
+    for e in live_history {
         (newest_header, newest_prompt) = (lines.len(), e.prompt.as_str());
         lines.push(Line::styled(
             format!(
@@ -102,7 +112,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::raw(l));
         }
     }
-    if let Some((_, prompt, text)) = &p.active {
+    if let Some((_, prompt, text)) = p.active.as_ref().filter(|_| app.side.target.is_none()) {
         (newest_header, newest_prompt) = (lines.len(), prompt.as_str());
         lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
         for l in wrap_text(&format!("{prompt}{text}▌"), w) {
@@ -124,4 +134,45 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         lines.split_off(start)
     };
     frame.render_widget(Paragraph::new(shown), output);
+}
+
+/// The side engine's generations (header line index and prompt of the newest, as above).
+fn side_lines<'a>(
+    app: &'a App,
+    theme: &Theme,
+    w: usize,
+    lines: &mut Vec<Line<'a>>,
+) -> (usize, &'a str) {
+    let mut newest = (0, "");
+    for e in &app.side.history {
+        newest = (lines.len(), e.prompt.as_str());
+        let note = if e.note.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", e.note)
+        };
+        lines.push(Line::styled(
+            format!(
+                "─ checkpoint step {} · {} tok · {:.0} tok/s{note}",
+                e.step, e.tokens, e.tokens_per_s
+            ),
+            Style::new().fg(theme.dim),
+        ));
+        for l in wrap_text(&format!("{}{}", e.prompt, e.text), w) {
+            lines.push(Line::raw(l));
+        }
+    }
+    if let Some(a) = &app.side.active {
+        newest = (lines.len(), a.prompt.as_str());
+        let what = if a.started {
+            "─ generating on the side…"
+        } else {
+            "─ loading the checkpoint…"
+        };
+        lines.push(Line::styled(what, Style::new().fg(theme.accent)));
+        for l in wrap_text(&format!("{}{}▌", a.prompt, a.text), w) {
+            lines.push(Line::raw(l));
+        }
+    }
+    newest
 }

@@ -59,6 +59,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.saving {
         spans.push(Span::styled(" · SAVING", Style::new().fg(theme.warning)));
     }
+    if app.side.active.is_some() {
+        spans.push(Span::styled(
+            " · SIDE SAMPLE",
+            Style::new().fg(theme.accent),
+        ));
+    }
     if app.prompt.active.is_some() {
         spans.push(Span::styled(" · SAMPLING", Style::new().fg(theme.accent)));
     }

@@ -17,10 +17,10 @@ pub const HEIGHT: u16 = 9;
 pub fn rows(app: &App) -> Vec<(&'static str, String)> {
     let na = || "—".to_string();
     let tps = app.recent_tokens_per_s();
-    let mfu = match (app.peak_tflops > 0.0, app.mfu()) {
-        (false, _) => "n/a (set ui.peak_tflops)".to_string(),
-        (true, Some(m)) => format!("{:.1}% of {} TFLOP/s", m * 100.0, app.peak_tflops),
-        (true, None) => na(),
+    let mfu = match (app.peak(), app.mfu()) {
+        (None, _) => "n/a (set ui.peak_tflops)".to_string(),
+        (Some(p), Some(m)) => format!("{:.1}% of {}", m * 100.0, p.label()),
+        (Some(_), None) => na(),
     };
     let tokens = app.steps.last().map(|s| s.tokens).unwrap_or(0);
     let ckpt = app
