@@ -39,6 +39,9 @@ impl App {
                 return actions;
             }
         }
+        if self.chronicle.is_open() && self.chronicle.on_key(key) {
+            return vec![];
+        }
         self.global_key(key)
     }
 
@@ -89,6 +92,7 @@ impl App {
                 return vec![Action::RefreshCheckpoints];
             }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('t') => self.chronicle.toggle(),
             KeyCode::Char('k') => self.open_controls(),
             KeyCode::Char('r') => self.rewind_from_banner(),
             KeyCode::Char('e') => match self.cannot_command() {
@@ -210,26 +214,27 @@ impl App {
                 self.focus = Pane::Loss;
             }
             KeyCode::Enter => {
-                if p.input.trim().is_empty() || p.active.is_some() {
-                    return Some(vec![]);
+                let prompt = p.input.clone();
+                let actions = self.submit_prompt(prompt);
+                if !actions.is_empty() {
+                    self.prompt.input.clear();
+                    self.prompt.cursor = 0;
                 }
-                let steerable = self.mode == Mode::Watch && self.steer.available;
-                if self.mode == Mode::Watch && !steerable {
-                    self.notify(READ_ONLY);
-                    return Some(vec![]);
-                }
-                if !self.engine_alive && !steerable {
-                    self.notify("engine is not running: open a checkpoint (c, i)");
-                    return Some(vec![]);
-                }
-                let id = p.next_id;
-                p.next_id += 1;
-                let prompt = std::mem::take(&mut p.input);
-                p.cursor = 0;
-                p.active = Some((id, prompt.clone(), String::new()));
-                let params = p.params.clone();
-                return Some(vec![Action::Send(Command::Sample { id, prompt, params })]);
+                return Some(actions);
             }
+            // "Again": the newest generation's prompt, with the current knobs; the input
+            // line being typed is kept.
+            KeyCode::Char('r') if ctrl => {
+                let Some(prompt) = p.history.last_prompt().map(str::to_string) else {
+                    self.notify("nothing to run again yet");
+                    return Some(vec![]);
+                };
+                return Some(self.submit_prompt(prompt));
+            }
+            KeyCode::Char('p') if ctrl => p.history.scroll_back(),
+            KeyCode::Char('n') if ctrl => p.history.scroll_forward(),
+            KeyCode::Up if ctrl => p.history.scroll_back(),
+            KeyCode::Down if ctrl => p.history.scroll_forward(),
             KeyCode::Up => p.selected = (p.selected + 3) % 4,
             KeyCode::Down => p.selected = (p.selected + 1) % 4,
             KeyCode::PageUp => adjust_param(&mut p.params, p.selected, 1),
@@ -259,6 +264,29 @@ impl App {
             _ => {}
         }
         Some(vec![])
+    }
+
+    /// Send `prompt` to the engine (or the steered run) unless it is empty, a generation is
+    /// still streaming, or nothing can sample now (then a notice says why).
+    fn submit_prompt(&mut self, prompt: String) -> Vec<Action> {
+        if prompt.trim().is_empty() || self.prompt.active.is_some() {
+            return vec![];
+        }
+        let steerable = self.mode == Mode::Watch && self.steer.available;
+        if self.mode == Mode::Watch && !steerable {
+            self.notify(READ_ONLY);
+            return vec![];
+        }
+        if !self.engine_alive && !steerable {
+            self.notify("engine is not running: open a checkpoint (c, i)");
+            return vec![];
+        }
+        let p = &mut self.prompt;
+        let id = p.next_id;
+        p.next_id += 1;
+        p.active = Some((id, prompt.clone(), String::new()));
+        let params = p.params.clone();
+        vec![Action::Send(Command::Sample { id, prompt, params })]
     }
 
     fn browser_key(&mut self, key: KeyEvent) -> Vec<Action> {

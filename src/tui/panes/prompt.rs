@@ -1,4 +1,5 @@
-//! Prompt pane: sampling knobs, the input line, and finished plus streaming generations.
+//! Prompt pane: sampling knobs, the input line, and finished (scrollable, `prompt_history.rs`)
+//! plus streaming generations.
 
 use super::{focused, pane_block, wrap_text};
 use crate::tui::app::{App, Mode, Pane};
@@ -18,7 +19,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Mode::Live => format!("current weights, step {}", app.step()),
     };
     let is_focused = focused(app, Pane::Prompt);
-    let block = pane_block(format!(" prompt · {source} "), is_focused, theme);
+    let mut title = format!(" prompt · {source} ");
+    if p.history.scroll() > 0 {
+        // Scrolled back (Ctrl-P): say how much newer text is hidden and how to return.
+        title.push_str(&format!("· {} newer below (Ctrl-N) ", p.history.scroll()));
+    }
+    let block = pane_block(title, is_focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height < 3 {
@@ -89,7 +95,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines: Vec<Line> = Vec::new();
     // The newest generation's header line and prompt, kept in view when its text overflows.
     let (mut newest_header, mut newest_prompt) = (0, "");
-    for e in &p.history {
+    for e in p.history.visible() {
         (newest_header, newest_prompt) = (lines.len(), e.prompt.as_str());
         lines.push(Line::styled(
             format!(
@@ -102,7 +108,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::raw(l));
         }
     }
-    if let Some((_, prompt, text)) = &p.active {
+    if let Some((_, prompt, text)) = p.active.as_ref().filter(|_| p.history.scroll() == 0) {
         (newest_header, newest_prompt) = (lines.len(), prompt.as_str());
         lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
         for l in wrap_text(&format!("{prompt}{text}▌"), w) {
