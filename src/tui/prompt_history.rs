@@ -71,3 +71,7 @@ impl<'a> IntoIterator for &'a SampleHistory {
         self.entries.iter()
     }
 }
+
+#[cfg(test)]
+#[path = "prompt_history_tests.rs"]
+mod tests;

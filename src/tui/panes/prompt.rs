@@ -22,7 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut title = format!(" prompt · {source} ");
     if p.history.scroll() > 0 {
         // Scrolled back (Ctrl-P): say how much newer text is hidden and how to return.
-        title.push_str(&format!("· {} newer below (Ctrl-N) ", p.history.scroll()));
+        title.push_str(&format!("· {} newer below (^N) ", p.history.scroll()));
     }
     let block = pane_block(title, is_focused, theme);
     let inner = block.inner(area);
