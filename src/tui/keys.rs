@@ -195,6 +195,9 @@ impl App {
 
     /// Prompt pane input; `None` lets the key fall through to the global handler.
     fn prompt_key(&mut self, key: KeyEvent) -> Option<Vec<Action>> {
+        if let Some(actions) = self.prompt_history_key(key) {
+            return Some(actions);
+        }
         let p = &mut self.prompt;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
@@ -222,19 +225,7 @@ impl App {
                 }
                 return Some(actions);
             }
-            // "Again": the newest generation's prompt, with the current knobs; the input
-            // line being typed is kept.
-            KeyCode::Char('r') if ctrl => {
-                let Some(prompt) = p.history.last_prompt().map(str::to_string) else {
-                    self.notify("nothing to run again yet");
-                    return Some(vec![]);
-                };
-                return Some(self.submit_prompt(prompt));
-            }
-            KeyCode::Char('p') if ctrl => p.history.scroll_back(),
-            KeyCode::Char('n') if ctrl => p.history.scroll_forward(),
-            KeyCode::Up if ctrl => p.history.scroll_back(),
-            KeyCode::Down if ctrl => p.history.scroll_forward(),
+
             KeyCode::Up => p.selected = (p.selected + 3) % 4,
             KeyCode::Down => p.selected = (p.selected + 1) % 4,
             KeyCode::PageUp => adjust_param(&mut p.params, p.selected, 1),
@@ -264,29 +255,6 @@ impl App {
             _ => {}
         }
         Some(vec![])
-    }
-
-    /// Send `prompt` to the engine (or the steered run) unless it is empty, a generation is
-    /// still streaming, or nothing can sample now (then a notice says why).
-    fn submit_prompt(&mut self, prompt: String) -> Vec<Action> {
-        if prompt.trim().is_empty() || self.prompt.active.is_some() {
-            return vec![];
-        }
-        let steerable = self.mode == Mode::Watch && self.steer.available;
-        if self.mode == Mode::Watch && !steerable {
-            self.notify(READ_ONLY);
-            return vec![];
-        }
-        if !self.engine_alive && !steerable {
-            self.notify("engine is not running: open a checkpoint (c, i)");
-            return vec![];
-        }
-        let p = &mut self.prompt;
-        let id = p.next_id;
-        p.next_id += 1;
-        p.active = Some((id, prompt.clone(), String::new()));
-        let params = p.params.clone();
-        vec![Action::Send(Command::Sample { id, prompt, params })]
     }
 
     fn browser_key(&mut self, key: KeyEvent) -> Vec<Action> {

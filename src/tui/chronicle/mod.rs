@@ -184,9 +184,9 @@ impl ChronicleView {
         let current = self.top.unwrap_or(self.shown_first.get());
         match key.code {
             KeyCode::Esc | KeyCode::Char('t') => self.toggle(),
-            KeyCode::Up | KeyCode::Char('k') => self.top = Some(current.saturating_sub(1)),
+            KeyCode::Up => self.top = Some(current.saturating_sub(1)),
             KeyCode::PageUp => self.top = Some(current.saturating_sub(PAGE)),
-            KeyCode::Down | KeyCode::Char('j') => self.move_down(current, 1),
+            KeyCode::Down => self.move_down(current, 1),
             KeyCode::PageDown => self.move_down(current, PAGE),
             KeyCode::Home => self.top = Some(0),
             KeyCode::End => self.top = None,
