@@ -253,6 +253,25 @@ pub enum Event {
         skip_batches: u64,
         run_dir: String,
     },
+    /// `[chronicle]`: one fixed prompt sampled greedily at `step`, so the run's record shows
+    /// its text turning from noise into language. New in log format: readers that predate it
+    /// skip the line (`parse_metrics_line` yields nothing for an unknown `event`).
+    ChronicleSample {
+        step: u64,
+        /// Position of the prompt in `chronicle.prompts`, so one prompt's samples line up.
+        #[serde(default)]
+        prompt_index: u64,
+        prompt: String,
+        text: String,
+        #[serde(default)]
+        tokens: u64,
+    },
+    /// `[chronicle]`: a multiple-choice task scored at `step` (`acc`, `acc_norm`, `chance`, `n`).
+    ChronicleTask {
+        step: u64,
+        task: String,
+        metrics: std::collections::BTreeMap<String, f64>,
+    },
     Finished {
         step: u64,
         reason: FinishReason,
@@ -280,6 +299,8 @@ impl Event {
             | Event::ControlChanged { step, .. }
             | Event::ControlRejected { step, .. }
             | Event::Rewound { step, .. }
+            | Event::ChronicleSample { step, .. }
+            | Event::ChronicleTask { step, .. }
             | Event::Finished { step, .. } => *step,
         }
     }

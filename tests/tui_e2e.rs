@@ -1,8 +1,8 @@
 //! End to end: the real binary inside a detached tmux session (a real pseudo-terminal). Waits
 //! for steps to advance, pauses and checks the step count stops, resumes and checks it moves,
-//! changes the LR live through the control pane (seen in the LR pane), generates text from the
-//! prompt pane, quits, and checks the terminal was restored (exit
-//! code 0 and the alternate screen off).
+//! changes the LR live through the control pane (seen in the LR pane), opens the chronicle
+//! timeline (`t`, with `chronicle.every = 2`), generates text from the prompt pane, quits, and
+//! checks the terminal was restored (exit code 0 and the alternate screen off).
 //!
 //! Needs `tmux` (CI installs it). Set `LLITE_SKIP_TMUX=1` to skip where tmux cannot be had.
 //! Screen text this test relies on (status bar): `step <n>/<max>`, `RUNNING`, `PAUSED`; prompt
@@ -144,6 +144,12 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
         "data.tokenizer=train:512",
         "--set",
         "model.vocab_size=512",
+        "--set",
+        "chronicle.every=2",
+        "--set",
+        "chronicle.prompts=ROMEO:",
+        "--set",
+        "chronicle.max_new_tokens=4",
     ];
     let mut line = shell_quote(bin);
     for a in args {
@@ -176,6 +182,13 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
         status_step(s).is_some_and(|n| n >= 2)
     });
     assert!(s.contains("RUNNING"), "status bar should say RUNNING:\n{s}");
+
+    // 1b. `t` opens the chronicle timeline: an entry (step 0 or 2) with the fixed prompt.
+    tmux.send(&["t"]);
+    tmux.wait_for("a chronicle entry", Duration::from_secs(60), |s| {
+        s.contains("chronicle ·") && s.contains("── step ") && s.contains("ROMEO:")
+    });
+    tmux.send(&["t"]);
 
     // 2. `p` pauses: PAUSED shows and the step count stands still.
     tmux.send(&["p"]);

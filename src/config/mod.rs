@@ -5,10 +5,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod chronicle;
 #[cfg(test)]
 mod docs_tests;
 mod rope_scaling;
 mod validate;
+pub use chronicle::ChronicleConfig;
 pub use rope_scaling::RopeScaling;
 pub use validate::{
     validate_sample, MAX_SAMPLE_TOKENS, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS_PER_STEP,
@@ -305,6 +307,8 @@ pub struct RunConfig {
     pub sample: SampleConfig,
     pub ui: UiConfig,
     pub sft: SftConfig,
+    /// Fixed-prompt samples and task scores recorded over training (off by default).
+    pub chronicle: ChronicleConfig,
 }
 
 impl RunConfig {
@@ -353,7 +357,7 @@ impl RunConfig {
                 .and_then(|v| v.as_table_mut())
                 .with_context(|| {
                     format!(
-                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft)"
+                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, chronicle)"
                     )
                 })?;
             let known: Vec<_> = table.keys().cloned().collect();

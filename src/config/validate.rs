@@ -136,6 +136,7 @@ impl RunConfig {
         }
         crate::data::template::check_name(&self.sft.template)
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        self.chronicle.validate()?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! rewinding is the consumer's decision (`[train] on_spike`, `spike_policy.rs`). Live changes
 //! (`Set`) apply between steps (`steering.rs`); `Rewind` swaps in a branch (`rewind.rs`).
 
+use super::chronicle::Chronicle;
 use super::emitter::Emitter;
 use super::metrics::SpikeWatch;
 use super::samplers::Samplers;
@@ -229,6 +230,7 @@ fn train_loop<B: AutodiffBackend>(
     let mut start_step = trainer.step;
     out.set_step(start_step);
     let info = run_info(&trainer.run, device.clone(), start_step, origin);
+    let mut chronicle = Chronicle::for_trainer(&trainer)?;
     if !out.emit(Event::Started {
         step: start_step,
         info,
@@ -242,6 +244,10 @@ fn train_loop<B: AutodiffBackend>(
             kind: AlertKind::Notice,
             detail: w.clone(),
         });
+    }
+    if trainer.step == 0 {
+        // The untrained model: where the chronicle's story starts.
+        Chronicle::record_due(&mut chronicle, &trainer, out);
     }
     let mut spikes = SpikeWatch::default();
     let mut samplers = Samplers::default();
@@ -397,6 +403,7 @@ fn train_loop<B: AutodiffBackend>(
                 out.emit(Event::Eval { step, val_loss });
             }
         }
+        Chronicle::record_due(&mut chronicle, &trainer, out);
         if ckpt_every > 0 && step % ckpt_every == 0 {
             save(&mut trainer, out, SaveKind::Scheduled);
         }

@@ -1,5 +1,6 @@
 //! The training engine: its thread, optimizer, schedule, checkpoints and health metrics.
 
+mod chronicle;
 pub mod emitter;
 pub mod engine;
 pub mod metrics;

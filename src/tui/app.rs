@@ -124,7 +124,8 @@ pub struct PromptState {
     pub next_id: u64,
     /// The request being streamed, with its prompt and text so far.
     pub active: Option<(u64, String, String)>,
-    pub history: Vec<SampleEntry>,
+    /// Finished generations, bounded and scrollable (`prompt_history.rs`).
+    pub history: super::prompt_history::SampleHistory,
 }
 
 /// A pending question inside the checkpoint browser.
@@ -205,6 +206,8 @@ pub struct App {
     pub side: super::side::SideState,
     /// The system pane (`m`): process, GPU and MFU-peak figures, see `panes/system.rs`.
     pub system: super::panes::system::SystemPane,
+    /// The `[chronicle]` timeline (`t`), fed every event.
+    pub chronicle: super::chronicle::ChronicleView,
 }
 
 impl App {
@@ -245,7 +248,7 @@ impl App {
                 selected: 0,
                 next_id: 1,
                 active: None,
-                history: Vec::new(),
+                history: Default::default(),
             },
             browser: BrowserState::default(),
             now_unix: 0,
@@ -257,12 +260,14 @@ impl App {
             steer: Default::default(),
             side: Default::default(),
             system: Default::default(),
+            chronicle: Default::default(),
         }
     }
 
     /// Fold one engine (or metrics.jsonl) event into the state; may ask for a `Pause`.
     pub fn on_event(&mut self, event: Event) -> Vec<Action> {
         let mut actions = self.steer_on_event(&event);
+        self.chronicle.on_event(&event);
         match event {
             Event::Started { info, .. } => {
                 let same_run = self
@@ -385,6 +390,8 @@ impl App {
                 self.saving = false;
                 self.error = Some(message);
             }
+            // Kept by the chronicle timeline (fed above).
+            Event::ChronicleSample { .. } | Event::ChronicleTask { .. } => {}
             Event::Finished { reason, .. } => {
                 self.saving = false;
                 if self.state != RunState::Error {

@@ -39,6 +39,9 @@ impl App {
                 return actions;
             }
         }
+        if self.chronicle.is_open() && self.chronicle.on_key(key) {
+            return vec![];
+        }
         self.global_key(key)
     }
 
@@ -89,6 +92,7 @@ impl App {
                 return vec![Action::RefreshCheckpoints];
             }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('t') => self.chronicle.toggle(),
             KeyCode::Char('k') => self.open_controls(),
             KeyCode::Char('r') => self.rewind_from_banner(),
             KeyCode::Char('e') => match self.cannot_command() {
@@ -192,6 +196,9 @@ impl App {
 
     /// Prompt pane input; `None` lets the key fall through to the global handler.
     fn prompt_key(&mut self, key: KeyEvent) -> Option<Vec<Action>> {
+        if let Some(actions) = self.prompt_history_key(key) {
+            return Some(actions);
+        }
         let p = &mut self.prompt;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
@@ -213,26 +220,15 @@ impl App {
                 self.focus = Pane::Loss;
             }
             KeyCode::Enter => {
-                if p.input.trim().is_empty() || p.active.is_some() {
-                    return Some(vec![]);
+                let prompt = p.input.clone();
+                let actions = self.submit_prompt(prompt);
+                if !actions.is_empty() {
+                    self.prompt.input.clear();
+                    self.prompt.cursor = 0;
                 }
-                let steerable = self.mode == Mode::Watch && self.steer.available;
-                if self.mode == Mode::Watch && !steerable {
-                    self.notify(READ_ONLY);
-                    return Some(vec![]);
-                }
-                if !self.engine_alive && !steerable {
-                    self.notify("engine is not running: open a checkpoint (c, i)");
-                    return Some(vec![]);
-                }
-                let id = p.next_id;
-                p.next_id += 1;
-                let prompt = std::mem::take(&mut p.input);
-                p.cursor = 0;
-                p.active = Some((id, prompt.clone(), String::new()));
-                let params = p.params.clone();
-                return Some(vec![Action::Send(Command::Sample { id, prompt, params })]);
+                return Some(actions);
             }
+
             KeyCode::Up => p.selected = (p.selected + 3) % 4,
             KeyCode::Down => p.selected = (p.selected + 1) % 4,
             KeyCode::PageUp => adjust_param(&mut p.params, p.selected, 1),

@@ -5,10 +5,12 @@
 pub mod app;
 mod app_derived;
 pub mod calc;
+pub mod chronicle;
 pub mod farewell;
 mod host;
 pub mod keys;
 pub mod panes;
+pub mod prompt_history;
 pub mod remote;
 pub mod runtime;
 pub mod side;

@@ -479,7 +479,11 @@ fn replay_history(app: &mut App, run_dir: &Path, upto: u64) {
     for ev in MetricsTail::new(run_dir.join("metrics.jsonl")).poll() {
         let keep = matches!(
             ev,
-            Event::Step(_) | Event::Eval { .. } | Event::CheckpointSaved { .. }
+            Event::Step(_)
+                | Event::Eval { .. }
+                | Event::CheckpointSaved { .. }
+                | Event::ChronicleSample { .. }
+                | Event::ChronicleTask { .. }
         );
         if keep && ev.step() <= upto {
             app.on_event(ev);

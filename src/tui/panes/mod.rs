@@ -65,7 +65,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     } else {
         main
     };
-    if charts.width >= WIDE {
+    if app.chronicle.is_open() {
+        crate::tui::chronicle::draw(frame, charts, &app.chronicle, theme);
+    } else if charts.width >= WIDE {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(charts);

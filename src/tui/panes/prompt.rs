@@ -1,4 +1,5 @@
-//! Prompt pane: sampling knobs, the input line, and finished plus streaming generations.
+//! Prompt pane: sampling knobs, the input line, and finished (scrollable, `prompt_history.rs`)
+//! plus streaming generations.
 
 use super::{focused, pane_block, wrap_text};
 use crate::tui::app::{App, Mode, Pane};
@@ -19,7 +20,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (None, Mode::Live) => format!("current weights, step {}", app.step()),
     };
     let is_focused = focused(app, Pane::Prompt);
-    let block = pane_block(format!(" prompt · {source} "), is_focused, theme);
+    let mut title = format!(" prompt · {source} ");
+    if p.history.scroll() > 0 {
+        // Scrolled back (Ctrl-P): say how much newer text is hidden and how to return.
+        title.push_str(&format!("· {} newer below (^N) ", p.history.scroll()));
+    }
+    let block = pane_block(title, is_focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height < 3 {
@@ -94,10 +100,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         // Side samples are shown apart from live-weight ones (side_lines).
         (newest_header, newest_prompt) = side_lines(app, theme, w, &mut lines);
     }
-    let live_history = if app.side.target.is_some() {
-        &[][..]
+    let live_history: Vec<_> = if app.side.target.is_some() {
+        Vec::new()
     } else {
-        &p.history[..]
+        p.history.visible().collect()
     };
     for e in live_history {
         (newest_header, newest_prompt) = (lines.len(), e.prompt.as_str());
@@ -112,7 +118,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::raw(l));
         }
     }
-    if let Some((_, prompt, text)) = p.active.as_ref().filter(|_| app.side.target.is_none()) {
+    if let Some((_, prompt, text)) = p
+        .active
+        .as_ref()
+        .filter(|_| app.side.target.is_none() && p.history.scroll() == 0)
+    {
         (newest_header, newest_prompt) = (lines.len(), prompt.as_str());
         lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
         for l in wrap_text(&format!("{prompt}{text}▌"), w) {

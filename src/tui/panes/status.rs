@@ -170,8 +170,18 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("Esc", "cancel/close"),
                 ("↑↓", "knob"),
                 ("PgUp/PgDn", "adjust"),
+                ("^R", "again"),
+                ("^P/^N", "history"),
                 ("Tab", "leave"),
                 ("^U", "clear"),
+            ],
+            Overlay::None if app.chronicle.is_open() => &[
+                ("↑↓", "scroll"),
+                ("PgUp/PgDn", "page"),
+                ("Home/End", "first/follow"),
+                ("t/Esc", "close"),
+                ("p", "pause"),
+                ("?", "help"),
             ],
             Overlay::None => &[
                 ("p", "pause"),
