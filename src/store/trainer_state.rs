@@ -6,7 +6,7 @@ use super::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use super::layout::{unix_now, CHECKPOINT_FORMAT_VERSION, TRAINER_FILE};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::{ControlRecord, RewindRecord};
-use crate::data::loader::DataCursor;
+use crate::data::loader::{DataCursor, DataOrder};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -218,11 +218,7 @@ pub fn initial_trainer_state(
         run_name,
         step: 0,
         tokens_seen: 0,
-        data_cursor: DataCursor {
-            epoch: 0,
-            shard: 0,
-            offset: 0,
-        },
+        data_cursor: DataCursor::start(DataOrder::Windows),
         rng: RngState {
             init_seed: 0,
             data_seed: 0,

@@ -223,6 +223,13 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
             if run.continue_state {
                 let st = &ck.trainer;
+                // A checkpoint that consumed no data (an import) starts at the beginning in
+                // any order; any other cursor must be of this loader's order and fit its data.
+                if st.tokens_seen > 0 {
+                    loader
+                        .seek(st.data_cursor)
+                        .map_err(|e| anyhow::anyhow!("{}: {e:#}", ck.dir.display()))?;
+                }
                 // The only reader of a checkpoint's moments; without any (an import) AdamW
                 // starts them at zero on the first step, as `prepare_resume` told the user.
                 let moments = match fresh_optimizer {
@@ -235,7 +242,6 @@ impl<B: AutodiffBackend> Trainer<B> {
                         .import_moments(&params, moments, st.optimizer_step, &device)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
                 }
-                loader.seek(st.data_cursor)?;
                 (step, tokens, wall, val) =
                     (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
                 (controls, rewinds) = (st.controls.clone(), st.rewinds.clone());
