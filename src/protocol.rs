@@ -125,6 +125,21 @@ pub enum AlertKind {
     StepFailed,
 }
 
+impl AlertKind {
+    /// The words banners and log lines show (never the Rust variant name).
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertKind::NonFiniteLoss => "non-finite loss",
+            AlertKind::LossSpike => "loss spike",
+            AlertKind::GradExplosion => "gradient explosion",
+            AlertKind::CheckpointFailed => "checkpoint failed",
+            AlertKind::Notice => "notice",
+            AlertKind::MetricsWriteFailed => "metrics write failed",
+            AlertKind::StepFailed => "step failed",
+        }
+    }
+}
+
 /// Why a run ended, so a watcher can tell a finished run from an interrupted one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -343,6 +358,10 @@ pub struct CheckpointSummary {
     pub step: u64,
     pub tokens: u64,
     pub val_loss: Option<f64>,
+    /// The step `val_loss` was measured at, when known (an earlier one than `step` when the
+    /// checkpoint was saved between evaluations).
+    #[serde(default)]
+    pub val_step: Option<u64>,
     pub size_bytes: u64,
     /// Seconds since the Unix epoch when the checkpoint was written.
     pub written_unix: u64,
@@ -351,4 +370,16 @@ pub struct CheckpointSummary {
     /// Saved on demand: retention keeps it until a user unpins it.
     #[serde(default)]
     pub pinned: bool,
+}
+
+impl CheckpointSummary {
+    /// The val loss as browsers show it: "2.6000", or "2.6000 @ 30" when it was measured at an
+    /// earlier step than the checkpoint's; None without one.
+    pub fn val_loss_label(&self) -> Option<String> {
+        let v = self.val_loss?;
+        Some(match self.val_step {
+            Some(at) if at != self.step => format!("{v:.4} @ {at}"),
+            _ => format!("{v:.4}"),
+        })
+    }
 }

@@ -60,6 +60,10 @@ pub struct TrainerState {
     /// AdamW's bias-correction step count (differs from `step` after a fine-tune start).
     pub optimizer_step: u64,
     pub last_val_loss: Option<f64>,
+    /// The step `last_val_loss` was measured at: a checkpoint saved between evaluations
+    /// carries an earlier step's value, and the browser labels it so (absent in older ones).
+    #[serde(default)]
+    pub last_val_step: Option<u64>,
     /// The checkpoint this run's weights started from, if any.
     pub parent: Option<String>,
     /// Seconds of training wall time accumulated over the run's life.
@@ -233,6 +237,7 @@ pub fn initial_trainer_state(
         },
         optimizer_step: 0,
         last_val_loss: None,
+        last_val_step: None,
         parent,
         wall_time_s: 0.0,
         written_unix: unix_now(),

@@ -21,6 +21,8 @@ mod app_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
+mod small_fixes_tests;
+#[cfg(test)]
 mod steer_tests;
 
 use crate::protocol::{EngineLauncher, SampleParams, StartFrom};
