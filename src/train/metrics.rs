@@ -123,7 +123,8 @@ impl SpikeDetector {
                 ),
             ));
         }
-        if let Some(s) = gz.filter(|s| s.z > self.threshold && grad_norm > s.mean * self.grad_ratio) {
+        if let Some(s) = gz.filter(|s| s.z > self.threshold && grad_norm > s.mean * self.grad_ratio)
+        {
             self.loss.push(loss);
             return Some((
                 AlertKind::GradExplosion,
@@ -228,7 +229,10 @@ mod tests {
         assert!(tuned.observe(4.0, 3.0).is_none(), "a 3x grad blip");
         let (kind, detail) = tuned.observe(6.0, 1.0).unwrap();
         assert_eq!(kind, AlertKind::LossSpike);
-        assert!(detail.contains("above the mean of the last 50 steps"), "{detail}");
+        assert!(
+            detail.contains("above the mean of the last 50 steps"),
+            "{detail}"
+        );
         let (kind, detail) = tuned.observe(4.0, 12.0).unwrap();
         assert_eq!(kind, AlertKind::GradExplosion);
         assert!(detail.contains("x the mean"), "{detail}");

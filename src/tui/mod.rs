@@ -19,9 +19,9 @@ pub mod watch_steer;
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
-mod snapshot_tests;
-#[cfg(test)]
 mod small_fixes_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod steer_tests;
 

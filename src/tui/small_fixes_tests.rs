@@ -39,7 +39,10 @@ fn press(app: &mut App, code: KeyCode) {
 fn alert_banners_name_the_kind_in_words() {
     let app = scripted_app(); // holds a grad-norm alert at step 37
     let shown = text(&render(&app, 120, 40));
-    assert!(shown.contains("alert at step 37: gradient explosion"), "{shown}");
+    assert!(
+        shown.contains("alert at step 37: gradient explosion"),
+        "{shown}"
+    );
     assert!(!shown.contains("GradExplosion"), "{shown}");
 }
 
@@ -47,6 +50,7 @@ fn alert_banners_name_the_kind_in_words() {
 fn the_footer_offers_resume_while_paused() {
     let mut app = scripted_app();
     app.alerts_seen = app.alerts.len();
+    app.notice = None; // the footer shows key hints when no notice is up
     app.state = RunState::Paused;
     let footer = row(&render(&app, 120, 40), 39);
     assert!(footer.contains("p resume"), "{footer}");
@@ -77,11 +81,17 @@ fn notices_are_styled_by_level_cut_visibly_and_logged_whole() {
     assert_eq!(fit_notice("short", 80), " short");
     assert_eq!(fit_notice(&long, 20).chars().count(), 20);
 
-    app.overlay = Overlay::Help;
-    let help = text(&render(&app, 100, 60)).replace(['│', '\n'], "");
+    // The help overlay alone, as wide as its box: its rows hold the wrapped notices only.
+    let mut t = Terminal::new(TestBackend::new(58, 70)).unwrap();
+    t.draw(|f| panes::dialogs::render_help(f, f.area(), &app, &theme))
+        .unwrap();
+    let help = text(t.backend().buffer()).replace(['┃', '━', '\n'], "");
     let squeezed: String = help.split_whitespace().collect();
     let want: String = long.split_whitespace().collect();
-    assert!(squeezed.contains(&want), "the whole notice is in the help log:\n{help}");
+    assert!(
+        squeezed.contains(&want),
+        "the whole notice is in the help log:\n{help}"
+    );
     assert!(squeezed.contains("cannotpause:runisFINISHED"));
 }
 
@@ -96,7 +106,11 @@ fn smoothing_steps_return_to_the_default() {
     press(&mut app, KeyCode::Char('['));
     press(&mut app, KeyCode::Char('['));
     assert_eq!(app.smoothing, 0.9, "back to the default");
-    assert_eq!(smoothing_step(0.93, -1), 0.9, "an off-grid start lands on the grid");
+    assert_eq!(
+        smoothing_step(0.93, -1),
+        0.9,
+        "an off-grid start lands on the grid"
+    );
     assert_eq!(smoothing_step(0.93, 1), 0.95);
     assert_eq!(smoothing_step(0.0, -1), 0.0);
 }
@@ -117,7 +131,11 @@ fn a_checkpoint_val_loss_from_an_earlier_eval_names_its_step() {
     };
     assert_eq!(c(45, Some(40)).val_loss_label().unwrap(), "2.6000 @ 40");
     assert_eq!(c(40, Some(40)).val_loss_label().unwrap(), "2.6000");
-    assert_eq!(c(45, None).val_loss_label().unwrap(), "2.6000", "older checkpoints");
+    assert_eq!(
+        c(45, None).val_loss_label().unwrap(),
+        "2.6000",
+        "older checkpoints"
+    );
     let mut app = scripted_app();
     app.on_event(Event::Resumed { step: 50 });
     app.overlay = Overlay::Checkpoints;

@@ -90,10 +90,7 @@ pub fn render_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     // Wrapped notices may take several rows each: size the box for the wrapped text.
     let inner = 56usize;
-    let rows: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner).max(1))
-        .sum();
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
     let rect = centered(area, 58, rows as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
