@@ -28,13 +28,13 @@ fn first_error(link: llite_tui::protocol::EngineLink) -> String {
     }
 }
 
-/// A corpus of a few epochs' worth of batches: 24 steps cross at least two epoch ends, and the
-/// resume point (step 12) lies inside an epoch after the first.
+/// A corpus of about 22 batches (345 windows of 33 tokens, batch 16): 48 steps cross two
+/// epoch ends, and the resume point (step 24) lies inside the second epoch.
 #[test]
 fn a_run_crossing_epochs_resumes_bit_for_bit_mid_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 24_000);
-    let mut cfg = tiny_config(&corpus, 24);
+    let mut cfg = tiny_config(&corpus, 48);
     cfg.train.batch_size = 16;
     let straight = losses(&run_to_end(spawn(request(
         cfg.clone(),
@@ -42,18 +42,18 @@ fn a_run_crossing_epochs_resumes_bit_for_bit_mid_epoch() {
         "straight",
         StartFrom::Fresh,
     ))));
-    assert_eq!(straight.len(), 24);
-    let end = read_trainer_state(&checkpoint_at(&dir.path().join("straight"), 24)).unwrap();
+    assert_eq!(straight.len(), 48);
+    let end = read_trainer_state(&checkpoint_at(&dir.path().join("straight"), 48)).unwrap();
     assert!(
         end.data_cursor.epoch >= 2,
-        "the corpus should hold under 12 batches: {:?}",
+        "the corpus should hold under 24 batches: {:?}",
         end.data_cursor
     );
 
     let mut first = request(cfg.clone(), dir.path(), "split", StartFrom::Fresh);
-    first.stop_at = Some(12);
+    first.stop_at = Some(24);
     run_to_end(spawn(first));
-    let ckpt = checkpoint_at(&dir.path().join("split"), 12);
+    let ckpt = checkpoint_at(&dir.path().join("split"), 24);
     let cursor = read_trainer_state(&ckpt).unwrap().data_cursor;
     assert_eq!(cursor.order, DataOrder::Windows);
     assert!(cursor.epoch >= 1 && cursor.offset > 0, "{cursor:?}");
@@ -63,7 +63,7 @@ fn a_run_crossing_epochs_resumes_bit_for_bit_mid_epoch() {
         "ignored",
         StartFrom::Resume(ckpt),
     ))));
-    assert_eq!(resumed, straight[12..].to_vec());
+    assert_eq!(resumed, straight[24..].to_vec());
 }
 
 /// trainer.json of a build before the shuffled loader holds a sequential cursor (no `order`,

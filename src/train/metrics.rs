@@ -237,4 +237,53 @@ mod tests {
         assert_eq!(kind, AlertKind::GradExplosion);
         assert!(detail.contains("x the mean"), "{detail}");
     }
+
+    /// (loss, grad norm) of every step of a real healthy run: the embedded tiny preset,
+    /// headless, release build, shuffled-window loader (`llite-tui train --headless
+    /// --max-steps 1000`), read back from its metrics.jsonl.
+    const HEALTHY_TINY_RUN: &str = include_str!("testdata/tiny_run_steps.csv");
+
+    fn healthy_steps() -> Vec<(f64, f64)> {
+        HEALTHY_TINY_RUN
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (a, b) = l.split_once(',').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn alerts(d: &mut SpikeDetector, steps: &[(f64, f64)]) -> Vec<(usize, AlertKind)> {
+        steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(l, g))| d.observe(l, g).map(|(k, _)| (i + 1, k)))
+            .collect()
+    }
+
+    /// The recorded healthy run raises nothing under the tuned detector (the bare z-score
+    /// raised grad-explosion alerts on it); the same run with a real spike injected alerts.
+    #[test]
+    fn a_recorded_healthy_run_raises_none_and_an_injected_spike_still_does() {
+        let steps = healthy_steps();
+        assert!(steps.len() >= 500, "{} steps", steps.len());
+        assert_eq!(alerts(&mut SpikeDetector::default(), &steps), vec![]);
+        let bare = alerts(&mut SpikeDetector::new(SPIKE_WINDOW, SPIKE_SIGMA), &steps);
+        assert!(!bare.is_empty(), "the bare z-score fired on this run");
+
+        let at = steps.len() - 100;
+        let mut spiked = steps.clone();
+        spiked[at].0 *= 1.3;
+        assert_eq!(
+            alerts(&mut SpikeDetector::default(), &spiked),
+            vec![(at + 1, AlertKind::LossSpike)]
+        );
+        let mut exploded = steps.clone();
+        exploded[at].1 *= 10.0;
+        assert_eq!(
+            alerts(&mut SpikeDetector::default(), &exploded),
+            vec![(at + 1, AlertKind::GradExplosion)]
+        );
+    }
 }
