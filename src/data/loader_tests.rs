@@ -240,7 +240,10 @@ fn uint32_shards_load_and_a_mixed_set_is_refused() {
     let b = l.next_batch().unwrap();
     for i in 0..2 {
         let row = b.row(i);
-        assert!(row[0] >= 70_000 && (row[0] - 70_000) % 8 == 0, "{row:?}");
+        assert!(
+            row[0] >= 70_000 && (row[0] - 70_000).is_multiple_of(8),
+            "{row:?}"
+        );
         assert!(row.windows(2).all(|w| w[1] == w[0] + 1), "{row:?}");
     }
     let e = eval_batches(std::slice::from_ref(&wide), 1, 8, 1, 70_040).unwrap();
