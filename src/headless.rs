@@ -281,7 +281,7 @@ pub fn run_logged(
             }
             Event::CheckpointSaved { path, .. } if !quiet => say_err!("checkpoint {path}"),
             Event::Alert { step, kind, detail } if !quiet => {
-                say_err!("alert at step {step} ({kind:?}): {detail}")
+                say_err!("alert at step {step} ({}): {detail}", kind.label())
             }
             Event::Rewound {
                 step,

@@ -129,6 +129,21 @@ pub enum AlertKind {
     StepFailed,
 }
 
+impl AlertKind {
+    /// The words banners and log lines show (never the Rust variant name).
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertKind::NonFiniteLoss => "non-finite loss",
+            AlertKind::LossSpike => "loss spike",
+            AlertKind::GradExplosion => "gradient explosion",
+            AlertKind::CheckpointFailed => "checkpoint failed",
+            AlertKind::Notice => "notice",
+            AlertKind::MetricsWriteFailed => "metrics write failed",
+            AlertKind::StepFailed => "step failed",
+        }
+    }
+}
+
 /// Why a run ended, so a watcher can tell a finished run from an interrupted one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -368,6 +383,10 @@ pub struct CheckpointSummary {
     pub step: u64,
     pub tokens: u64,
     pub val_loss: Option<f64>,
+    /// The step `val_loss` was measured at, when known (an earlier one than `step` when the
+    /// checkpoint was saved between evaluations).
+    #[serde(default)]
+    pub val_step: Option<u64>,
     pub size_bytes: u64,
     /// Seconds since the Unix epoch when the checkpoint was written.
     pub written_unix: u64,
@@ -445,3 +464,14 @@ pub struct SideLink {
 /// Starts a side engine that drops its model after `idle` without requests. A plain function
 /// handed to the UI by the binary, because the engine side (Burn) lives outside `tui/`.
 pub type SideSpawn = fn(idle: std::time::Duration) -> SideLink;
+impl CheckpointSummary {
+    /// The val loss as browsers show it: "2.6000", or "2.6000 @ 30" when it was measured at an
+    /// earlier step than the checkpoint's; None without one.
+    pub fn val_loss_label(&self) -> Option<String> {
+        let v = self.val_loss?;
+        Some(match self.val_step {
+            Some(at) if at != self.step => format!("{v:.4} @ {at}"),
+            _ => format!("{v:.4}"),
+        })
+    }
+}

@@ -30,7 +30,7 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
     }
     let now = store::layout::unix_now();
     println!(
-        "{:<16} {:>8} {:>12} {:>9} {:>10} {:>8}  status",
+        "{:<16} {:>8} {:>12} {:>14} {:>10} {:>8}  status",
         "checkpoint", "step", "tokens", "val_loss", "size", "age"
     );
     let mut invalid = 0;
@@ -41,10 +41,7 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let val = c
-            .val_loss
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or_else(|| "-".into());
+        let val = c.val_loss_label().unwrap_or_else(|| "-".into());
         let age = match c.written_unix {
             0 => "-".to_string(), // trainer.json unreadable: no write time to show
             t => humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
@@ -80,7 +77,7 @@ pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
             status
         };
         println!(
-            "{name:<16} {:>8} {:>12} {val:>9} {:>10} {age:>8}  {status}",
+            "{name:<16} {:>8} {:>12} {val:>14} {:>10} {age:>8}  {status}",
             c.step,
             c.tokens,
             format_bytes(c.size_bytes)

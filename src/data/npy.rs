@@ -228,6 +228,28 @@ pub fn read_npy_u16(path: &Path) -> Result<Vec<u16>> {
 /// Length and dtype of a `.npy` shard, reading only its header (and checking the file size),
 /// so loaders can plan batches without loading every shard.
 pub fn npy_info(path: &Path) -> Result<NpyInfo> {
+    Ok(npy_layout(path)?.info)
+}
+
+/// A shard's header facts plus where its tokens start, so the loader can read any window with
+/// one positioned read instead of holding the shard in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NpyLayout {
+    /// Length and dtype.
+    pub info: NpyInfo,
+    /// Byte offset of the first token (the header's length).
+    pub data_start: u64,
+}
+
+impl NpyLayout {
+    /// The file size this layout implies: a shard of another size was changed since.
+    pub fn file_len(&self) -> u64 {
+        self.data_start + self.info.len as u64 * self.info.dtype.width() as u64
+    }
+}
+
+/// [`npy_info`] with the data offset (see [`NpyLayout`]).
+pub fn npy_layout(path: &Path) -> Result<NpyLayout> {
     use std::io::Read;
     let shown = path.display();
     let open_err =
@@ -255,7 +277,10 @@ pub fn npy_info(path: &Path) -> Result<NpyInfo> {
     let (header, data_start) = parse_header(&head).map_err(|why| not_npy(path, &why))?;
     let info = parse_dict(&header).map_err(|why| bad_header(path, &why))?;
     check_data_len(path, info, file_len - data_start as u64)?;
-    Ok(info)
+    Ok(NpyLayout {
+        info,
+        data_start: data_start as u64,
+    })
 }
 
 fn not_npy(path: &Path, why: &str) -> anyhow::Error {

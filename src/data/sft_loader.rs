@@ -1,7 +1,7 @@
 //! Batches of instruction rows in a per-epoch shuffled order that is a pure function of
 //! (seed, epoch), so the same `DataCursor` that pretraining saves resumes SFT exactly.
 
-use super::loader::DataCursor;
+use super::loader::{DataCursor, DataOrder};
 use super::sft::SftRow;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
@@ -89,11 +89,15 @@ impl SftLoader {
             epoch: self.epoch,
             shard: 0,
             offset: self.offset,
+            order: DataOrder::Rows,
         }
     }
 
-    /// Continue from a saved cursor.
+    /// Continue from a saved cursor (one of an older build, without `order`, means the same).
     pub fn seek(&mut self, c: DataCursor) -> Result<()> {
+        if c.order == DataOrder::Windows {
+            bail!("data cursor {c} is a pretraining position, not an instruction-tuning (SFT) one: resume it with its token shards");
+        }
         if c.shard != 0 || c.offset > self.rows.len() {
             bail!("data cursor {c} does not fit this instruction data ({} rows); was the data file changed?", self.rows.len());
         }

@@ -3,8 +3,8 @@
 //! Writing them is `prepare`'s job (`data::prepare`).
 
 pub use super::npy::{
-    npy_info, read_npy_tokens, read_npy_u16, write_npy, write_npy_u16, NpyInfo, ShardTokens,
-    TokenDtype,
+    npy_info, npy_layout, read_npy_tokens, read_npy_u16, write_npy, write_npy_u16, NpyInfo,
+    NpyLayout, ShardTokens, TokenDtype,
 };
 pub use super::prepare::{prepare, PrepareManifest, PrepareSummary, PREPARE_MANIFEST};
 use anyhow::{bail, Context, Result};
@@ -13,9 +13,20 @@ use std::path::{Path, PathBuf};
 /// Refuse a shard holding a token id the model has no embedding row for (a shard made with a
 /// bigger tokenizer): the engine would otherwise index out of bounds deep in a forward pass.
 pub fn check_token_ids(path: &Path, tokens: &ShardTokens, vocab_size: usize) -> Result<()> {
-    if let Some((pos, id)) = tokens
-        .iter()
+    check_ids_at(path, 0, tokens.iter(), vocab_size)
+}
+
+/// [`check_token_ids`] for a span of a shard starting at token `first`, as the loader reads
+/// them (the message names the position within the shard).
+pub fn check_ids_at(
+    path: &Path,
+    first: usize,
+    ids: impl Iterator<Item = u32>,
+    vocab_size: usize,
+) -> Result<()> {
+    if let Some((pos, id)) = ids
         .enumerate()
+        .map(|(i, t)| (first + i, t))
         .find(|&(_, t)| t as usize >= vocab_size)
     {
         bail!(

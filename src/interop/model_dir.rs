@@ -128,6 +128,7 @@ pub fn summarize_hf_dir(dir: &Path) -> CheckpointSummary {
         step: 0,
         tokens: 0,
         val_loss: None,
+        val_step: None,
         size_bytes,
         written_unix,
         error,

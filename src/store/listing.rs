@@ -156,6 +156,7 @@ fn summarize(dir: &Path, check: Check) -> CheckpointSummary {
         step: 0,
         tokens: 0,
         val_loss: None,
+        val_step: None,
         size_bytes: dir_size(dir),
         written_unix: 0,
         error: None,
@@ -173,6 +174,7 @@ fn summarize(dir: &Path, check: Check) -> CheckpointSummary {
             summary.step = state.step;
             summary.tokens = state.tokens_seen;
             summary.val_loss = state.last_val_loss;
+            summary.val_step = state.last_val_step;
             summary.written_unix = state.written_unix;
             summary.pinned = state.pinned;
         }

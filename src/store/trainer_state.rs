@@ -6,7 +6,7 @@ use super::fsio::{read_bounded_string, MAX_METADATA_BYTES};
 use super::layout::{unix_now, CHECKPOINT_FORMAT_VERSION, TRAINER_FILE};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::{ControlRecord, RewindRecord};
-use crate::data::loader::DataCursor;
+use crate::data::loader::{DataCursor, DataOrder};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -60,6 +60,10 @@ pub struct TrainerState {
     /// AdamW's bias-correction step count (differs from `step` after a fine-tune start).
     pub optimizer_step: u64,
     pub last_val_loss: Option<f64>,
+    /// The step `last_val_loss` was measured at: a checkpoint saved between evaluations
+    /// carries an earlier step's value, and the browser labels it so (absent in older ones).
+    #[serde(default)]
+    pub last_val_step: Option<u64>,
     /// The checkpoint this run's weights started from, if any.
     pub parent: Option<String>,
     /// Seconds of training wall time accumulated over the run's life.
@@ -218,11 +222,7 @@ pub fn initial_trainer_state(
         run_name,
         step: 0,
         tokens_seen: 0,
-        data_cursor: DataCursor {
-            epoch: 0,
-            shard: 0,
-            offset: 0,
-        },
+        data_cursor: DataCursor::start(DataOrder::Windows),
         rng: RngState {
             init_seed: 0,
             data_seed: 0,
@@ -237,6 +237,7 @@ pub fn initial_trainer_state(
         },
         optimizer_step: 0,
         last_val_loss: None,
+        last_val_step: None,
         parent,
         wall_time_s: 0.0,
         written_unix: unix_now(),

@@ -179,6 +179,8 @@ pub struct Trainer<B: AutodiffBackend> {
     pub tokens: u64,
     pub wall_time_s: f64,
     pub last_val_loss: Option<f64>,
+    /// The step `last_val_loss` was measured at.
+    pub last_val_step: Option<u64>,
     pub last_lr: f64,
     pub last_checkpoint_step: Option<u64>,
     /// Live control changes of this run's lineage, stored in every checkpoint (steering.rs).
@@ -230,12 +232,20 @@ impl<B: AutodiffBackend> Trainer<B> {
             (None, None) => bail!("internal: a training run needs data"),
         };
         let (mut step, mut tokens, mut wall, mut val) = (0, 0, 0.0, None);
+        let mut val_step = None;
         let (mut controls, mut rewinds) = (Vec::new(), Vec::new());
         if let Some(ck) = &run.checkpoint {
             model = import_params(model, &ck.weights)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
             if run.continue_state {
                 let st = &ck.trainer;
+                // A checkpoint that consumed no data (an import) starts at the beginning in
+                // any order; any other cursor must be of this loader's order and fit its data.
+                if st.tokens_seen > 0 {
+                    loader
+                        .seek(st.data_cursor)
+                        .map_err(|e| anyhow::anyhow!("{}: {e:#}", ck.dir.display()))?;
+                }
                 // The only reader of a checkpoint's moments; without any (an import) AdamW
                 // starts them at zero on the first step, as `prepare_resume` told the user.
                 let moments = match fresh_optimizer {
@@ -248,9 +258,9 @@ impl<B: AutodiffBackend> Trainer<B> {
                         .import_moments(&params, moments, st.optimizer_step, &device)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", ck.dir.display()))?;
                 }
-                loader.seek(st.data_cursor)?;
                 (step, tokens, wall, val) =
                     (st.step, st.tokens_seen, st.wall_time_s, st.last_val_loss);
+                val_step = st.last_val_step;
                 (controls, rewinds) = (st.controls.clone(), st.rewinds.clone());
             }
         }
@@ -274,6 +284,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             tokens,
             wall_time_s: wall,
             last_val_loss: val,
+            last_val_step: val_step,
             last_checkpoint_step: None,
             controls,
             pending,
@@ -348,6 +359,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .collect();
         let val = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
         self.last_val_loss = Some(val);
+        self.last_val_step = Some(self.step);
         Some(val)
     }
 
@@ -374,6 +386,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             },
             optimizer_step: self.optim.step,
             last_val_loss: self.last_val_loss,
+            last_val_step: self.last_val_step,
             parent: self.run.parent.clone(),
             wall_time_s: self.wall_time_s,
             written_unix: unix_now(),

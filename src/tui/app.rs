@@ -15,6 +15,8 @@ pub const RECENT_WINDOW: usize = 200;
 pub const RATE_WINDOW: usize = 20;
 /// Seconds a footer notice stays before the key help comes back.
 pub const NOTICE_SECS: u64 = 6;
+/// Notices kept for the help overlay's log.
+pub const NOTICE_LOG: usize = 8;
 
 /// What the terminal loop must do on the App's behalf; keeps `App` free of side effects.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +176,11 @@ pub struct App {
     pub notice: Option<String>,
     /// When `notice` was set (`now_unix`), so it expires after `NOTICE_SECS`.
     pub notice_at: u64,
+    /// Whether `notice` reports a refusal or problem (warning colour) or just information.
+    pub notice_warns: bool,
+    /// The last `NOTICE_LOG` notices, newest last, shown whole (wrapped) in the help overlay,
+    /// since the footer cuts a long one to its width.
+    pub notice_log: std::collections::VecDeque<String>,
     pub theme_warning: Option<String>,
     pub smoothing: f64,
     pub log_scale: bool,
@@ -229,6 +236,8 @@ impl App {
             error: None,
             notice: None,
             notice_at: 0,
+            notice_warns: false,
+            notice_log: std::collections::VecDeque::new(),
             theme_warning: None,
             smoothing: ui.smoothing.clamp(0.0, 0.99),
             log_scale: ui.log_scale,
@@ -307,7 +316,7 @@ impl App {
                 "step {step}: {} {} -> {}",
                 change.key, change.old, change.new
             )),
-            Event::ControlRejected { message, .. } => self.notify(message),
+            Event::ControlRejected { message, .. } => self.warn(message),
             Event::Rewound {
                 step,
                 from_step,
@@ -406,9 +415,23 @@ impl App {
         actions
     }
 
-    /// Show a one-line notice in the footer for a few seconds.
+    /// Show a one-line informational notice in the footer for a few seconds (and log it).
     pub fn notify(&mut self, msg: impl Into<String>) {
-        self.notice = Some(msg.into());
+        self.set_notice(msg.into(), false);
+    }
+
+    /// [`App::notify`] for a refusal or problem: shown in the warning colour.
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        self.set_notice(msg.into(), true);
+    }
+
+    fn set_notice(&mut self, msg: String, warns: bool) {
+        if self.notice_log.len() == NOTICE_LOG {
+            self.notice_log.pop_front();
+        }
+        self.notice_log.push_back(msg.clone());
+        self.notice = Some(msg);
+        self.notice_warns = warns;
         self.notice_at = self.now_unix;
     }
 

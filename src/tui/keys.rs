@@ -49,18 +49,18 @@ impl App {
         match key.code {
             KeyCode::Char('p') | KeyCode::Char(' ') => {
                 if let Some(why) = self.cannot_command() {
-                    self.notify(why);
+                    self.warn(why);
                     return vec![];
                 }
                 match self.state {
                     RunState::Running => return vec![Action::Send(Command::Pause)],
                     RunState::Paused => return vec![Action::Send(Command::Resume)],
-                    _ => self.notify(format!("cannot pause: run is {}", self.state.label())),
+                    _ => self.warn(format!("cannot pause: run is {}", self.state.label())),
                 }
             }
             KeyCode::Char('s') => {
                 if let Some(why) = self.cannot_command() {
-                    self.notify(why);
+                    self.warn(why);
                     return vec![];
                 }
                 self.saving = true;
@@ -96,11 +96,11 @@ impl App {
             KeyCode::Char('k') => self.open_controls(),
             KeyCode::Char('r') => self.rewind_from_banner(),
             KeyCode::Char('e') => match self.cannot_command() {
-                Some(why) => self.notify(why),
+                Some(why) => self.warn(why),
                 None => return vec![Action::Send(Command::EvalNow)],
             },
-            KeyCode::Char('[') => self.smoothing = round2((self.smoothing - 0.05).max(0.0)),
-            KeyCode::Char(']') => self.smoothing = round2((self.smoothing + 0.05).min(0.99)),
+            KeyCode::Char('[') => self.smoothing = smoothing_step(self.smoothing, -1),
+            KeyCode::Char(']') => self.smoothing = smoothing_step(self.smoothing, 1),
             KeyCode::Char('l') => self.log_scale = !self.log_scale,
             KeyCode::Char('w') => self.full_history = !self.full_history,
             KeyCode::Char('m') => self.system.shown = !self.system.shown,
@@ -277,7 +277,7 @@ impl App {
             KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
             KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b' | 'u')) => {
                 let Some(sel) = self.selected_checkpoint().cloned() else {
-                    self.notify("no checkpoint selected");
+                    self.warn("no checkpoint selected");
                     return vec![];
                 };
                 let path = PathBuf::from(&sel.path);
@@ -292,7 +292,7 @@ impl App {
                     }];
                 }
                 if let Some(err) = &sel.error {
-                    self.notify(format!("invalid checkpoint: {err}"));
+                    self.warn(format!("invalid checkpoint: {err}"));
                     return vec![];
                 }
                 if ch == 'i' {
@@ -300,7 +300,7 @@ impl App {
                     return self.side_open(&sel);
                 }
                 if self.mode == Mode::Watch {
-                    self.notify(READ_ONLY);
+                    self.warn(READ_ONLY);
                     return vec![];
                 }
                 match ch {
@@ -348,7 +348,7 @@ impl App {
                 let data = (!input.trim().is_empty()).then(|| PathBuf::from(input.trim()));
                 // Before anything is stopped: a typo must not cost the running training.
                 if let Some(Err(e)) = data.as_deref().map(crate::data::probe::probe_data_path) {
-                    self.notify(format!("fine-tune data refused: {e:#}"));
+                    self.warn(format!("fine-tune data refused: {e:#}"));
                     self.browser.prompt = Some(BrowserPrompt::FineTuneData { checkpoint, input });
                     return vec![];
                 }
@@ -441,6 +441,18 @@ fn byte_at(s: &str, chars: usize) -> usize {
         .nth(chars)
         .map(|(i, _)| i)
         .unwrap_or(s.len())
+}
+
+/// The next smoothing on the 0.05 grid in `direction` (0.99 at the top), so any value, the
+/// default 0.9 included, is reachable again after hitting either end or starting off-grid.
+pub(crate) fn smoothing_step(current: f64, direction: i32) -> f64 {
+    let on_grid = (current / 0.05 + 1e-6).floor();
+    let next = match direction {
+        d if d < 0 && (current / 0.05 - on_grid).abs() > 1e-3 => on_grid,
+        d if d < 0 => on_grid - 1.0,
+        _ => on_grid + 1.0,
+    };
+    round2((next * 0.05).clamp(0.0, 0.99))
 }
 
 fn round2(x: f64) -> f64 {

@@ -24,6 +24,8 @@ mod app_tests;
 #[cfg(test)]
 mod side_tests;
 #[cfg(test)]
+mod small_fixes_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod steer_tests;

@@ -107,11 +107,11 @@ impl App {
         }
         let steerable = self.mode == Mode::Watch && self.steer.available;
         if self.mode == Mode::Watch && !steerable {
-            self.notify(READ_ONLY);
+            self.warn(READ_ONLY);
             return vec![];
         }
         if !self.engine_alive && !steerable {
-            self.notify("engine is not running: open a checkpoint (c, i)");
+            self.warn("engine is not running: open a checkpoint (c, i)");
             return vec![];
         }
         let p = &mut self.prompt;

@@ -134,8 +134,10 @@ impl Runtime {
             if r.sample_for.is_some() && r.sample_for == done {
                 self.app.prompt.active = None;
             }
-            let prefix = if r.ok { "run: " } else { "run refused: " };
-            self.app.notify(format!("{prefix}{}", r.message));
+            match r.ok {
+                true => self.app.notify(format!("run: {}", r.message)),
+                false => self.app.warn(format!("run refused: {}", r.message)),
+            }
         }
         !results.is_empty()
     }
@@ -147,7 +149,7 @@ impl Runtime {
             Mode::Live
         };
         let Some(launcher) = &self.launcher else {
-            self.app.notify(super::keys::READ_ONLY);
+            self.app.warn(super::keys::READ_ONLY);
             return;
         };
         let result = match launcher.try_lock() {
@@ -351,28 +353,26 @@ impl Runtime {
                     _ => self.launch(from),
                 },
                 Action::Delete(path) => {
-                    let msg = match listing::delete_checkpoint_by_user(&path) {
-                        Ok(()) => format!("deleted {}", path.display()),
-                        Err(e) => format!("{e:#}"),
-                    };
-                    self.app.notify(msg);
+                    match listing::delete_checkpoint_by_user(&path) {
+                        Ok(()) => self.app.notify(format!("deleted {}", path.display())),
+                        Err(e) => self.app.warn(format!("{e:#}")),
+                    }
                     self.refresh_checkpoints = true;
                 }
                 Action::SetPinned { checkpoint, pinned } => {
-                    let msg = match pin::set_pinned_by_user(&checkpoint, pinned) {
-                        Ok(true) => format!("pinned {}", checkpoint.display()),
-                        Ok(false) => format!(
+                    match pin::set_pinned_by_user(&checkpoint, pinned) {
+                        Ok(true) => self.app.notify(format!("pinned {}", checkpoint.display())),
+                        Ok(false) => self.app.notify(format!(
                             "unpinned {} (retention may remove it now)",
                             checkpoint.display()
-                        ),
-                        Err(e) => format!("{e:#}"),
-                    };
-                    self.app.notify(msg);
+                        )),
+                        Err(e) => self.app.warn(format!("{e:#}")),
+                    }
                     self.refresh_checkpoints = true;
                 }
                 Action::Export { checkpoint, out } => {
                     let Some(launcher) = self.launcher.clone() else {
-                        self.app.notify(super::keys::READ_ONLY);
+                        self.app.warn(super::keys::READ_ONLY);
                         continue;
                     };
                     let tx = self.export_results.0.clone();
@@ -401,11 +401,11 @@ impl Runtime {
             None if self.app.can_steer() => {
                 let sent = self.remote.as_mut().map(|r| r.send(cmd));
                 if let Some(Err(why)) = sent {
-                    self.app.notify(why);
+                    self.app.warn(why);
                 }
             }
-            None if self.app.mode == Mode::Watch => self.app.notify(super::keys::READ_ONLY),
-            None => self.app.notify("engine is not running"),
+            None if self.app.mode == Mode::Watch => self.app.warn(super::keys::READ_ONLY),
+            None => self.app.warn("engine is not running"),
         }
     }
 

@@ -209,13 +209,13 @@ impl App {
     /// `r` on a spike alert banner: rewind to the newest checkpoint before the spike.
     pub(super) fn rewind_from_banner(&mut self) {
         let Some(alert) = self.unseen_alerts().iter().rev().find(|a| is_spike(a.kind)) else {
-            self.notify("no spike alert to rewind from (c opens the checkpoints: b rewinds there)");
+            self.warn("no spike alert to rewind from (c opens the checkpoints: b rewinds there)");
             return;
         };
         let at = alert.step;
         match self.spike_policy.rewind_target(at) {
             Some((path, step)) => self.open_rewind(path, step),
-            None => self.notify(format!("no checkpoint before step {at} to rewind to")),
+            None => self.warn(format!("no checkpoint before step {at} to rewind to")),
         }
     }
 
@@ -237,7 +237,7 @@ impl App {
                 self.rewind = None;
                 self.overlay = Overlay::None;
                 if let Err(why) = self.may_steer(false) {
-                    self.notify(why);
+                    self.warn(why);
                     return vec![];
                 }
                 self.notify(format!("rewinding to {}…", checkpoint.display()));

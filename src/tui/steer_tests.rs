@@ -103,6 +103,7 @@ fn rewind_from_the_browser_defaults_the_skip_to_the_spike_and_asks_first() {
         step: 30,
         tokens: 30 * 1024,
         val_loss: None,
+        val_step: None,
         size_bytes: 1 << 20,
         written_unix: super::snapshot_tests::NOW,
         error: None,

@@ -45,7 +45,7 @@ impl App {
             KeyCode::Enter => {
                 let text = self.steer.input.take().unwrap_or_default();
                 let Some((k, v)) = text.split_once('=') else {
-                    self.notify(format!(
+                    self.warn(format!(
                         "set {text}: expected key=value, e.g. train.lr=3e-4"
                     ));
                     return Some(vec![]);

@@ -59,9 +59,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             run,
             c.step.to_string(),
             fmt_count(c.tokens as f64),
-            c.val_loss
-                .map(|v| format!("{v:.4}"))
-                .unwrap_or_else(|| "—".into()),
+            c.val_loss_label().unwrap_or_else(|| "—".into()),
             fmt_bytes(c.size_bytes),
             age,
             status,
@@ -76,7 +74,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Fill(2),
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(8),
+        Constraint::Length(14), // "4.1234 @ 12345" when measured before the checkpoint
         Constraint::Length(9),
         Constraint::Length(10),
         Constraint::Fill(3),

@@ -6,7 +6,7 @@ use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 /// Every binding, grouped; also the reference for the report and README.
@@ -83,10 +83,24 @@ pub fn render_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ]));
         }
     }
-    let rect = centered(area, 58, lines.len() as u16 + 2);
+    if !app.notice_log.is_empty() {
+        lines.push(Line::styled(
+            "recent notices (newest last)",
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        ));
+        for n in &app.notice_log {
+            lines.push(Line::styled(format!("  {n}"), Style::new().fg(theme.dim)));
+        }
+    }
+    // Wrapped notices may take several rows each: size the box for the wrapped text.
+    let inner = 56usize;
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let rect = centered(area, 58, rows as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).block(pane_block(" keys ", true, theme)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(pane_block(" keys ", true, theme)),
         rect,
     );
 }

@@ -116,7 +116,7 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
         } else {
             String::new()
         };
-        let kind = format!("{:?}", a.kind);
+        let kind = a.kind.label();
         return Some(Line::styled(
             format!(
                 " ⚠ alert at step {}: {} — {}{more}  [x dismiss{}]",
@@ -137,13 +137,35 @@ pub fn banner_line(app: &App, theme: &Theme) -> Option<Line<'static>> {
         .map(|w| Line::styled(format!(" ⚠ {w}"), Style::new().fg(theme.warning)))
 }
 
+/// A notice cut to `width` columns: whole when it fits, else ending in "… (? all)" so the user
+/// knows the help overlay shows it in full.
+pub fn fit_notice(notice: &str, width: usize) -> String {
+    let line = format!(" {notice}");
+    if line.chars().count() <= width {
+        return line;
+    }
+    const MORE: &str = "… (? all)";
+    let keep = width.saturating_sub(MORE.chars().count());
+    let mut cut: String = line.chars().take(keep).collect();
+    cut.push_str(MORE);
+    cut.chars().take(width).collect()
+}
+
 /// Context-dependent key hints, replaced by the latest notice when there is one.
 pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = if let Some(input) = app.steer_footer() {
         Line::styled(input, Style::new().fg(theme.warning))
     } else if let Some(n) = &app.notice {
-        Line::styled(format!(" {n}"), Style::new().fg(theme.warning))
+        let color = match app.notice_warns {
+            true => theme.warning,
+            false => theme.text,
+        };
+        Line::styled(fit_notice(n, area.width as usize), Style::new().fg(color))
     } else {
+        let pause = match app.state {
+            RunState::Paused => "resume",
+            _ => "pause",
+        };
         let keys: &[(&str, &str)] = match app.overlay {
             Overlay::Checkpoints => &[
                 ("↑↓", "select"),
@@ -184,7 +206,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("?", "help"),
             ],
             Overlay::None => &[
-                ("p", "pause"),
+                ("p", pause),
                 ("s", "save"),
                 ("g", "prompt"),
                 ("c", "checkpoints"),
