@@ -3,6 +3,7 @@
 //! first, and the refusals of a resume that could not continue the checkpoint exactly.
 
 use super::run_data::resolve_data;
+use crate::store::lineage::{self, ParentKind, ParentRecord};
 use super::session::{write_run_config, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::ControlRecord;
@@ -184,6 +185,11 @@ pub(super) fn prepare_resume_as(
         let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
         if target.new_dir {
             write_run_config(&run_dir, &config)?;
+            let kind = match mode {
+                ResumeMode::Resume => ParentKind::Branch,
+                ResumeMode::Rewind => ParentKind::Rewind,
+            };
+            lineage::write_parent(&run_dir, &ParentRecord::of_checkpoint(kind, dir))?;
         }
         Ok(data)
     })();
