@@ -6,6 +6,7 @@ mod checkpoints;
 mod data;
 mod eval;
 mod reference;
+mod runs;
 mod sample;
 mod train;
 
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
+        Some(Commands::Runs(args)) => runs::runs(&args),
         Some(Commands::Eval(args)) => eval::eval(&args),
         Some(Commands::Info(preset)) => data::info(&preset),
         Some(Commands::Bench(args)) => {

@@ -33,6 +33,8 @@ pub enum Action {
     SetPinned { checkpoint: PathBuf, pinned: bool },
     /// Re-read the checkpoint list now.
     RefreshCheckpoints,
+    /// What the runs pane (`R`) asks the runtime to load or do.
+    Runs(super::runs_view::RunsRequest),
 }
 
 /// Where the data comes from; decides which keys may talk to an engine.
@@ -90,6 +92,8 @@ pub enum Overlay {
     Controls,
     /// The rewind dialog: checkpoint and skip, confirm before rolling back.
     Rewind,
+    /// The runs pane (`R`): list, lineage, loss overlay and config diff.
+    Runs,
 }
 
 /// One alert as raised by the engine, kept for the banner and the alert count.
@@ -199,6 +203,8 @@ pub struct App {
     pub stop_signal: Option<FinishReason>,
     /// Watch mode: steering the followed run through its control socket.
     pub steer: super::watch_steer::SteerState,
+    /// The runs pane's own state (runs_view/).
+    pub runs: super::runs_view::RunsView,
 }
 
 impl App {
@@ -249,6 +255,7 @@ impl App {
             abandon_save: false,
             stop_signal: None,
             steer: Default::default(),
+            runs: Default::default(),
         }
     }
 

@@ -53,6 +53,16 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("R / F5", "refresh now"),
         ],
     ),
+    (
+        "runs (R)",
+        &[
+            ("Up / Down", "move; the tree shows branches and fine-tunes"),
+            ("space", "select runs to overlay (6 at most)"),
+            ("x", "x axis: step / tokens / wall-clock"),
+            ("Enter", "watch mode: follow that run"),
+            ("r / F5", "refresh now"),
+        ],
+    ),
 ];
 
 /// Draw the help overlay.
