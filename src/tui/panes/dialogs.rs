@@ -56,11 +56,9 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
     (
         "runs (R)",
         &[
-            ("Up / Down", "move; the tree shows branches and fine-tunes"),
-            ("space", "select runs to overlay (6 at most)"),
+            ("arrows / space", "move / select runs to overlay"),
             ("x", "x axis: step / tokens / wall-clock"),
-            ("Enter", "watch mode: follow that run"),
-            ("r / F5", "refresh now"),
+            ("Enter / r", "follow that run (watch) / refresh"),
         ],
     ),
 ];

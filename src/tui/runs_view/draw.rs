@@ -255,7 +255,17 @@ fn draw_diff(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme) {
     let n = view.curves.len();
     let val_w = ((inner.width as usize).saturating_sub(key_w + 1) / n).max(1);
     let cell = |s: &str| format!("{:<w$}", truncate(s, val_w.saturating_sub(1)), w = val_w);
-    let mut lines = Vec::with_capacity(rows.len());
+    let mut lines = Vec::with_capacity(rows.len() + 1);
+    let mut header = vec![Span::raw(format!("{:<key_w$} ", ""))];
+    for (i, c) in view.curves.iter().enumerate() {
+        header.push(Span::styled(
+            cell(&c.name),
+            Style::new()
+                .fg(colors[i % colors.len()])
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    lines.push(Line::from(header));
     for r in &rows {
         let mut spans = vec![Span::styled(
             format!("{:<key_w$} ", truncate(&r.key, key_w)),
