@@ -56,7 +56,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
     (
         "runs (R)",
         &[
-            ("arrows / space", "move / select runs to overlay"),
+            ("↑↓ / space", "move / select runs to overlay"),
             ("x", "x axis: step / tokens / wall-clock"),
             ("Enter / r", "follow that run (watch) / refresh"),
         ],
