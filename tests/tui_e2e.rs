@@ -201,9 +201,11 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
     // 3a. `R` opens the runs pane: this run is listed by its default name (preset + time),
     // running; Esc closes it.
     tmux.send(&["R"]);
-    tmux.wait_for("the runs pane listing this run", Duration::from_secs(20), |s| {
-        s.contains("runs ·") && s.contains("[x] tiny-20") && s.contains("running")
-    });
+    tmux.wait_for(
+        "the runs pane listing this run",
+        Duration::from_secs(20),
+        |s| s.contains("runs ·") && s.contains("[x] tiny-20") && s.contains("running"),
+    );
     tmux.send(&["Escape"]);
     tmux.wait_for("the runs pane to close", Duration::from_secs(10), |s| {
         !s.contains("runs ·")

@@ -81,7 +81,12 @@ pub(crate) fn render(index: &RunIndex, tree: bool, now: u64) -> String {
             .iter()
             .map(|(p, i)| format!("{p}{}", index.runs[*i].name_cell()))
             .collect();
-        let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(4).max(4);
+        let w = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let _ = writeln!(
             out,
             "{:<w$}  {:<8}  {:>13}  {:>8}  {:>4}  {:<24}  tags",

@@ -134,10 +134,16 @@ mod tests {
         write_parent(&child, &rec).unwrap();
         assert_eq!(read_parent(&child).unwrap(), Some(rec));
         std::fs::write(child.join(PARENT_FILE), "{").unwrap();
-        assert!(read_parent(&child).unwrap_err().to_string().contains(PARENT_FILE));
+        assert!(read_parent(&child)
+            .unwrap_err()
+            .to_string()
+            .contains(PARENT_FILE));
 
         let o = ParentRecord::from_origin("resume:/r/a/checkpoints/step-00000004", "b").unwrap();
-        assert_eq!((o.kind, o.run.as_deref(), o.step), (ParentKind::Branch, Some("a"), Some(4)));
+        assert_eq!(
+            (o.kind, o.run.as_deref(), o.step),
+            (ParentKind::Branch, Some("a"), Some(4))
+        );
         assert_eq!(
             ParentRecord::from_origin("resume:/r/a/checkpoints/step-4", "a"),
             None

@@ -134,7 +134,11 @@ pub fn read_config(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let path = dir.join(RUN_CONFIG_FILE);
     let text = read_bounded_string(&path, MAX_CONFIG_BYTES)?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}: not TOML: {}", path.display(), e.message().replace('\n', " "))
+        anyhow::anyhow!(
+            "{}: not TOML: {}",
+            path.display(),
+            e.message().replace('\n', " ")
+        )
     })?;
     let mut out = BTreeMap::new();
     flatten("", &toml::Value::Table(table), &mut out);
@@ -207,8 +211,14 @@ mod tests {
         .unwrap();
         let c = load_curves(dir.path(), "a");
         assert_eq!(c.train.len(), 2);
-        assert_eq!((c.train[1].step, c.train[1].tokens, c.train[1].secs), (2, 128, 4.0));
-        assert_eq!((c.val[0].tokens, c.val[0].secs, c.val[0].loss), (128, 5.0, 3.75));
+        assert_eq!(
+            (c.train[1].step, c.train[1].tokens, c.train[1].secs),
+            (2, 128, 4.0)
+        );
+        assert_eq!(
+            (c.val[0].tokens, c.val[0].secs, c.val[0].loss),
+            (128, 5.0, 3.75)
+        );
         assert_eq!(c.config["train.lr"], "0.001");
         assert!(c.notes.is_empty(), "{:?}", c.notes);
 
@@ -221,7 +231,12 @@ mod tests {
         assert_eq!(d[1].values, vec![Some("1".to_string()), None]);
 
         let mut many: Vec<CurvePoint> = (0..10_001)
-            .map(|i| CurvePoint { step: i, tokens: i, secs: 0.0, loss: 1.0 })
+            .map(|i| CurvePoint {
+                step: i,
+                tokens: i,
+                secs: 0.0,
+                loss: 1.0,
+            })
             .collect();
         thin(&mut many);
         assert!(many.len() <= MAX_POINTS, "{}", many.len());

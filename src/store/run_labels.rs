@@ -110,7 +110,10 @@ mod tests {
     fn rename_and_tag_write_labels_and_refuse_strangers() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path();
-        assert!(rename(run, "x").unwrap_err().to_string().contains("not a run directory"));
+        assert!(rename(run, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("not a run directory"));
         std::fs::write(run.join("run.toml"), "").unwrap();
         assert_eq!(read_labels(run).unwrap(), RunLabels::default());
         rename(run, "baseline lr 3e-4").unwrap();

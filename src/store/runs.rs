@@ -350,16 +350,29 @@ mod tests {
     fn status_steps_best_val_and_parent_come_from_the_log() {
         let root = tempfile::tempdir().unwrap();
         let step = |n: u64| {
-            format!(r#"{{"event":"step","step":{n},"loss":3.0,"lr":0.001,"grad_norm":1.0,"tokens":{},"step_ms":1.0,"tokens_per_s":1.0,"time":"t"}}"#, n * 8)
+            format!(
+                r#"{{"event":"step","step":{n},"loss":3.0,"lr":0.001,"grad_norm":1.0,"tokens":{},"step_ms":1.0,"tokens_per_s":1.0,"time":"t"}}"#,
+                n * 8
+            )
         };
         let eval = |v: f64| format!(r#"{{"event":"eval","step":1,"val_loss":{v},"time":"t"}}"#);
-        let fin = |r: &str| format!(r#"{{"event":"finished","step":2,"reason":"{r}","failures":0,"time":"t"}}"#);
+        let fin = |r: &str| {
+            format!(r#"{{"event":"finished","step":2,"reason":"{r}","failures":0,"time":"t"}}"#)
+        };
         let (s1, s2, e1, e2) = (step(1), step(2), eval(4.5), eval(4.25));
-        write_run(root.path(), "done", &[STARTED, &s1, &e1, &s2, &e2, &fin("max_steps")]);
+        write_run(
+            root.path(),
+            "done",
+            &[STARTED, &s1, &e1, &s2, &e2, &fin("max_steps")],
+        );
         write_run(root.path(), "stopped", &[STARTED, &s1, &fin("interrupted")]);
         write_run(root.path(), "died", &[STARTED, &s1, &s2]);
         // Finished, then resumed and killed: crashed, not finished.
-        write_run(root.path(), "again", &[STARTED, &fin("stopped"), STARTED, &s1]);
+        write_run(
+            root.path(),
+            "again",
+            &[STARTED, &fin("stopped"), STARTED, &s1],
+        );
         let branch_start = STARTED.replace(
             r#""origin":"fresh""#,
             r#""origin":"resume:/r/done/checkpoints/step-00000001""#,
@@ -371,13 +384,19 @@ mod tests {
         let get = |n: &str| idx.runs.iter().find(|r| r.dir_name == n).unwrap();
         assert_eq!(idx.runs.len(), 5);
         let done = get("done");
-        assert_eq!((done.status, done.steps, done.tokens, done.max_steps), (RunStatus::Finished, 2, 16, 20));
+        assert_eq!(
+            (done.status, done.steps, done.tokens, done.max_steps),
+            (RunStatus::Finished, 2, 16, 20)
+        );
         assert_eq!(done.best_val_loss, Some(4.25));
         assert_eq!(get("stopped").status, RunStatus::Stopped);
         assert_eq!(get("died").status, RunStatus::Crashed);
         assert_eq!(get("again").status, RunStatus::Crashed);
         let b = get("done-branch-1");
-        assert_eq!(b.parent.as_ref().and_then(|p| p.run.as_deref()), Some("done"));
+        assert_eq!(
+            b.parent.as_ref().and_then(|p| p.run.as_deref()),
+            Some("done")
+        );
         assert_eq!(b.steps, 0);
         // A live lock holder makes a run "running".
         let _lock = super::super::lock::RunLock::acquire(&get("died").dir).unwrap();
@@ -387,14 +406,25 @@ mod tests {
     #[test]
     fn long_logs_are_scanned_from_their_tail_and_special_files_are_notes() {
         let root = tempfile::tempdir().unwrap();
-        let dir = write_run(root.path(), "r", &[STARTED, "x".repeat(1000).as_str(), r#"{"event":"eval","step":1,"val_loss":2.0,"time":"t"}"#]);
+        let dir = write_run(
+            root.path(),
+            "r",
+            &[
+                STARTED,
+                "x".repeat(1000).as_str(),
+                r#"{"event":"eval","step":1,"val_loss":2.0,"time":"t"}"#,
+            ],
+        );
         let mut seen = Vec::new();
         let truncated = scan_lines(&dir.join(METRICS_FILE), 300, |l, first| {
             seen.push((event_kind(l).map(str::to_string), first))
         })
         .unwrap();
         assert!(truncated);
-        assert_eq!(seen, vec![(Some("started".into()), true), (Some("eval".into()), false)]);
+        assert_eq!(
+            seen,
+            vec![(Some("started".into()), true), (Some("eval".into()), false)]
+        );
         #[cfg(unix)]
         {
             let fifo_run = root.path().join("fifo");

@@ -3,13 +3,13 @@
 //! first, and the refusals of a resume that could not continue the checkpoint exactly.
 
 use super::run_data::resolve_data;
-use crate::store::lineage::{self, ParentKind, ParentRecord};
 use super::session::{write_run_config, EngineRequest, PreparedRun};
 use crate::config::{ModelConfig, RunConfig};
 use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
 use crate::store::history::{self, CheckpointPlace};
 use crate::store::layout;
+use crate::store::lineage::{self, ParentKind, ParentRecord};
 use crate::store::listing::clean_leftovers;
 use crate::store::lock::RunLock;
 use crate::store::metrics_log::repair_torn_tail;

@@ -144,7 +144,6 @@ pub fn run_dir_of(ckpt: &Path) -> PathBuf {
     layout::run_dir_of(ckpt)
 }
 
-
 /// A new run's directory, claimed under its writer lock.
 struct NewRun {
     name: String,

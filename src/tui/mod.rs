@@ -81,7 +81,10 @@ pub fn run_watch(args: &[PathBuf], opts: CockpitOptions, read_only: bool) -> any
     let why = match (picked.status, others) {
         (_, 0) => format!("watching {}", picked.name),
         (runs_view::loader::RunStatus::Running, n) => {
-            format!("watching {}, the newest running run; R lists {n} more", picked.name)
+            format!(
+                "watching {}, the newest running run; R lists {n} more",
+                picked.name
+            )
         }
         (s, n) => format!(
             "no run is running; watching the newest, {} ({}); R lists {n} more",

@@ -45,7 +45,8 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme, now_u
         .or_else(|| view.index.skipped.first().cloned())
         .unwrap_or_default();
     frame.render_widget(
-        Paragraph::new(truncate(&msg, message.width as usize)).style(Style::new().fg(theme.warning)),
+        Paragraph::new(truncate(&msg, message.width as usize))
+            .style(Style::new().fg(theme.warning)),
         message,
     );
     let [chart, diff] =
@@ -73,8 +74,10 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme, now:
         return;
     }
     let colors = palette(theme);
-    let header = Row::new(["", "name", "status", "steps", "best val", "age", "parent", "tags"])
-        .style(Style::new().fg(theme.accent).add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "", "name", "status", "steps", "best val", "age", "parent", "tags",
+    ])
+    .style(Style::new().fg(theme.accent).add_modifier(Modifier::BOLD));
     let rows = view.rows.iter().map(|row| {
         let r = &view.index.runs[row.index];
         let picked = view.selected.iter().position(|d| d == &r.dir);

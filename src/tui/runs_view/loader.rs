@@ -56,8 +56,9 @@ impl RunsSource {
                 all.runs.push(summarize_run(d));
             }
         }
-        all.runs
-            .sort_by(|a, b| (b.last_write_unix, &a.dir_name).cmp(&(a.last_write_unix, &b.dir_name)));
+        all.runs.sort_by(|a, b| {
+            (b.last_write_unix, &a.dir_name).cmp(&(a.last_write_unix, &b.dir_name))
+        });
         all
     }
 }

@@ -142,7 +142,10 @@ fn list_shows_lineage_status_and_the_current_run_selected() {
             "tiny-20261129-120000"
         ]
     );
-    assert_eq!(v.selected, vec![PathBuf::from("/runs/tiny-20261130-051233")]);
+    assert_eq!(
+        v.selected,
+        vec![PathBuf::from("/runs/tiny-20261130-051233")]
+    );
     snap!("runs_list_120x30", render(&v, 120, 30));
 }
 
@@ -158,7 +161,12 @@ fn space_selects_and_asks_for_curves_overlaid_by_step_tokens_and_time() {
     assert_eq!(dirs, ["baseline", "tiny-20261130-051233-branch-100"]);
     v.set_curves(vec![
         curves("baseline", "tiny-20261130-051233", 0.03, "0.001"),
-        curves("branch-100", "tiny-20261130-051233-branch-100", 0.06, "0.0005"),
+        curves(
+            "branch-100",
+            "tiny-20261130-051233-branch-100",
+            0.06,
+            "0.0005",
+        ),
     ]);
     snap!("runs_overlay_step_120x36", render(&v, 120, 36));
     v.on_key(key(KeyCode::Char('x')));
@@ -216,7 +224,10 @@ fn the_cockpit_opens_the_pane_with_r_and_closes_it_with_esc() {
     assert_eq!(actions, vec![Action::Runs(RunsRequest::Refresh)]);
     app.runs.set_index(index());
     let actions = app.on_key(key(KeyCode::Char(' ')));
-    assert!(matches!(actions[0], Action::Runs(RunsRequest::LoadCurves(_))));
+    assert!(matches!(
+        actions[0],
+        Action::Runs(RunsRequest::LoadCurves(_))
+    ));
     assert!(app.on_key(key(KeyCode::Esc)).is_empty());
     assert_eq!(app.overlay, Overlay::None);
 }
