@@ -149,6 +149,14 @@ fn plot(points: &[CurvePoint], axis: XAxis) -> Vec<(f64, f64)> {
     out
 }
 
+/// One selected run's curves, ready for the chart.
+struct Plotted {
+    name: String,
+    color: Color,
+    train: Vec<(f64, f64)>,
+    val: Vec<(f64, f64)>,
+}
+
 fn draw_overlay(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme) {
     let title = format!(" loss by {} (x: switch) ", view.x_axis.label());
     let block = pane_block(title, false, theme);
@@ -160,25 +168,29 @@ fn draw_overlay(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme) {
         return;
     }
     let colors = palette(theme);
-    let series: Vec<(String, Color, Vec<(f64, f64)>, Vec<(f64, f64)>)> = view
+    let series: Vec<Plotted> = view
         .curves
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            (
-                truncate(&c.name, 24),
-                colors[i % colors.len()],
-                plot(&c.train, view.x_axis),
-                plot(&c.val, view.x_axis),
-            )
+        .map(|(i, c)| Plotted {
+            name: truncate(&c.name, 24),
+            color: colors[i % colors.len()],
+            train: plot(&c.train, view.x_axis),
+            val: plot(&c.val, view.x_axis),
         })
         .collect();
-    let all = || series.iter().flat_map(|s| s.2.iter().chain(&s.3));
+    let all = || series.iter().flat_map(|s| s.train.iter().chain(&s.val));
     let (x0, x1) = bounds(all().map(|p| p.0));
     let (y0, y1) = bounds(all().map(|p| p.1));
     let pad = ((y1 - y0) * 0.05).max(0.05);
     let mut datasets = Vec::new();
-    for (name, color, train, val) in &series {
+    for Plotted {
+        name,
+        color,
+        train,
+        val,
+    } in &series
+    {
         datasets.push(
             Dataset::default()
                 .name(name.clone())
