@@ -92,7 +92,9 @@ impl App {
             }
             KeyCode::Char('R') => {
                 self.overlay = Overlay::Runs;
-                self.runs.current = self.info.as_ref().map(|i| PathBuf::from(&i.run_dir));
+                if let Some(info) = &self.info {
+                    self.runs.current = Some(PathBuf::from(&info.run_dir));
+                }
                 return vec![Action::Runs(RunsRequest::Refresh)];
             }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
