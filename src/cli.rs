@@ -61,7 +61,8 @@ pub struct RunArgs {
     /// ~/.local/share/llite-tui/runs).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
-    /// Name of a new run's directory, one path component (default: run-YYYYMMDD-HHMMSS in UTC;
+    /// Name of a new run's directory, one path component (default: <preset>-YYYYMMDD-HHMMSS in UTC,
+    /// e.g. tiny-20261130-051233;
     /// a fine-tune: <parent>-ft-YYYYMMDD-HHMMSS).
     #[arg(long, value_name = "NAME")]
     pub run_name: Option<String>,
@@ -140,6 +141,10 @@ pub enum Commands {
         #[command(subcommand)]
         command: CkptCommand,
     },
+    /// List runs (name, status, steps, best val loss, age, parent, tags), draw their lineage
+    /// tree, rename or tag them.
+    #[command(after_help = help::RUNS, args_conflicts_with_subcommands = true)]
+    Runs(RunsArgs),
     /// Evaluate a checkpoint: perplexity (.txt or shard dir) or multiple choice (.jsonl).
     #[command(after_help = help::EVAL)]
     Eval(EvalArgs),
@@ -165,11 +170,54 @@ pub enum Commands {
     },
 }
 
+/// `runs` options.
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// The runs root to list (default: the platform data directory, e.g.
+    /// ~/.local/share/llite-tui/runs).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Draw the lineage tree (branches, rewinds and fine-tunes under their parent) instead of
+    /// the flat table (default: the table, newest first).
+    #[arg(long)]
+    pub tree: bool,
+}
+
+/// `runs` subcommands: labels written to the run's labels.toml (the directory keeps its name).
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Give a run a display name (its directory keeps its name).
+    #[command(after_help = help::RUNS)]
+    Rename {
+        /// A run directory, or a run name in the default runs directory.
+        run: PathBuf,
+        /// The new display name (one line, no path separators).
+        name: String,
+    },
+    /// Add tags to a run (or remove them with --untag).
+    #[command(after_help = help::RUNS)]
+    Tag {
+        /// A run directory, or a run name in the default runs directory.
+        run: PathBuf,
+        /// Tags: one word each, no spaces or commas.
+        #[arg(required = true)]
+        tags: Vec<String>,
+        /// Remove these tags instead of adding them (default: add).
+        #[arg(long)]
+        untag: bool,
+    },
+}
+
 /// `watch` options.
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    /// The run directory (<runs>/<run-name>/ with metrics.jsonl) to follow.
-    pub run_dir: PathBuf,
+    /// Run directories (<runs>/<run-name>/ with metrics.jsonl) or a runs root: the newest
+    /// running run among them is followed (else the newest written); `R` in the cockpit lists
+    /// the others and Enter switches to one.
+    #[arg(value_name = "RUN_DIR", required = true, num_args = 1..)]
+    pub run_dirs: Vec<PathBuf>,
     /// A preset whose [ui] and [sample] sections the cockpit uses (default: the embedded one).
     #[command(flatten)]
     pub preset: ConfigArgs,
@@ -281,7 +329,8 @@ pub enum CkptCommand {
     /// (tensor names, shapes, dtypes and sizes against the config) and exits 1 if any is.
     #[command(after_help = help::CKPT_LS)]
     Ls {
-        /// The run directory (<runs>/<run-name>/, holding checkpoints/).
+        /// The run directory (<runs>/<run-name>/, holding checkpoints/), or a runs root: then
+        /// every run's checkpoints, one table per run.
         run_dir: PathBuf,
         /// Also check every file's blake3 digest (reads every byte; reports MiB/s).
         #[arg(long)]

@@ -37,7 +37,23 @@ Exit codes: 0 finished; 1 error, or any checkpoint save or metrics.jsonl write f
 pub const WATCH: &str = "\
 Examples:
   llite-tui watch runs/demo                # steers the run too when it serves control.sock
-  llite-tui watch runs/demo --read-only --theme light";
+  llite-tui watch runs/demo --read-only --theme light
+  llite-tui watch runs                     # the newest running run of a runs root
+  llite-tui watch runs/a runs/b            # the one running; R lists both, Enter switches";
+
+/// `runs` and its subcommands.
+pub const RUNS: &str = "\
+Examples:
+  llite-tui runs                           # every run of the default runs directory
+  llite-tui runs runs --tree               # lineage: branches and fine-tunes under parents
+  llite-tui runs rename runs/tiny-20261130-051233 baseline
+  llite-tui runs tag runs/tiny-20261130-051233 lr-sweep good
+  llite-tui runs tag runs/tiny-20261130-051233 good --untag
+
+Names and tags live in <run>/labels.toml; the directory keeps its name, because branches,
+fine-tunes and scripts refer to it by path and a running process may hold it.
+Status: running (its lock is held), finished (max_steps), stopped (by you or a signal;
+resumable), crashed (an error, or the writer died), empty (no events yet).";
 
 /// `ctl` and each of its actions: examples, then the protocol and failure modes.
 pub const CTL: &str = "\

@@ -467,8 +467,12 @@ fn ckpt_ls_of_a_runs_root_or_a_checkpoint_says_what_to_list() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = copy_run(tmp.path());
     let runs = tmp.path().join("runs");
+    // A runs root lists each run's checkpoints.
     let out = run_within(&["ckpt", "ls", s(&runs)], 30);
-    assert_refused(&out, "holds 1 run(s) (r)", "llite-tui ckpt ls");
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(0), "{stdout}\n{}", out.stderr);
+    assert!(stdout.contains(&format!("{} (", s(&run_dir))), "{stdout}");
+    assert!(stdout.contains("step-00000002"), "{stdout}");
     let out = run_within(&["ckpt", "ls", s(&run_dir.join(STEP))], 30);
     assert_refused(&out, "is a checkpoint", s(&run_dir));
     let empty = tmp.path().join("empty");

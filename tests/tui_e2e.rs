@@ -211,6 +211,19 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
         |s| s.contains("RUNNING") && status_step(s).is_some_and(|n| n > paused_at),
     );
 
+    // 3a. `R` opens the runs pane: this run is listed by its default name (preset + time),
+    // running; Esc closes it.
+    tmux.send(&["R"]);
+    tmux.wait_for(
+        "the runs pane listing this run",
+        Duration::from_secs(20),
+        |s| s.contains("runs ·") && s.contains("[x] tiny-20") && s.contains("running"),
+    );
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the runs pane to close", Duration::from_secs(10), |s| {
+        !s.contains("runs ·")
+    });
+
     // 3b. A live LR change through the control pane: `k`, edit train.lr, confirm with `y`;
     // the change is shown (history line) and the LR pane's value drops to at most the new peak.
     tmux.send(&["k"]);

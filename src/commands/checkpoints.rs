@@ -1,22 +1,60 @@
-//! `ckpt ls`: a run's checkpoints with their state and validity.
+//! `ckpt ls`: a run's checkpoints (or every run's, for a runs root) with their state and
+//! validity.
 
 use anyhow::{bail, Result};
 use llite_tui::model::stats::format_bytes;
 use llite_tui::store;
 use std::path::Path;
 
-/// `ckpt ls RUN_DIR [--verify]`: one line per checkpoint; exits 1 if any is invalid.
+/// `ckpt ls RUN_DIR [--verify]`: one line per checkpoint; exits 1 if any is invalid. A runs
+/// root lists each of its runs in turn.
 pub(crate) fn ckpt_ls(dir: &Path, verify: bool) -> Result<()> {
-    use store::listing::{list_checkpoints_with, Check};
     if !dir.is_dir() {
         bail!("{}", not_a_directory(dir));
     }
-    let looks_like_run = ["run.toml", "metrics.jsonl"]
-        .iter()
-        .any(|f| dir.join(f).is_file());
+    let looks_like_run = store::runs::is_run_dir(dir);
     if !store::layout::checkpoints_dir(dir).is_dir() && !looks_like_run {
-        bail!("{}", store::listing::not_a_run_dir_hint(dir));
+        let root = store::runs::scan_runs(dir)?;
+        if root.runs.is_empty() || dir.join(store::layout::TRAINER_FILE).exists() {
+            bail!("{}", store::listing::not_a_run_dir_hint(dir));
+        }
+        return ls_runs_root(&root, verify);
     }
+    ls_run(dir, verify)
+}
+
+/// Every run of a runs root (by name), one table each; exits 1 naming the runs with an
+/// invalid checkpoint.
+fn ls_runs_root(root: &store::runs::RunIndex, verify: bool) -> Result<()> {
+    let mut runs: Vec<&store::runs::RunSummary> = root.runs.iter().collect();
+    runs.sort_by(|a, b| a.dir_name.cmp(&b.dir_name));
+    let mut bad = Vec::new();
+    for r in &runs {
+        println!("{} ({}):", r.dir.display(), r.status.label());
+        if let Err(e) = ls_run(&r.dir, verify) {
+            println!("  {e:#}");
+            bad.push(r.dir_name.as_str());
+        }
+        println!();
+    }
+    for note in &root.skipped {
+        println!("note: {note}");
+    }
+    if !bad.is_empty() {
+        bail!(
+            "{} of {} runs in {} have invalid checkpoints: {}",
+            bad.len(),
+            runs.len(),
+            root.root.display(),
+            bad.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// One run's checkpoint table.
+fn ls_run(dir: &Path, verify: bool) -> Result<()> {
+    use store::listing::{list_checkpoints_with, Check};
     let check = if verify { Check::Digests } else { Check::Cheap };
     let start = std::time::Instant::now();
     let list = list_checkpoints_with(dir, check);

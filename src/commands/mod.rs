@@ -7,6 +7,7 @@ mod data;
 mod eval;
 mod info;
 mod reference;
+mod runs;
 mod sample;
 mod train;
 
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
+        Some(Commands::Runs(args)) => runs::runs(&args),
         Some(Commands::Eval(args)) => eval::eval(&args),
         Some(Commands::Info(args)) => info::info(&args),
         Some(Commands::Bench(args)) => {

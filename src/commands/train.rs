@@ -39,18 +39,44 @@ fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
     if let Some(t) = Some(config.train.threads).filter(|t| *t > 0) {
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
+    let runs_dir = runs_dir(run.runs_dir.as_deref())?;
+    let run_name = match (&run.run_name, &start) {
+        (None, StartFrom::Fresh) => Some(fresh_run_name(run, &runs_dir)),
+        (name, _) => name.clone(),
+    };
     Ok(EngineRequest {
         config,
         overrides,
         config_explicit: run.preset.config.is_some(),
-        runs_dir: runs_dir(run.runs_dir.as_deref())?,
-        run_name: run.run_name.clone(),
+        runs_dir,
+        run_name,
         start,
         device: DeviceSpec::parse(&run.device)?,
         fresh_optimizer: run.fresh_optimizer,
         stop_at: run.stop_at_step,
         discard_later: run.discard_later,
     })
+}
+
+/// A new run's default name says what it is: the preset's file stem (`tiny` for the embedded
+/// one) and the UTC start time, with `-2`, `-3`... when two runs start in the same second.
+fn fresh_run_name(run: &RunArgs, runs_dir: &Path) -> String {
+    let preset = run
+        .preset
+        .config
+        .as_deref()
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| llite_tui::store::layout::validate_run_name(s, "preset").is_ok())
+        .unwrap_or_else(|| "tiny".into());
+    let base = llite_tui::store::layout::default_run_name(&preset, std::time::SystemTime::now());
+    let mut name = base.clone();
+    let mut n = 2;
+    while std::fs::symlink_metadata(runs_dir.join(&name)).is_ok() {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
 }
 
 /// Starts engines for the cockpit with the command line's settings.
@@ -93,7 +119,7 @@ fn themes_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("themes")
 }
 
-/// `watch RUN_DIR`: the cockpit following a run another process writes, steering it through
+/// `watch RUN_DIR... | RUNS_ROOT`: the cockpit following a run another process writes, steering it through
 /// its control socket unless `--read-only`.
 pub(crate) fn watch(args: &WatchArgs) -> Result<()> {
     let mut cfg = load_preset(&args.preset, false)?;
@@ -101,7 +127,7 @@ pub(crate) fn watch(args: &WatchArgs) -> Result<()> {
         cfg.ui.theme = t.clone();
     }
     let opts = cockpit_options(args.runs_dir.as_deref(), &cfg)?;
-    llite_tui::tui::run_watch(&args.run_dir, opts, args.read_only)
+    llite_tui::tui::run_watch(&args.run_dirs, opts, args.read_only)
 }
 
 /// The bare command and `train`: the cockpit on a terminal, else a headless run.

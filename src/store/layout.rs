@@ -85,6 +85,19 @@ pub fn checkpoint_step(path: &Path) -> Option<u64> {
         .ok()
 }
 
+/// A new run's default name: what it is (a preset's name, `<parent>-ft` for a fine-tune)
+/// plus its UTC start time, `tiny-20261130-051233`. Runs named `run-YYYYMMDD-HHMMSS` by older
+/// builds keep their names; nothing parses them.
+pub fn default_run_name(what: &str, at: std::time::SystemTime) -> String {
+    let now = humantime::format_rfc3339_seconds(at).to_string();
+    let stamp: String = now
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    format!("{what}-{}-{}", &stamp[..8], &stamp[8..])
+}
+
 /// Longest run name accepted: one file name on every common filesystem.
 pub const MAX_RUN_NAME_BYTES: usize = 255;
 
@@ -139,6 +152,14 @@ mod tests {
         ] {
             validate_run_name(good, "--run-name").unwrap();
         }
+    }
+
+    #[test]
+    fn default_names_say_what_and_when() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        let n = default_run_name("tiny", at);
+        assert_eq!(n, "tiny-20261118-110640");
+        validate_run_name(&n, "derived run name").unwrap();
     }
 
     #[test]

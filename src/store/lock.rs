@@ -123,6 +123,12 @@ impl Drop for RunLock {
 /// destructive actions outside training (the cockpit's delete) that must not race a writer.
 /// A lock held by this process (the cockpit's own engine) is not foreign.
 pub fn foreign_holder(run_dir: &Path) -> Result<Option<LockHolder>> {
+    Ok(holder(run_dir)?.filter(|h| !h.is_this_process()))
+}
+
+/// Whoever holds `run_dir`'s lock now, this process included (None: no live writer), without
+/// taking or writing anything: the runs index tells a running run from a crashed one by it.
+pub fn holder(run_dir: &Path) -> Result<Option<LockHolder>> {
     let path = lock_path(run_dir);
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
@@ -134,7 +140,6 @@ pub fn foreign_holder(run_dir: &Path) -> Result<Option<LockHolder>> {
             Ok(None)
         }
         Err(TryLockError::WouldBlock) => match read_holder(&path) {
-            Some(h) if h.is_this_process() => Ok(None),
             Some(h) => Ok(Some(h)),
             None => Ok(Some(LockHolder {
                 pid: 0,

@@ -9,6 +9,7 @@ use crate::controls::ControlRecord;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
 use crate::store::history::{self, CheckpointPlace};
 use crate::store::layout;
+use crate::store::lineage::{self, ParentKind, ParentRecord};
 use crate::store::listing::clean_leftovers;
 use crate::store::lock::RunLock;
 use crate::store::metrics_log::repair_torn_tail;
@@ -184,6 +185,11 @@ pub(super) fn prepare_resume_as(
         let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
         if target.new_dir {
             write_run_config(&run_dir, &config)?;
+            let kind = match mode {
+                ResumeMode::Resume => ParentKind::Branch,
+                ResumeMode::Rewind => ParentKind::Rewind,
+            };
+            lineage::write_parent(&run_dir, &ParentRecord::of_checkpoint(kind, dir))?;
         }
         Ok(data)
     })();

@@ -11,6 +11,7 @@ use crate::data::tokenizer::TextTokenizer;
 use crate::protocol::StartFrom;
 use crate::store::checkpoint::{self, LoadedCheckpoint};
 use crate::store::layout::{self, validate_run_name};
+use crate::store::lineage::{ParentKind, ParentRecord};
 use crate::store::listing::latest_valid_checkpoint;
 use crate::store::lock::{foreign_holder, RunLock};
 use anyhow::{bail, Context, Result};
@@ -143,16 +144,6 @@ pub fn run_dir_of(ckpt: &Path) -> PathBuf {
     layout::run_dir_of(ckpt)
 }
 
-fn default_run_name(prefix: &str) -> String {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect();
-    format!("{prefix}-{}-{}", &stamp[..8], &stamp[8..])
-}
-
 /// A new run's directory, claimed under its writer lock.
 struct NewRun {
     name: String,
@@ -222,7 +213,7 @@ fn new_run_dir(req: &EngineRequest, prefix: &str) -> Result<NewRun> {
             n.clone()
         }
         None => {
-            let n = default_run_name(prefix);
+            let n = layout::default_run_name(prefix, std::time::SystemTime::now());
             validate_run_name(&n, "derived run name")?;
             n
         }
@@ -324,6 +315,8 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
         let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
         let ready = resolve_data(&config, &run_dir, Some(tokenizer))?;
         write_run_config(&run_dir, &config)?;
+        let parent = ParentRecord::of_checkpoint(ParentKind::FineTune, dir);
+        crate::store::lineage::write_parent(&run_dir, &parent)?;
         Ok(ready)
     })();
     let (tokenizer, data) = match prepared {

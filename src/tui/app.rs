@@ -37,6 +37,8 @@ pub enum Action {
     RefreshCheckpoints,
     /// Forward to the side engine (sampling a stored checkpoint while training goes on).
     Side(crate::protocol::SideCommand),
+    /// What the runs pane (`R`) asks the runtime to load or do.
+    Runs(super::runs_view::RunsRequest),
 }
 
 /// Where the data comes from; decides which keys may talk to an engine.
@@ -94,6 +96,8 @@ pub enum Overlay {
     Controls,
     /// The rewind dialog: checkpoint and skip, confirm before rolling back.
     Rewind,
+    /// The runs pane (`R`): list, lineage, loss overlay and config diff.
+    Runs,
 }
 
 /// One alert as raised by the engine, kept for the banner and the alert count.
@@ -215,6 +219,8 @@ pub struct App {
     pub system: super::panes::system::SystemPane,
     /// The `[chronicle]` timeline (`t`), fed every event.
     pub chronicle: super::chronicle::ChronicleView,
+    /// The runs pane's own state (runs_view/).
+    pub runs: super::runs_view::RunsView,
 }
 
 impl App {
@@ -270,6 +276,7 @@ impl App {
             side: Default::default(),
             system: Default::default(),
             chronicle: Default::default(),
+            runs: Default::default(),
         }
     }
 

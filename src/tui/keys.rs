@@ -3,6 +3,7 @@
 //! typed into a text field never doubles as a command.
 
 use super::app::{Action, App, BrowserPrompt, Mode, Overlay, Pane, RunState};
+use super::runs_view::RunsRequest;
 use crate::protocol::{Command, FinishReason, StartFrom};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ impl App {
             Overlay::Checkpoints => return self.browser_key(key),
             Overlay::Controls => return self.controls_key(key),
             Overlay::Rewind => return self.rewind_key(key),
+            Overlay::Runs => return self.runs_key(key),
             Overlay::None => {}
         }
         if let Some(actions) = self.steer_key(key) {
@@ -91,6 +93,13 @@ impl App {
                 self.overlay = Overlay::Checkpoints;
                 return vec![Action::RefreshCheckpoints];
             }
+            KeyCode::Char('R') => {
+                self.overlay = Overlay::Runs;
+                if let Some(info) = &self.info {
+                    self.runs.current = Some(PathBuf::from(&info.run_dir));
+                }
+                return vec![Action::Runs(RunsRequest::Refresh)];
+            }
             KeyCode::Char('?') => self.overlay = Overlay::Help,
             KeyCode::Char('t') => self.chronicle.toggle(),
             KeyCode::Char('k') => self.open_controls(),
@@ -117,6 +126,18 @@ impl App {
             _ => {}
         }
         vec![]
+    }
+
+    /// The runs pane has the keys while open; its requests go to the runtime.
+    fn runs_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        let mut out = Vec::new();
+        for req in self.runs.on_key(key) {
+            match req {
+                RunsRequest::Close => self.overlay = Overlay::None,
+                other => out.push(Action::Runs(other)),
+            }
+        }
+        out
     }
 
     /// Ctrl-C, or a stop signal delivered to the cockpit: a live run saves a checkpoint and

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod panes;
 pub mod prompt_history;
 pub mod remote;
+pub mod runs_view;
 pub mod runtime;
 pub mod side;
 pub mod steer;
@@ -72,21 +73,46 @@ pub fn run_cockpit(
 }
 
 /// Show a run another process is writing, by following its `metrics.jsonl` and checkpoints;
-/// unless `read_only`, steer it through its control socket whenever it serves one.
-pub fn run_watch(run_dir: &Path, opts: CockpitOptions, read_only: bool) -> anyhow::Result<()> {
-    if !run_dir.is_dir() {
+/// unless `read_only`, steer it through its control socket whenever it serves one. `args` are
+/// run directories or runs roots: the newest running run among them is followed (else the
+/// newest written), and the runs pane (`R`) lists them all, Enter switching to another.
+pub fn run_watch(args: &[PathBuf], opts: CockpitOptions, read_only: bool) -> anyhow::Result<()> {
+    let source = runs_view::loader::RunsSource::from_args(args)?;
+    let index = source.load();
+    let Some(picked) = runs_view::loader::pick_to_watch(&index) else {
+        let shown: Vec<String> = args.iter().map(|a| a.display().to_string()).collect();
         anyhow::bail!(
-            "{}: not a run directory (expected <runs>/<run-name>/ with metrics.jsonl)",
-            run_dir.display()
+            "{}: no runs to watch (no <run>/metrics.jsonl or run.toml there); start one with `llite-tui train --runs-dir DIR` first",
+            shown.join(", ")
         );
-    }
+    };
+    let run_dir = picked.dir.clone();
+    let others = index.runs.len() - 1;
+    let why = match (picked.status, others) {
+        (_, 0) => format!("watching {}", picked.name),
+        (runs_view::loader::RunStatus::Running, n) => {
+            format!(
+                "watching {}, the newest running run; R lists {n} more",
+                picked.name
+            )
+        }
+        (s, n) => format!(
+            "no run is running; watching the newest, {} ({}); R lists {n} more",
+            picked.name,
+            s.label()
+        ),
+    };
     let signals = crate::signals::StopSignals::install()?;
-    let app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
+    let mut app = app::App::new(app::Mode::Watch, &opts.ui, opts.sample_defaults.clone());
+    app.runs.source = source;
+    app.runs.current = Some(run_dir.clone());
+    app.runs.can_switch = true;
+    app.notify(why);
     let mut rt = runtime::Runtime::new(app, &opts)
         .with_signals(signals)
-        .with_tail(run_dir);
+        .with_tail(&run_dir);
     if !read_only {
-        rt = rt.with_remote(run_dir);
+        rt = rt.with_remote(&run_dir);
     }
     drive(rt)
 }

@@ -14,6 +14,10 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// The runs pane's requests (a child module, so it reaches the runtime's fields).
+#[path = "runs_feed.rs"]
+mod runs_feed;
+
 const FRAME: Duration = Duration::from_millis(50);
 /// Upper bound on events folded per frame so a flood cannot starve key handling.
 const MAX_EVENTS_PER_FRAME: usize = 20_000;
@@ -290,6 +294,7 @@ impl Runtime {
         let browsing = self.app.overlay == super::app::Overlay::Checkpoints;
         if self.ckpt_watch.due() {
             self.refresh_checkpoints = true;
+            changed |= self.refresh_runs_pane();
         }
         if self.refresh_checkpoints && browsing {
             self.refresh_checkpoints = false;
@@ -339,6 +344,7 @@ impl Runtime {
                         self.app.on_side_lost(&why);
                     }
                 }
+                Action::Runs(req) => self.runs_request(req),
                 Action::Launch { from, save_current } => match self.link.take() {
                     Some(link) if self.app.engine_alive => {
                         self.host.close();

@@ -57,6 +57,14 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("R / F5", "refresh now"),
         ],
     ),
+    (
+        "runs (R)",
+        &[
+            ("↑↓ / space", "move / select runs to overlay"),
+            ("x", "x axis: step / tokens / wall-clock"),
+            ("Enter / r", "follow that run (watch) / refresh"),
+        ],
+    ),
 ];
 
 /// Draw the help overlay.

@@ -95,6 +95,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         Overlay::Checkpoints => checkpoints::render(frame, area, app, theme),
         Overlay::Controls => steer::render_controls(frame, area, app, theme),
         Overlay::Rewind => steer::render_rewind(frame, area, app, theme),
+        Overlay::Runs => super::runs_view::draw(frame, area, &app.runs, theme, app.now_unix),
     }
 }
 

@@ -35,14 +35,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     let (name, max, device) = match &app.info {
-        Some(i) => (i.run_name.as_str(), i.max_steps, i.device.as_str()),
-        None => ("(starting)", 0, "?"),
+        Some(i) => (i.run_name.clone(), i.max_steps, i.device.as_str()),
+        // Watch mode says what it waits for instead of an empty "(starting)".
+        None => match (&app.runs.current, app.mode) {
+            (Some(dir), Mode::Watch) => (
+                format!(
+                    "waiting for {}",
+                    crate::store::layout::metrics_path(dir).display()
+                ),
+                0,
+                "?",
+            ),
+            _ => ("(starting)".to_string(), 0, "?"),
+        },
     };
     spans.push(Span::raw(" "));
-    spans.push(Span::styled(
-        name.to_string(),
-        Style::new().add_modifier(bold),
-    ));
+    spans.push(Span::styled(name, Style::new().add_modifier(bold)));
     spans.push(sep());
     spans.push(Span::raw(format!("step {}/{}", app.step(), max)));
     spans.push(sep());
@@ -187,6 +195,14 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("Esc", "close"),
             ],
             Overlay::Rewind => &[("↑↓", "skip"), ("y", "rewind"), ("n", "cancel")],
+            Overlay::Runs => &[
+                ("↑↓", "move"),
+                ("space", "select"),
+                ("x", "x axis"),
+                ("Enter", "watch"),
+                ("r", "refresh"),
+                ("Esc", "close"),
+            ],
             Overlay::None if app.prompt_open && app.focus == Pane::Prompt => &[
                 ("Enter", "generate"),
                 ("Esc", "cancel/close"),
@@ -211,6 +227,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ("g", "prompt"),
                 ("c", "checkpoints"),
                 ("k", "controls"),
+                ("R", "runs"),
                 ("[ ]", "smooth"),
                 ("l", "log"),
                 ("w", "window"),

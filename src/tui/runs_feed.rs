@@ -1,0 +1,70 @@
+//! The runtime's side of the runs pane: it reads the runs index and curves (through
+//! `runs_view::loader`, i.e. `store/`) when the pane asks, and switches the followed run in
+//! watch mode. Kept out of runtime.rs so the pane's wiring stays in one place.
+
+use super::super::app::{Mode, Overlay};
+use super::super::runs_view::{loader, RunsRequest};
+use super::super::watch::{ChangeWatch, MetricsTail};
+use super::Runtime;
+use std::path::PathBuf;
+use std::time::Duration;
+
+impl Runtime {
+    /// Carry out one request of the runs pane.
+    pub(super) fn runs_request(&mut self, req: RunsRequest) {
+        match req {
+            RunsRequest::Refresh => self.reload_runs(),
+            RunsRequest::LoadCurves(picked) => {
+                self.app.runs.set_curves(loader::load_selected(&picked));
+            }
+            RunsRequest::Watch(dir) => self.switch_watched(dir),
+            RunsRequest::Close => self.app.overlay = Overlay::None,
+        }
+    }
+
+    /// While the pane is open, follow the runs directory's changes; true when redrawn data.
+    pub(super) fn refresh_runs_pane(&mut self) -> bool {
+        if self.app.overlay != Overlay::Runs {
+            return false;
+        }
+        self.reload_runs();
+        true
+    }
+
+    fn reload_runs(&mut self) {
+        if self.app.runs.source == loader::RunsSource::default() {
+            self.app.runs.source.roots.push(self.runs_dir.clone());
+        }
+        let index = self.app.runs.source.load();
+        self.app.runs.set_index(index);
+        let req = self.app.runs.curves_request();
+        self.runs_request(req);
+    }
+
+    /// Watch mode: follow `dir` from now on (its whole history is read again).
+    fn switch_watched(&mut self, dir: PathBuf) {
+        if self.app.mode != Mode::Watch || self.tail.is_none() {
+            self.app.notify(super::super::keys::READ_ONLY);
+            return;
+        }
+        let watch = ChangeWatch::new(&dir, true, Duration::from_millis(500));
+        self.tail = Some((
+            MetricsTail::new(crate::store::layout::metrics_path(&dir)),
+            watch,
+            dir.clone(),
+        ));
+        if self.remote.is_some() {
+            self.remote = Some(super::super::remote::Remote::new(dir.clone()));
+        }
+        self.app.info = None;
+        self.app.steps.clear();
+        self.app.evals.clear();
+        self.app.alerts.clear();
+        self.app.alerts_seen = 0;
+        self.app.last_checkpoint = None;
+        self.app.state = super::super::app::RunState::Starting;
+        self.app.runs.current = Some(dir.clone());
+        self.app.overlay = Overlay::None;
+        self.app.notify(format!("watching {}", dir.display()));
+    }
+}
