@@ -6,6 +6,7 @@ pub mod chat_template;
 pub mod corpus;
 pub mod loader;
 pub mod npy;
+pub mod prep_cache;
 pub mod prepare;
 pub mod probe;
 pub mod sft;
