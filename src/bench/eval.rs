@@ -17,10 +17,15 @@ use std::time::Instant;
 const TASK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sft-shakespeare.jsonl");
 /// Rounds of (shared, reference); the spread of the per-round ratio is printed.
 const ROUNDS: usize = 3;
+/// Questions timed per round: the first of the 198 (the reference path needs ~12 GFLOP a
+/// question; all 198 take minutes a round on two cores).
+const QUESTIONS: usize = 40;
 
 /// What one comparison measured.
 pub struct EvalRun {
+    /// Questions timed, of `of` held-out ones.
     pub questions: usize,
+    pub of: usize,
     pub choices: usize,
     /// Seconds per round for the shared-context path and the reference.
     pub shared_s: Vec<f64>,
@@ -31,11 +36,13 @@ pub struct EvalRun {
     pub different_answers: usize,
 }
 
-type Scores = Vec<Vec<(f64, usize)>>;
+/// Each choice's (log-likelihood, characters) for one question.
+type QuestionScores = Vec<(f64, usize)>;
+type Scores = Vec<QuestionScores>;
 
 fn score_all(
     items: &[McItem],
-    score: &dyn Fn(&McItem) -> Result<Vec<(f64, usize)>>,
+    score: &dyn Fn(&McItem) -> Result<QuestionScores>,
 ) -> Result<(Scores, f64)> {
     let start = Instant::now();
     let scores = items.iter().map(score).collect::<Result<Vec<_>>>()?;
@@ -53,13 +60,16 @@ fn best(v: &[(f64, usize)]) -> Option<usize> {
 pub fn compare(case: &BenchCase) -> Result<EvalRun> {
     let tok = TextTokenizer::train_bpe(&builtin_shakespeare_documents(), case.model.vocab_size)?;
     let plain = Template::resolve("plain", &tok)?;
-    let items = load_mc(Path::new(TASK), Some(&plain), Some(0.02))
+    let all = load_mc(Path::new(TASK), Some(&plain), Some(0.02))
         .with_context(|| format!("bench task {TASK}"))?;
+    let total = all.len();
+    let items = &all[..QUESTIONS.min(total)];
     let model = bench_model(case);
     let shared = |i: &McItem| score_choices(&model, &tok, &i.context, &i.choices);
     let reference = |i: &McItem| score_choices_unshared(&model, &tok, &i.context, &i.choices);
     let mut run = EvalRun {
         questions: items.len(),
+        of: total,
         choices: items.iter().map(|i| i.choices.len()).max().unwrap_or(0),
         shared_s: Vec::new(),
         reference_s: Vec::new(),
@@ -67,8 +77,8 @@ pub fn compare(case: &BenchCase) -> Result<EvalRun> {
         different_answers: 0,
     };
     for _ in 0..ROUNDS {
-        let (a, ta) = score_all(&items, &shared)?;
-        let (b, tb) = score_all(&items, &reference)?;
+        let (a, ta) = score_all(items, &shared)?;
+        let (b, tb) = score_all(items, &reference)?;
         run.shared_s.push(ta);
         run.reference_s.push(tb);
         let mut differ = 0;
@@ -91,7 +101,7 @@ pub fn eval_table(case: &BenchCase) {
         case.name
     );
     println!(
-        "{:<20} {:>10} {:>12} {:>12} {:>14} {:>12} {:>10}",
+        "{:<20} {:>12} {:>12} {:>12} {:>16} {:>12} {:>10}",
         "config", "questions", "shared s", "per-row s", "speed-up", "max |diff|", "answers"
     );
     match compare(case) {
@@ -111,9 +121,9 @@ pub fn eval_table(case: &BenchCase) {
                 v[v.len() / 2]
             };
             println!(
-                "{:<20} {:>10} {:>12.2} {:>12.2} {:>14} {:>12.1e} {:>10}",
+                "{:<20} {:>12} {:>12.2} {:>12.2} {:>16} {:>12.1e} {:>10}",
                 case.name,
-                format!("{}x{}", r.questions, r.choices),
+                format!("{}/{}x{}", r.questions, r.of, r.choices),
                 median(&r.shared_s),
                 median(&r.reference_s),
                 format!("{:.2}x ({lo:.2}-{hi:.2})", median(&ratios)),

@@ -104,16 +104,22 @@ fn resolve_shards(
         return Ok((tokenizer, list_shards(&data_dir)?));
     }
     let docs = read_corpus(corpus)?;
-    // Only a tokenizer resolved from the config is part of the key; a fixed one is not cached.
-    let cache = cache.filter(|_| fixed_tokenizer.is_none()).map(|root| {
-        let key = PrepKey::new(
-            &docs,
-            &config.data.tokenizer,
-            config.data.val_fraction,
-            SHARD_TOKENS,
-        );
-        (root, key)
-    });
+    // The key names the tokenizer by its spec, so only specs that fix its content are cached:
+    // `train:<vocab>` (a function of the corpus) and the bundled `gpt2`; a tokenizer file (which
+    // may change under the same path) or a checkpoint's tokenizer is not.
+    let spec = &config.data.tokenizer;
+    let pure = spec.starts_with("train:") || spec == "gpt2";
+    let cache = cache
+        .filter(|_| pure && fixed_tokenizer.is_none())
+        .map(|root| {
+            let key = PrepKey::new(
+                &docs,
+                &config.data.tokenizer,
+                config.data.val_fraction,
+                SHARD_TOKENS,
+            );
+            (root, key)
+        });
     if let Some((root, key)) = &cache {
         if let Some(tokenizer) = from_cache(root, key, run_dir, warnings) {
             return Ok((tokenizer, list_shards(&data_dir)?));
