@@ -153,15 +153,14 @@ impl<B: Backend> Llama<B> {
     pub fn logits(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
         let [rows, d_model] = h.dims();
         match &self.lm_head {
-            Some(head) => mm(h, head.val()),
+            Some(head) => h.matmul(head.val()),
             // One row (a generation step): `E h^T` reads the `[vocab, d]` embedding as it is
             // stored; `h E^T` would copy the transposed embedding on every token.
-            None if rows == 1 => match fused::row_dot_rows(h, self.embed_tokens.val()) {
-                Ok(logits) => logits,
-                Err((h, e)) => e
-                    .matmul(h.reshape([d_model, 1]))
-                    .reshape([1, self.dims.vocab_size]),
-            },
+            None if rows == 1 => self
+                .embed_tokens
+                .val()
+                .matmul(h.reshape([d_model, 1]))
+                .reshape([1, self.dims.vocab_size]),
             None => h.matmul(self.embed_tokens.val().transpose()),
         }
     }
@@ -231,13 +230,13 @@ impl<B: Backend> Block<B> {
             &self.post_attention_layernorm.val(),
             dims.norm_eps,
         );
-        let gate = mm(h.clone(), self.gate_proj.val());
-        let up = mm(h, self.up_proj.val());
+        let gate = h.clone().matmul(self.gate_proj.val());
+        let up = h.matmul(self.up_proj.val());
         let gated = match fused::swiglu(gate, up) {
             Ok(y) => y,
             Err((gate, up)) => silu(gate) * up,
         };
-        x + mm(gated, self.down_proj.val())
+        x + gated.matmul(self.down_proj.val())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -252,9 +251,9 @@ impl<B: Backend> Block<B> {
     ) -> Tensor<B, 2> {
         let (hd, nh, nkv) = (dims.head_dim, dims.n_heads, dims.n_kv_heads);
         let (q, k, v) = (
-            mm(h.clone(), self.q_proj.val()),
-            mm(h.clone(), self.k_proj.val()),
-            mm(h, self.v_proj.val()),
+            h.clone().matmul(self.q_proj.val()),
+            h.clone().matmul(self.k_proj.val()),
+            h.matmul(self.v_proj.val()),
         );
         // Training on the CPU backend: one fused node (RoPE, GQA, causal softmax, layout).
         let (q, k, v) = match (&cache, seq > 1 && fused::enabled::<B>()) {
@@ -291,7 +290,7 @@ impl<B: Backend> Block<B> {
                 is_causal: false,
             };
             let out = attention(q.reshape([batch, nkv, rep, hd]), k, v, None, None, options);
-            return mm(out.reshape([batch, nh * hd]), self.o_proj.val());
+            return out.reshape([batch, nh * hd]).matmul(self.o_proj.val());
         }
         let k = repeat_kv(k, nh / nkv);
         let v = repeat_kv(v, nh / nkv);
@@ -304,15 +303,6 @@ impl<B: Backend> Block<B> {
         out.swap_dims(1, 2)
             .reshape([batch * seq, nh * hd])
             .matmul(self.o_proj.val())
-    }
-}
-
-/// `x @ w`; a single row (a generation step on the CPU) goes through `fused::row_matmul`,
-/// which spreads the weight-bound product over the worker threads.
-fn mm<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
-    match fused::row_matmul(x, w) {
-        Ok(y) => y,
-        Err((x, w)) => x.matmul(w),
     }
 }
 

@@ -128,9 +128,7 @@ fn all_f32(ts: &[&AdTensor]) -> bool {
 
 /// Row `r` of a `[.., rep * s, s]` score block attends to keys `0..=r % s`.
 mod attention;
-mod gemv;
 mod pointwise;
 
 pub use attention::attention_block;
-pub use gemv::{row_dot_rows, row_matmul};
 pub use pointwise::{cross_entropy, rms_norm, swiglu};
