@@ -10,11 +10,13 @@ use crate::data::tokenizer::TextTokenizer;
 use crate::model::params::tensor_to_vec;
 use crate::model::Llama;
 use anyhow::{bail, Context, Result};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::backend::Backend;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+mod score;
+pub use score::{score_choices, score_choices_unshared};
 
 /// One multiple-choice question: the answer is scored as a continuation of the context.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,80 +24,6 @@ pub struct McItem {
     pub context: String,
     pub choices: Vec<String>,
     pub label: usize,
-}
-
-/// Log-likelihood of each choice after the context, with the choice's length in characters.
-///
-/// Every choice is scored after the *same* context: when context plus the longest choice
-/// exceed the model's window, the context is cut from the front to what that longest choice
-/// leaves. (Cutting per choice used to give each choice a different context, and a choice
-/// longer than the window lost its own first tokens from the sum, scoring 0 = certain, so it
-/// always won.) A choice that cannot follow even one context token is refused, naming its
-/// length: scoring only part of it would compare sums over different tokens.
-pub fn score_choices<B: Backend>(
-    model: &Llama<B>,
-    tok: &TextTokenizer,
-    context: &str,
-    choices: &[String],
-) -> Result<Vec<(f64, usize)>> {
-    let mut ctx = tok.encode(context)?;
-    if ctx.is_empty() {
-        // The first answer token needs something to be predicted from.
-        ctx.push(tok.eot_id());
-    }
-    let limit = model.dims.max_seq_len;
-    let mut conts = Vec::with_capacity(choices.len());
-    for c in choices {
-        let cont = tok.encode(c)?;
-        if cont.is_empty() {
-            bail!("choice {c:?} encodes to no tokens");
-        }
-        if cont.len() > limit {
-            let preview: String = c.chars().take(40).collect();
-            bail!(
-                "choice {preview:?}... is {} tokens, more than the model's context of {limit} allows after at least one context token; it cannot be scored fairly against the others",
-                cont.len()
-            );
-        }
-        conts.push(cont);
-    }
-    let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
-    let keep = ctx.len().min(limit + 1 - longest);
-    let ctx = &ctx[ctx.len() - keep..];
-    let rows: Vec<(Vec<u32>, usize)> = conts
-        .into_iter()
-        .map(|cont| {
-            let mut ids = ctx.to_vec();
-            ids.extend(&cont);
-            (ids, cont.len())
-        })
-        .collect();
-    let width = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1) - 1;
-    let device = model.embed_tokens.val().device();
-    let mut data = Vec::with_capacity(rows.len() * width);
-    for (ids, _) in &rows {
-        data.extend(ids[..ids.len() - 1].iter().map(|&i| i as i64));
-        data.extend(std::iter::repeat_n(
-            tok.eot_id() as i64,
-            width + 1 - ids.len(),
-        ));
-    }
-    let n = rows.len();
-    let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [n, width]), &device);
-    let logp = tensor_to_vec(log_softmax(model.forward(inputs, 0, None), 1));
-    let vocab = logp.len() / (n * width);
-    Ok(rows
-        .iter()
-        .zip(choices)
-        .enumerate()
-        .map(|(r, ((ids, cont), choice))| {
-            let start = ids.len() - 1 - cont;
-            let total: f64 = (start..ids.len() - 1)
-                .map(|p| logp[(r * width + p) * vocab + ids[p + 1] as usize] as f64)
-                .sum();
-            (total, choice.chars().count().max(1))
-        })
-        .collect())
 }
 
 fn argmax(v: impl Iterator<Item = f64>) -> usize {
@@ -373,55 +301,6 @@ pub fn perplexity_with<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModelConfig;
-
-    type B = burn::backend::Flex;
-
-    fn tiny_model(max_seq_len: usize) -> (Llama<B>, TextTokenizer) {
-        let tok = TextTokenizer::gpt2().unwrap();
-        let m = ModelConfig {
-            vocab_size: tok.vocab_size(),
-            d_model: 8,
-            n_layers: 1,
-            n_heads: 2,
-            n_kv_heads: 2,
-            ff_dim: 16,
-            max_seq_len,
-            ..ModelConfig::default()
-        };
-        (Llama::<B>::new(&m, 7, &Default::default()), tok)
-    }
-
-    #[test]
-    fn a_choice_longer_than_the_window_is_refused_not_a_certain_winner() {
-        let (model, tok) = tiny_model(8);
-        let long = " x".repeat(12);
-        let err = score_choices(&model, &tok, "Question: which?", &[" y".into(), long])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("is 12 tokens") && err.contains("context of 8"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn every_choice_is_scored_on_the_same_truncated_context() {
-        let (model, tok) = tiny_model(8);
-        let context = " a b c d e f g h i j";
-        // Exactly the window: allowed, scored after one context token, never 0 ("certain").
-        let full = " x".repeat(8);
-        let s = score_choices(&model, &tok, context, &[" y".into(), full.clone()]).unwrap();
-        assert!(s.iter().all(|(v, _)| v.is_finite() && *v < 0.0), "{s:?}");
-        // The short choice's score depends only on the longest choice's length, which sets
-        // the shared context, not on which long choice it is.
-        let with_x = score_choices(&model, &tok, context, &[" y".into(), full]).unwrap();
-        let with_z = score_choices(&model, &tok, context, &[" y".into(), " z".repeat(8)]).unwrap();
-        assert_eq!(with_x[0].0, with_z[0].0);
-        // An empty context still gives the first answer token something to follow.
-        let s = score_choices(&model, &tok, "", &[" y".into(), " z".into()]).unwrap();
-        assert!(s.iter().all(|(v, _)| v.is_finite() && *v < 0.0), "{s:?}");
-    }
 
     #[test]
     fn a_single_turn_chat_line_is_skipped_not_a_panic() {

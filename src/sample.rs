@@ -84,9 +84,12 @@ fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-fn last_row<B: Backend>(logits: Tensor<B, 2>) -> Vec<f32> {
-    let [n, v] = logits.dims();
-    tensor_to_vec(logits.narrow(0, n - 1, 1).reshape([v]))
+/// Logits of the last position of `[rows, d_model]` hidden states: only that row goes
+/// through the output head (a prompt's other rows would cost a `[rows, vocab]` GEMM for
+/// nothing, most of a short prefill on a large vocabulary).
+fn last_row<B: Backend>(model: &Llama<B>, hidden: Tensor<B, 2>) -> Vec<f32> {
+    let [n, _] = hidden.dims();
+    tensor_to_vec(model.logits(hidden.narrow(0, n - 1, 1)))
 }
 
 /// Generate a continuation of `prompt`, calling `on_text` with each newly decoded piece.
@@ -125,7 +128,7 @@ pub fn generate<B: Backend>(
         let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device)
     };
-    let mut logits = last_row(model.forward(to_tensor(&ids), 0, Some(&mut cache)));
+    let mut logits = last_row(model, model.hidden(to_tensor(&ids), 0, Some(&mut cache)));
     let mut produced = 0;
     let stop = loop {
         if cancel.load(Ordering::Relaxed) {
@@ -148,7 +151,10 @@ pub fn generate<B: Backend>(
         if position >= context {
             break StopReason::ContextFull;
         }
-        logits = last_row(model.forward(to_tensor(&[next]), position, Some(&mut cache)));
+        logits = last_row(
+            model,
+            model.hidden(to_tensor(&[next]), position, Some(&mut cache)),
+        );
     };
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     Ok(Generation {

@@ -1,7 +1,8 @@
 """transformers `generate` reference for `llite-tui bench`: greedy sampling speed on the same weights.
 
 Usage: python generate.py --model HF_DIR --prompt-len 64 --new 256 [--threads N] [--repeats 3]
-Prints one JSON object on stdout: {"tokens_per_s": best of --repeats, "ids": [...new ids...]}.
+Prints one JSON object on stdout: {"tokens_per_s": best of --repeats, "first_token_s": best time
+to the first new token (a `generate` of one token, after loading), "ids": [...new ids...]}.
 
 HF_DIR is the Hugging Face LlamaForCausalLM directory (config.json + model.safetensors) that
 `llite-tui bench` writes from its own benchmark model, so both sides run identical weights in
@@ -45,8 +46,14 @@ def main():
         pad_token_id=0,
     )
     best = 0.0
+    first = float("inf")
     ids = []
     with torch.inference_mode():
+        one = dict(kwargs, max_new_tokens=1, min_new_tokens=1)
+        for _ in range(max(1, a.repeats)):
+            start = time.perf_counter()
+            model.generate(prompt, attention_mask=torch.ones_like(prompt), **one)
+            first = min(first, time.perf_counter() - start)
         for _ in range(max(1, a.repeats)):
             start = time.perf_counter()
             out = model.generate(prompt, attention_mask=torch.ones_like(prompt), **kwargs)
@@ -61,6 +68,7 @@ def main():
                 "transformers": transformers.__version__,
                 "threads": torch.get_num_threads(),
                 "tokens_per_s": best,
+                "first_token_s": first,
                 "ids": ids,
             }
         )

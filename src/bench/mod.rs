@@ -3,6 +3,8 @@
 //! compute, not data loading.
 
 mod checkpoint_io;
+mod eval;
+mod first_step;
 mod load;
 mod reference;
 mod roofline;
@@ -76,6 +78,10 @@ pub enum Section {
     Io,
     /// Time and peak RSS to load a SmolLM2-135M-shaped checkpoint and sample one token.
     Load,
+    /// Multiple-choice scoring: shared context vs one row per choice.
+    Eval,
+    /// Launch to first training step, cold and warm prepared-data cache.
+    FirstStep,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -101,6 +107,12 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if wanted(Section::Load) {
         load::load_table(io_dir);
+    }
+    if wanted(Section::Eval) {
+        eval::eval_table(&cases(false)[0]);
+    }
+    if wanted(Section::FirstStep) {
+        first_step::first_step_table(io_dir);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");
@@ -304,21 +316,42 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
     );
 }
 
+/// The sampling table's cases: the training cases, and with `large` a SmolLM2-135M-shaped
+/// model (synthetic weights; the shape of a real model people sample from).
+fn sample_cases(large: bool) -> Vec<BenchCase> {
+    let mut v = cases(large);
+    if large {
+        v.push(BenchCase {
+            name: "SmolLM2-135M shape",
+            model: load::smollm2_135m(),
+            batch: 1,
+            seq: sampling::PROMPT_LEN,
+        });
+    }
+    v
+}
+
 /// Greedy sampling: llite-tui, then transformers `generate` on the same weights.
 fn sample_table(large: bool, python: Option<&str>, notes: &mut Vec<String>) {
     let threads = bench_threads();
     println!();
     println!(
-        "sampling: greedy, KV cache, prompt {} + {} new tokens, best of 3, same weights",
+        "sampling: greedy, KV cache, prompt {} + {} new tokens, best of 3, same weights (loaded before timing)",
         sampling::PROMPT_LEN,
         sampling::NEW_TOKENS
     );
     println!(
-        "{:<20} {:>12} {:>14} {:>8} {:>14}",
-        "config", "llite tok/s", "generate tok/s", "ratio", "same tokens"
+        "{:<20} {:>12} {:>14} {:>8} {:>11} {:>13} {:>12}",
+        "config",
+        "llite tok/s",
+        "generate tok/s",
+        "ratio",
+        "llite TTFT",
+        "generate TTFT",
+        "same tokens"
     );
     let hf_dir = std::env::temp_dir().join(format!("llite-bench-hf-{}", std::process::id()));
-    for case in cases(large) {
+    for case in sample_cases(large) {
         let model = sampling::bench_model(&case);
         let ours = sampling::greedy_tokens_per_s(&model, case.model.vocab_size);
         let theirs = match python {
@@ -335,21 +368,29 @@ fn sample_table(large: bool, python: Option<&str>, notes: &mut Vec<String>) {
                 }),
             None => Err("skipped (LLITE_BENCH_REFERENCE=off)".into()),
         };
+        drop(model);
         let _ = std::fs::remove_dir_all(&hf_dir);
+        let ms = |s: f64| format!("{:.0} ms", s * 1000.0);
         match theirs {
             Ok(t) => println!(
-                "{:<20} {:>12.1} {:>14.1} {:>7.2}x {:>10}/{}",
+                "{:<20} {:>12.1} {:>14.1} {:>7.2}x {:>11} {:>13} {:>8}/{}",
                 case.name,
                 ours.tokens_per_s,
                 t.tokens_per_s,
                 ours.tokens_per_s / t.tokens_per_s,
+                ms(ours.first_token_s),
+                t.first_token_s.map(ms).unwrap_or_else(|| "-".into()),
                 sampling::common_prefix(&ours.ids, &t.ids),
                 ours.ids.len()
             ),
             Err(e) => {
                 println!(
-                    "{:<20} {:>12.1} {:>14} (transformers: {e})",
-                    case.name, ours.tokens_per_s, "-"
+                    "{:<20} {:>12.1} {:>14} {:>8} {:>11} (transformers: {e})",
+                    case.name,
+                    ours.tokens_per_s,
+                    "-",
+                    "-",
+                    ms(ours.first_token_s)
                 );
                 if python.is_some() {
                     notes.push(e);
@@ -357,7 +398,7 @@ fn sample_table(large: bool, python: Option<&str>, notes: &mut Vec<String>) {
             }
         }
     }
-    println!("ratio = llite / transformers (above 1: llite is faster); same tokens = leading greedy ids that agree.");
+    println!("ratio = llite / transformers (above 1: llite is faster); TTFT = time to the first new token; same tokens = leading greedy ids that agree.");
 }
 
 /// Checkpoint save/load next to raw writes/reads of as many bytes in `io_dir`.

@@ -55,6 +55,9 @@ pub struct TrainResult {
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct GenerateResult {
     pub tokens_per_s: f64,
+    /// Time to the first new token after loading (absent from older scripts).
+    #[serde(default)]
+    pub first_token_s: Option<f64>,
     /// The greedy continuation, to check both sides computed the same thing.
     pub ids: Vec<u32>,
 }

@@ -55,6 +55,7 @@ fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
         fresh_optimizer: run.fresh_optimizer,
         stop_at: run.stop_at_step,
         discard_later: run.discard_later,
+        prep_cache: llite_tui::data::prep_cache::default_root(),
     })
 }
 

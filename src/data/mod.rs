@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod loader;
 pub mod npy;
 pub mod permute;
+pub mod prep_cache;
 pub mod prepare;
 pub mod probe;
 pub mod sft;

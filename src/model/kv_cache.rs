@@ -63,6 +63,22 @@ impl<B: Backend> KvCache<B> {
         self.len() == 0
     }
 
+    /// The cache of a batch-1 prefix repeated `n` times along the batch, so `n` continuations
+    /// (the choices of a multiple-choice question) attend to one context encoded once.
+    pub fn repeat_batch(&self, n: usize) -> Self {
+        let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
+        Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerCache {
+                    k: rep(&l.k),
+                    v: rep(&l.v),
+                })
+                .collect(),
+        }
+    }
+
     /// One layer's cache.
     pub fn layer_mut(&mut self, i: usize) -> &mut LayerCache<B> {
         &mut self.layers[i]

@@ -121,6 +121,18 @@ impl<B: Backend> Llama<B> {
         &self,
         tokens: Tensor<B, 2, Int>,
         start: usize,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 2> {
+        self.logits(self.hidden(tokens, start, cache))
+    }
+
+    /// The final-normed hidden states `[batch * seq, d_model]`: [`Llama::forward`] without
+    /// the output head, so a caller that needs logits for a few rows only (the last prompt
+    /// token of a prefix) skips the `[rows, vocab]` GEMM for the others.
+    pub fn hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        start: usize,
         mut cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 2> {
         let [batch, seq] = tokens.dims();
@@ -134,16 +146,21 @@ impl<B: Backend> Llama<B> {
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
             x = layer.forward(x, [batch, seq, start], &dims, &cos, &sin, layer_cache);
         }
-        let h = rms_norm(x, &self.norm.val(), dims.norm_eps);
+        rms_norm(x, &self.norm.val(), dims.norm_eps)
+    }
+
+    /// Logits `[rows, vocab]` of hidden states `[rows, d_model]` from [`Llama::hidden`].
+    pub fn logits(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [rows, d_model] = h.dims();
         match &self.lm_head {
             Some(head) => h.matmul(head.val()),
             // One row (a generation step): `E h^T` reads the `[vocab, d]` embedding as it is
             // stored; `h E^T` would copy the transposed embedding on every token.
-            None if batch * seq == 1 => self
+            None if rows == 1 => self
                 .embed_tokens
                 .val()
                 .matmul(h.reshape([d_model, 1]))
-                .reshape([1, dims.vocab_size]),
+                .reshape([1, self.dims.vocab_size]),
             None => h.matmul(self.embed_tokens.val().transpose()),
         }
     }
@@ -255,10 +272,11 @@ impl<B: Backend> Block<B> {
         let v = heads(v, nkv);
         let (k, v, causal) = match cache {
             Some(c) => {
-                let had_past = !c.is_empty();
                 let (k, v) = c.append(k, v);
-                // A single new query may see every cached key; a prefill is causal.
-                (k, v, !had_past && seq > 1)
+                // A single new query may see every cached key; several new queries (a prefill,
+                // or choices scored after a cached context) are causal, aligned bottom-right:
+                // query i sees the past and new keys up to its own (Burn's convention).
+                (k, v, seq > 1)
             }
             None => (k, v, true),
         };

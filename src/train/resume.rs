@@ -182,7 +182,13 @@ pub(super) fn prepare_resume_as(
                 }
             }
         }
-        let (_, data) = resolve_data(&config, &run_dir, Some(tokenizer.clone()))?;
+        let (_, data) = resolve_data(
+            &config,
+            &run_dir,
+            Some(tokenizer.clone()),
+            None,
+            &mut Vec::new(),
+        )?;
         if target.new_dir {
             write_run_config(&run_dir, &config)?;
             let kind = match mode {

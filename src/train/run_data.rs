@@ -4,6 +4,7 @@
 
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::corpus::{is_shard_source, read_corpus};
+use crate::data::prep_cache::{self, Lookup, PrepKey};
 use crate::data::sft::{self, SftData, Template};
 use crate::data::shards::{list_shards, prepare as prepare_shards, ShardSet};
 use crate::data::tokenizer::TextTokenizer;
@@ -59,16 +60,20 @@ fn resolve_sft(
     Ok((tokenizer, RunData::Sft(data)))
 }
 
-/// Tokenize (or locate) the data for a run, with `tokenizer` fixed or resolved from it.
+/// Tokenize (or locate) the data for a run, with `tokenizer` fixed or resolved from it. With
+/// `cache`, a text corpus tokenized with a resolved tokenizer is taken from (or stored in) the
+/// prepared-data cache; what went wrong with the cache is pushed to `warnings`.
 pub(super) fn resolve_data(
     config: &RunConfig,
     run_dir: &Path,
     fixed_tokenizer: Option<TextTokenizer>,
+    cache: Option<&Path>,
+    warnings: &mut Vec<String>,
 ) -> Result<(TextTokenizer, RunData)> {
     if config.is_sft() {
         return resolve_sft(config, fixed_tokenizer);
     }
-    let (tok, shards) = resolve_shards(config, run_dir, fixed_tokenizer)?;
+    let (tok, shards) = resolve_shards(config, run_dir, fixed_tokenizer, cache, warnings)?;
     Ok((tok, RunData::Shards(shards)))
 }
 
@@ -76,6 +81,8 @@ fn resolve_shards(
     config: &RunConfig,
     run_dir: &Path,
     fixed_tokenizer: Option<TextTokenizer>,
+    cache: Option<&Path>,
+    warnings: &mut Vec<String>,
 ) -> Result<(TextTokenizer, ShardSet)> {
     let corpus = &config.data.corpus;
     if corpus.len() == 1 && is_shard_source(&corpus[0]) {
@@ -97,6 +104,27 @@ fn resolve_shards(
         return Ok((tokenizer, list_shards(&data_dir)?));
     }
     let docs = read_corpus(corpus)?;
+    // The key names the tokenizer by its spec, so only specs that fix its content are cached:
+    // `train:<vocab>` (a function of the corpus) and the bundled `gpt2`; a tokenizer file (which
+    // may change under the same path) or a checkpoint's tokenizer is not.
+    let spec = &config.data.tokenizer;
+    let pure = spec.starts_with("train:") || spec == "gpt2";
+    let cache = cache
+        .filter(|_| pure && fixed_tokenizer.is_none())
+        .map(|root| {
+            let key = PrepKey::new(
+                &docs,
+                &config.data.tokenizer,
+                config.data.val_fraction,
+                SHARD_TOKENS,
+            );
+            (root, key)
+        });
+    if let Some((root, key)) = &cache {
+        if let Some(tokenizer) = from_cache(root, key, run_dir, warnings) {
+            return Ok((tokenizer, list_shards(&data_dir)?));
+        }
+    }
     let tokenizer = match fixed_tokenizer {
         Some(t) => t,
         None => TextTokenizer::resolve(&config.data.tokenizer, &docs)?,
@@ -113,7 +141,47 @@ fn resolve_shards(
         true,
     )?;
     tokenizer.save(&tokenizer_path)?;
+    if let Some((root, key)) = &cache {
+        if let Err(e) = prep_cache::store(root, key, run_dir) {
+            warnings.push(format!(
+                "cannot cache the prepared data in {}: {e:#}",
+                root.display()
+            ));
+        }
+    }
     Ok((tokenizer, list_shards(&data_dir)?))
+}
+
+/// The cached tokenizer and shards of `key`, copied into `run_dir`; None on a miss. A corrupt
+/// entry is reported in `warnings` and removed, so this launch rebuilds it.
+fn from_cache(
+    root: &Path,
+    key: &PrepKey,
+    run_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Option<TextTokenizer> {
+    let entry = root.join(key.hex());
+    match prep_cache::restore(root, key, run_dir) {
+        Ok(Lookup::Hit(tokenizer)) => Some(tokenizer),
+        Ok(Lookup::Miss) => None,
+        Ok(Lookup::Corrupt(why)) => {
+            warnings.push(format!(
+                "prepared-data cache entry {} is corrupt ({why}); preparing the data again",
+                entry.display()
+            ));
+            if let Err(e) = prep_cache::discard(root, key) {
+                warnings.push(format!("{e:#}"));
+            }
+            None
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "prepared-data cache {}: {e:#}; preparing the data again",
+                entry.display()
+            ));
+            None
+        }
+    }
 }
 
 pub(super) fn check_vocab(

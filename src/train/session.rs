@@ -68,6 +68,9 @@ pub struct EngineRequest {
     /// Resuming a checkpoint older than the run's newest: continue in place after moving the
     /// later checkpoints and metrics lines into `<run>/discarded/` (default: branch a new run).
     pub discard_later: bool,
+    /// Where a fresh run caches its trained tokenizer and token shards
+    /// (`data::prep_cache`); None prepares from scratch every time (the tests' default).
+    pub prep_cache: Option<PathBuf>,
 }
 
 /// A run ready to train.
@@ -244,11 +247,15 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
     crate::resources::ensure_training_fits(&config, req.device == DeviceSpec::Cpu)?;
     let claim = new_run_dir(req, "run")?;
     let run_dir = claim.dir.clone();
-    let prepared = resolve_data(&config, &run_dir, None).and_then(|(tokenizer, data)| {
-        check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
-        write_run_config(&run_dir, &config)?;
-        Ok((tokenizer, data))
-    });
+    let mut warnings = Vec::new();
+    let cache = req.prep_cache.as_deref();
+    let prepared = resolve_data(&config, &run_dir, None, cache, &mut warnings).and_then(
+        |(tokenizer, data)| {
+            check_vocab(&tokenizer, &config.model, &config.data.tokenizer)?;
+            write_run_config(&run_dir, &config)?;
+            Ok((tokenizer, data))
+        },
+    );
     let (tokenizer, data) = match prepared {
         Ok(ready) => ready,
         Err(e) => {
@@ -268,7 +275,7 @@ fn prepare_fresh(req: &EngineRequest) -> Result<PreparedRun> {
         continue_state: false,
         parent: None,
         replay: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         lock: Some(claim.lock),
     })
 }
@@ -313,7 +320,7 @@ fn prepare_finetune(req: &EngineRequest, dir: &Path, data: Option<&Path>) -> Res
             config.data.corpus = vec![copy.display().to_string()];
         }
         let tokenizer = checkpoint::load_tokenizer(&ckpt)?;
-        let ready = resolve_data(&config, &run_dir, Some(tokenizer))?;
+        let ready = resolve_data(&config, &run_dir, Some(tokenizer), None, &mut Vec::new())?;
         write_run_config(&run_dir, &config)?;
         let parent = ParentRecord::of_checkpoint(ParentKind::FineTune, dir);
         crate::store::lineage::write_parent(&run_dir, &parent)?;

@@ -63,6 +63,7 @@ pub fn request(cfg: RunConfig, runs_dir: &Path, name: &str, start: StartFrom) ->
         fresh_optimizer: false,
         stop_at: None,
         discard_later: false,
+        prep_cache: None,
     }
 }
 
