@@ -267,6 +267,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn step(&mut self) -> Result<StepStats> {
         let start = Instant::now();
         let (loss, buffer) = loop {
+            let cursor = self.loader.cursor();
             let (loss, buffer) = self.forward_backward()?;
             if !loss.is_finite() {
                 return Err(NonFiniteLoss {
@@ -278,11 +279,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             if !self.scaler.is_dynamic() {
                 break (loss, buffer);
             }
-            // f16: an overflowing step is skipped (its batches consumed, as PyTorch's
-            // GradScaler does) and retried on the next batches at half the scale.
+            // f16: an overflowing update is not applied; the same batches are tried again at
+            // half the scale (PyTorch's GradScaler moves on to the next batches instead; here
+            // the data order stays that of an f32 run).
             match self.scaler.observe(buffer.raw_norm().is_finite()) {
                 Verdict::Apply => break (loss, buffer),
-                Verdict::Retry => continue,
+                Verdict::Retry => self.loader.seek(cursor)?,
                 Verdict::GiveUp => bail!(
                     "f16 gradients overflow even at loss scale 1 at step {}; use train.precision = \"bf16\" or \"f32\"",
                     self.step + 1
