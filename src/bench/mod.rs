@@ -4,6 +4,7 @@
 
 mod checkpoint_io;
 mod load;
+mod memory;
 mod reference;
 mod sampling;
 mod training;
@@ -74,6 +75,12 @@ pub enum Section {
     Io,
     /// Time and peak RSS to load a SmolLM2-135M-shaped checkpoint and sample one token.
     Load,
+    /// Step time and peak RSS with activation checkpointing and bf16, on and off (only when
+    /// asked for: each row is a child process, and bf16 is slow on CPU).
+    Memory,
+    /// One row of the memory table, in the child process it starts (internal).
+    #[value(hide = true)]
+    MemoryRow,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -85,6 +92,9 @@ fn bench_threads() -> usize {
 /// PyTorch eager / transformers `generate` (when a Python with torch is found) and the disk.
 /// Checkpoint I/O is measured in `io_dir` (where checkpoints would go) and cleaned up.
 pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> Result<()> {
+    if only.contains(&Section::MemoryRow) {
+        return memory::memory_row().map_err(|e| anyhow::anyhow!("bench memory row: {e}"));
+    }
     let wanted = |s: Section| only.is_empty() || only.contains(&s);
     let python = reference::python();
     let mut notes = Vec::new();
@@ -99,6 +109,9 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if wanted(Section::Load) {
         load::load_table(io_dir);
+    }
+    if only.contains(&Section::Memory) {
+        memory::memory_table(steps.max(1), large);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");

@@ -10,7 +10,13 @@ use std::time::Instant;
 
 type Train = burn::backend::Autodiff<burn::backend::Flex>;
 
-fn random_rows(batch: usize, width: usize, vocab: usize, seed: u64) -> Tensor<Train, 2, Int> {
+/// Random token rows `[batch, width]` (the bench measures compute, not data).
+pub(super) fn random_rows(
+    batch: usize,
+    width: usize,
+    vocab: usize,
+    seed: u64,
+) -> Tensor<Train, 2, Int> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let data: Vec<i64> = (0..batch * width)
         .map(|_| rng.random_range(0..vocab as i64))

@@ -46,9 +46,10 @@ pub fn compute_copy<B: Backend, M: Module<B>>(module: &M, p: Precision) -> M {
 }
 
 /// Dynamic loss scaling for f16 (as in PyTorch's `GradScaler`): the loss is multiplied by
-/// `scale` before the backward so small gradients do not flush to zero in f16; a step whose
-/// gradients overflow is skipped and the scale halved; after `GROWTH_INTERVAL` good steps in a
-/// row it doubles. bf16 and f32 use a fixed scale of 1 (never skip).
+/// `scale` before the backward so small gradients do not flush to zero in f16; an update whose
+/// gradients overflow is not applied, the scale is halved and the trainer retries the same
+/// batches; after `GROWTH_INTERVAL` good steps in a row it doubles. bf16 and f32 use a fixed
+/// scale of 1 (never retry). Not saved in checkpoints: a resumed f16 run starts at 2^16 again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossScaler {
     scale: f64,
