@@ -460,7 +460,8 @@ pub struct BenchArgs {
     /// Where runs live, the default --io-dir (default: the platform data directory).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
-    /// Run only these tables (repeatable): train, sample, io, load (default: all four).
+    /// Run only these tables (repeatable): train, sample, io, load (default: all four), and
+    /// memory (checkpointing and bf16 on/off; only when named).
     #[arg(long, value_enum)]
     pub only: Vec<llite_tui::bench::Section>,
 }

@@ -4,7 +4,7 @@
 //! one file read (`/proc/meminfo`); a system-info crate would pull in far more than that.
 
 use crate::config::{ModelConfig, RunConfig};
-use crate::memory_plan::{plan_run, RunShape, HOST_PROCESS_OVERHEAD};
+use crate::memory_plan::{plan_run, precision_name, PlanDevice, RunShape, HOST_PROCESS_OVERHEAD};
 use crate::model::stats::{checked_memory_floor, format_bytes};
 use anyhow::{bail, Result};
 
@@ -44,7 +44,7 @@ fn training_fits_in(config: &RunConfig, available: Option<u64>) -> Result<()> {
         return Ok(());
     };
     let shape = RunShape::of(config);
-    let per_device = plan_run(config);
+    let per_device = plan_run(config, PlanDevice::Host);
     let need = per_device
         .and_then(|p| p.total().checked_mul(shape.peers.max(1) as u64))
         .and_then(|n| n.checked_add(HOST_PROCESS_OVERHEAD))
@@ -54,11 +54,17 @@ fn training_fits_in(config: &RunConfig, available: Option<u64>) -> Result<()> {
     }
     let what = match per_device {
         Some(p) => format!(
-            "estimated peak: model state {} + activations and logits {} at {} rows x {} tokens{}",
+            "estimated peak: model state {} + activations and logits {} at {} rows x {} tokens, {}{}{}",
             format_bytes(p.model_state()),
             format_bytes(p.batch_state()),
             config.train.batch_size,
             config.train.seq_len,
+            precision_name(shape.precision),
+            if shape.activation_checkpointing {
+                ", activation checkpointing"
+            } else {
+                ""
+            },
             if shape.peers > 1 {
                 format!(", x{} peers on this host", shape.peers)
             } else {
@@ -125,7 +131,7 @@ mod tests {
         let mut cfg = crate::config::RunConfig::default();
         cfg.train.batch_size = 64;
         cfg.train.seq_len = 256;
-        let p = plan_run(&cfg).unwrap();
+        let p = plan_run(&cfg, PlanDevice::Host).unwrap();
         assert!(p.batch_state() > p.model_state());
         let available = Some(p.model_state() + p.batch_state() / 2);
         let err = training_fits_in(&cfg, available).unwrap_err().to_string();

@@ -6,6 +6,7 @@ mod checkpoint_io;
 mod eval;
 mod first_step;
 mod load;
+mod memory;
 mod reference;
 mod roofline;
 mod sampling;
@@ -82,6 +83,12 @@ pub enum Section {
     Eval,
     /// Launch to first training step, cold and warm prepared-data cache.
     FirstStep,
+    /// Step time and peak RSS with activation checkpointing and bf16, on and off (only when
+    /// asked for: each row is a child process, and bf16 is slow on CPU).
+    Memory,
+    /// One row of the memory table, in the child process it starts (internal).
+    #[value(hide = true)]
+    MemoryRow,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -93,6 +100,9 @@ fn bench_threads() -> usize {
 /// PyTorch eager / transformers `generate` (when a Python with torch is found) and the disk.
 /// Checkpoint I/O is measured in `io_dir` (where checkpoints would go) and cleaned up.
 pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> Result<()> {
+    if only.contains(&Section::MemoryRow) {
+        return memory::memory_row().map_err(|e| anyhow::anyhow!("bench memory row: {e}"));
+    }
     let wanted = |s: Section| only.is_empty() || only.contains(&s);
     let python = reference::python();
     let mut notes = Vec::new();
@@ -113,6 +123,9 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if wanted(Section::FirstStep) {
         first_step::first_step_table(io_dir);
+    }
+    if only.contains(&Section::Memory) {
+        memory::memory_table(steps.max(1), large);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");
@@ -192,8 +205,9 @@ fn train_table(steps: usize, large: bool, python: Option<&str>, notes: &mut Vec<
             model: &case.model,
             rows_per_device: case.batch,
             seq_len: case.seq,
-            precision: crate::memory_plan::ComputePrecision::F32,
+            precision: crate::config::Precision::F32,
             activation_checkpointing: false,
+            device: crate::memory_plan::PlanDevice::Host,
         })
         .map(|p| p.total() + crate::memory_plan::HOST_PROCESS_OVERHEAD)
         .unwrap_or(0);

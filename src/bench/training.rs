@@ -10,7 +10,13 @@ use std::time::Instant;
 
 type Train = burn::backend::Autodiff<burn::backend::Flex>;
 
-fn random_rows(batch: usize, width: usize, vocab: usize, seed: u64) -> Tensor<Train, 2, Int> {
+/// Random token rows `[batch, width]` (the bench measures compute, not data).
+pub(super) fn random_rows(
+    batch: usize,
+    width: usize,
+    vocab: usize,
+    seed: u64,
+) -> Tensor<Train, 2, Int> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let data: Vec<i64> = (0..batch * width)
         .map(|_| rng.random_range(0..vocab as i64))
@@ -85,7 +91,10 @@ pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTime
         let start = Instant::now();
         let loss = match kind {
             StepLoss::Full => model.loss(rows),
-            StepLoss::Masked => crate::train::trainer::masked_loss(&model, rows, &mask),
+            StepLoss::Masked => {
+                let mask = Tensor::from_data(TensorData::new(mask.clone(), [mask.len()]), &device);
+                crate::train::backward::MicroBatch::from_rows(rows, Some(mask)).loss(&model)
+            }
         };
         let mut buffer = GradBuffer::default();
         buffer.accumulate::<Train, _>(&model, loss.backward());

@@ -5,7 +5,9 @@ use super::load_preset;
 use crate::cli::InfoArgs;
 use anyhow::{bail, Result};
 use llite_tui::config::RunConfig;
-use llite_tui::memory_plan::{plan_run, MemoryPlan, RunShape, HOST_PROCESS_OVERHEAD};
+use llite_tui::memory_plan::{
+    plan_run, precision_name, MemoryPlan, PlanDevice, RunShape, HOST_PROCESS_OVERHEAD,
+};
 use llite_tui::model::stats::{format_bytes, param_count, train_flops_per_token};
 use llite_tui::resources::available_memory;
 use llite_tui::units::parse_bytes;
@@ -15,7 +17,12 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     cfg.validate()?;
     let supply = device_supply(args)?;
     print_model(&cfg);
-    let Some(plan) = plan_run(&cfg) else {
+    let device = if supply.peers_sharing == 0 {
+        PlanDevice::Host
+    } else {
+        PlanDevice::Gpu
+    };
+    let Some(plan) = plan_run(&cfg, device) else {
         bail!("the memory plan of this config overflows 64 bits: use a smaller model or batch");
     };
     print_plan(&cfg, &plan, &supply);
@@ -110,7 +117,7 @@ fn print_plan(cfg: &RunConfig, plan: &MemoryPlan, supply: &DeviceSupply) {
     println!(
         "memory plan per device (estimated): {rows} rows x {} tokens, {}, activation checkpointing {}, {} peer{}",
         cfg.train.seq_len,
-        shape.precision.name(),
+        precision_name(shape.precision),
         if shape.activation_checkpointing { "on" } else { "off" },
         shape.peers,
         if shape.peers == 1 { "" } else { "s" }
@@ -175,19 +182,19 @@ fn print_plan(cfg: &RunConfig, plan: &MemoryPlan, supply: &DeviceSupply) {
             supply.label,
             format_bytes(have),
             format_bytes(need - have),
-            remedies(&shape)
+            remedies(&shape, supply.peers_sharing == 0)
         ),
         None => println!("fit unknown: {}", supply.label),
     }
 }
 
 /// What shrinks the plan, naming only the settings not already in use.
-fn remedies(shape: &RunShape) -> String {
+fn remedies(shape: &RunShape, on_host: bool) -> String {
     let mut out = vec!["a smaller train.batch_size with a larger train.grad_accum".to_string()];
     if !shape.activation_checkpointing {
         out.push("activation checkpointing".into());
     }
-    if shape.precision.name() == "f32" {
+    if shape.precision == llite_tui::config::Precision::F32 && !on_host {
         out.push("bf16".into());
     }
     out.push("more data-parallel peers".into());

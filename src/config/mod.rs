@@ -150,6 +150,23 @@ pub struct TrainConfig {
     pub rewind_skip: u64,
     /// Automatic rewinds allowed in one process; past it a spike is only alerted.
     pub max_auto_rewinds: u32,
+    /// Keep only each block's input in the forward pass and recompute the block in the
+    /// backward (`train/recompute.rs`): less activation memory for about one more forward.
+    pub activation_checkpointing: bool,
+    /// Dtype of the forward/backward compute; weights and AdamW moments stay f32
+    /// (`train/precision.rs`).
+    pub precision: Precision,
+}
+
+/// `[train] precision`: the dtype activations and gradients are computed in. Master weights
+/// and optimizer moments are f32 whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
 }
 
 /// `[train] on_spike`: alert only, pause, or rewind to the newest checkpoint before the spike
@@ -185,6 +202,8 @@ impl Default for TrainConfig {
             on_spike: OnSpike::Alert,
             rewind_skip: 0,
             max_auto_rewinds: 3,
+            activation_checkpointing: false,
+            precision: Precision::F32,
         }
     }
 }

@@ -136,17 +136,52 @@ impl<B: Backend> Llama<B> {
         mut cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 2> {
         let [batch, seq] = tokens.dims();
-        let device = tokens.device();
-        let d_model = self.norm.dims()[0];
-        let dims = self.dims;
-        let (cos, sin) = rope_tables::<B>(&dims.rope, start, seq, &device);
-        let x = embedding(self.embed_tokens.val(), tokens);
-        let mut x = x.reshape([batch * seq, d_model]);
+        let tables = self.rope(start, seq, &tokens.device());
+        let mut x = self.embed(tokens);
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
-            x = layer.forward(x, [batch, seq, start], &dims, &cos, &sin, layer_cache);
+            x = layer.forward(x, [batch, seq, start], &self.dims, &tables, layer_cache);
         }
-        rms_norm(x, &self.norm.val(), dims.norm_eps)
+        rms_norm(x, &self.norm.val(), self.dims.norm_eps)
+    }
+
+    /// Rotary tables for positions `start..start + seq`, in the dtype of the weights (a
+    /// reduced-precision compute copy gets reduced-precision tables: Flex's binary ops need
+    /// both sides in one dtype).
+    pub fn rope(&self, start: usize, seq: usize, device: &B::Device) -> RopeTables<B> {
+        let (cos, sin) = rope_tables::<B>(&self.dims.rope, start, seq, device);
+        let dtype = self.norm.val().dtype();
+        match cos.dtype() == dtype {
+            true => RopeTables { cos, sin },
+            false => RopeTables {
+                cos: cos.cast(dtype),
+                sin: sin.cast(dtype),
+            },
+        }
+    }
+
+    /// Token embeddings as rows `[batch * seq, d_model]`: the input of the first block.
+    pub fn embed(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let [batch, seq] = tokens.dims();
+        let d_model = self.norm.dims()[0];
+        embedding(self.embed_tokens.val(), tokens).reshape([batch * seq, d_model])
+    }
+
+    /// The same model without its blocks (shallow clones): the embedding and the head, which
+    /// activation checkpointing differentiates apart from the blocks.
+    pub fn without_layers(&self) -> Self {
+        Self {
+            embed_tokens: self.embed_tokens.clone(),
+            layers: Vec::new(),
+            norm: self.norm.clone(),
+            lm_head: self.lm_head.clone(),
+            dims: self.dims,
+        }
+    }
+
+    /// Final norm and output head: logits `[rows, vocab]` from the last block's output.
+    pub fn head(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.logits(rms_norm(x, &self.norm.val(), self.dims.norm_eps))
     }
 
     /// Logits `[rows, vocab]` of hidden states `[rows, d_model]` from [`Llama::hidden`].
@@ -173,20 +208,80 @@ impl<B: Backend> Llama<B> {
         let inputs = rows.clone().narrow(1, 0, seq);
         let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
         let logits = self.forward(inputs, 0, None);
-        if fused::enabled::<B>() {
-            let ids: Vec<i64> = targets
-                .clone()
-                .into_data()
-                .convert::<i64>()
-                .to_vec::<i64>()
-                .expect("int targets");
-            match fused::cross_entropy(logits, &ids) {
-                Ok(loss) => return loss,
-                Err(logits) => return cross_entropy(logits, targets),
-            }
-        }
-        cross_entropy(logits, targets)
+        next_token_loss(logits, targets)
     }
+}
+
+/// Rotary cos/sin tables `[1, 1, seq, head_dim]` shared by every block of one forward pass.
+#[derive(Debug, Clone)]
+pub struct RopeTables<B: Backend> {
+    pub cos: Tensor<B, 4>,
+    pub sin: Tensor<B, 4>,
+}
+
+/// Logits in f32: a reduced-precision compute copy still takes its softmax and loss in f32
+/// (the usual mixed-precision rule), and the fused f32 cross-entropy then applies.
+pub fn logits_f32<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 2> {
+    match logits.dtype() {
+        burn::tensor::DType::F32 => logits,
+        _ => logits.cast(burn::tensor::FloatDType::F32),
+    }
+}
+
+/// Mean cross-entropy of `targets [n, 1]` under `logits [n, vocab]`: the fused kernel on the
+/// CPU training backend, the generic formulation elsewhere.
+pub fn next_token_loss<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+) -> Tensor<B, 1> {
+    let logits = logits_f32(logits);
+    if fused::enabled::<B>() {
+        let ids: Vec<i64> = targets
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("int targets");
+        match fused::cross_entropy(logits, &ids) {
+            Ok(loss) => return loss,
+            Err(logits) => return cross_entropy(logits, targets),
+        }
+    }
+    cross_entropy(logits, targets)
+}
+
+/// Masked mean cross-entropy, `sum(mask * nll) / max(sum(mask), 1)` (SFT: response tokens
+/// only): the fused kernel on the CPU training backend, the generic formulation elsewhere.
+pub fn masked_next_token_loss<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+    mask: Tensor<B, 1>,
+) -> Tensor<B, 1> {
+    let logits = logits_f32(logits);
+    let logits = if fused::enabled::<B>() {
+        let ids: Vec<i64> = targets
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("int targets");
+        let weights: Vec<f32> = mask
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("float mask");
+        match fused::masked_cross_entropy(logits, &ids, &weights) {
+            Ok(loss) => return loss,
+            Err(logits) => logits,
+        }
+    } else {
+        logits
+    };
+    let n = targets.dims()[0];
+    let nll = log_softmax(logits, 1).gather(1, targets).reshape([n]).neg();
+    let count = mask.clone().sum().clamp_min(1.0);
+    (nll * mask).sum().div(count)
 }
 
 /// Mean negative log-likelihood of `targets [n, 1]` under `logits [n, vocab]`.
@@ -212,18 +307,29 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 1>, eps: f64) ->
 }
 
 impl<B: Backend> Block<B> {
+    /// The block on rows `[batch * seq, d_model]` at positions from 0 without a KV cache: the
+    /// unit activation checkpointing recomputes (`train/recompute.rs`).
+    pub fn run(
+        &self,
+        x: Tensor<B, 2>,
+        [batch, seq]: [usize; 2],
+        dims: &Dims,
+        tables: &RopeTables<B>,
+    ) -> Tensor<B, 2> {
+        self.forward(x, [batch, seq, 0], dims, tables, None)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: Tensor<B, 2>,
         [batch, seq, start]: [usize; 3],
         dims: &Dims,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        tables: &RopeTables<B>,
         cache: Option<&mut super::kv_cache::LayerCache<B>>,
     ) -> Tensor<B, 2> {
         let h = rms_norm(x.clone(), &self.input_layernorm.val(), dims.norm_eps);
-        let attn = self.attention(h, [batch, seq, start], dims, cos, sin, cache);
+        let attn = self.attention(h, [batch, seq, start], dims, tables, cache);
         let x = x + attn;
         let h = rms_norm(
             x.clone(),
@@ -245,10 +351,10 @@ impl<B: Backend> Block<B> {
         h: Tensor<B, 2>,
         [batch, seq, start]: [usize; 3],
         dims: &Dims,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        tables: &RopeTables<B>,
         cache: Option<&mut super::kv_cache::LayerCache<B>>,
     ) -> Tensor<B, 2> {
+        let (cos, sin) = (&tables.cos, &tables.sin);
         let (hd, nh, nkv) = (dims.head_dim, dims.n_heads, dims.n_kv_heads);
         let (q, k, v) = (
             h.clone().matmul(self.q_proj.val()),

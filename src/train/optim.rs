@@ -25,6 +25,9 @@ pub struct AdamWConfig {
 pub struct GradBuffer<B: Backend> {
     grads: Vec<Option<Tensor<B, 1>>>,
     micro_batches: usize,
+    /// The factor the losses were multiplied by before their backward (f16 loss scaling,
+    /// `precision.rs`); the update divides it out. 1 otherwise.
+    pub loss_scale: f64,
 }
 
 impl<B: Backend> Default for GradBuffer<B> {
@@ -32,6 +35,7 @@ impl<B: Backend> Default for GradBuffer<B> {
         Self {
             grads: Vec::new(),
             micro_batches: 0,
+            loss_scale: 1.0,
         }
     }
 }
@@ -58,6 +62,34 @@ impl<B: Backend> GradBuffer<B> {
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
     {
+        self.add_part::<AB, M>(model, grads);
+        self.micro_batches += 1;
+    }
+
+    /// The accumulated gradients, one flattened entry per parameter in traversal order
+    /// (`None`: no gradient reached it). For comparisons in tests and benches.
+    pub fn grads(&self) -> &[Option<Tensor<B, 1>>] {
+        &self.grads
+    }
+
+    /// Close a micro-batch whose gradients came in several parts (`add_part`).
+    pub fn end_micro_batch(&mut self) {
+        self.micro_batches += 1;
+    }
+
+    /// Global norm of the gradients as accumulated (loss scale and micro-batches not divided
+    /// out): f16 loss scaling checks it is finite before an update.
+    pub fn raw_norm(&self) -> f64 {
+        global_norm(&self.grads)
+    }
+
+    /// Add gradients from one of several backward passes of the same micro-batch (activation
+    /// checkpointing runs one per block); parameters absent from `grads` add nothing.
+    pub fn add_part<AB, M>(&mut self, model: &M, grads: AB::Gradients)
+    where
+        AB: AutodiffBackend<InnerBackend = B>,
+        M: AutodiffModule<AB>,
+    {
         let mut params = GradientsParams::from_grads(grads, model);
         let mut collector = GradCollector::<AB> {
             grads: &mut params,
@@ -74,7 +106,6 @@ impl<B: Backend> GradBuffer<B> {
                 };
             }
         }
-        self.micro_batches += 1;
     }
 }
 
@@ -160,7 +191,7 @@ impl<B: Backend> AdamW<B> {
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
     {
-        let micro = buffer.micro_batches.max(1) as f64;
+        let micro = buffer.micro_batches.max(1) as f64 * buffer.loss_scale;
         let grad_norm = global_norm(&buffer.grads) / micro;
         let clip = if self.config.grad_clip > 0.0 {
             (self.config.grad_clip / (grad_norm + 1e-6)).min(1.0)

@@ -1,7 +1,9 @@
 //! One training run's tensors and counters, and the operations on them: a step, an
 //! evaluation, a checkpoint. Generic over the Burn backend; knows nothing of threads or UIs.
 
+use super::backward::{micro_batch, BackwardPlan, MicroBatch};
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
+use super::precision::{LossScaler, Verdict};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
 use crate::controls::{ControlRecord, RewindRecord};
@@ -18,7 +20,6 @@ use crate::store::trainer_state::{
 };
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::collections::VecDeque;
@@ -62,42 +63,6 @@ fn rows_tensor<B: Backend>(
     Tensor::from_data(TensorData::new(data, [batch, seq + 1]), device)
 }
 
-/// Mean next-token loss over the targets whose mask is 1 (SFT: response tokens only), on the
-/// fused cross-entropy where the backend has it, else the generic formulation.
-pub fn masked_loss<B: Backend>(
-    model: &Llama<B>,
-    rows: Tensor<B, 2, Int>,
-    mask: &[f32],
-) -> Tensor<B, 1> {
-    let [batch, width] = rows.dims();
-    let seq = width - 1;
-    let inputs = rows.clone().narrow(1, 0, seq);
-    let targets = rows.narrow(1, 1, seq).reshape([batch * seq, 1]);
-    let logits = model.forward(inputs, 0, None);
-    let logits = if crate::model::fused::enabled::<B>() {
-        let ids: Vec<i64> = targets
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("int targets");
-        match crate::model::fused::masked_cross_entropy(logits, &ids, mask) {
-            Ok(loss) => return loss,
-            Err(logits) => logits,
-        }
-    } else {
-        logits
-    };
-    let device = logits.device();
-    let mask = Tensor::<B, 1>::from_data(TensorData::new(mask.to_vec(), [mask.len()]), &device);
-    let nll = log_softmax(logits, 1)
-        .gather(1, targets)
-        .reshape([batch * seq])
-        .neg();
-    let count = mask.clone().sum().clamp_min(1.0);
-    (nll * mask).sum().div(count)
-}
-
 /// A batch from either data source; SFT batches carry a loss mask.
 struct TrainBatch {
     tokens: Vec<u32>,
@@ -107,12 +72,18 @@ struct TrainBatch {
 }
 
 impl TrainBatch {
-    fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
+    /// Upload the batch: inputs, targets and mask.
+    fn upload<B: Backend>(&self, device: &B::Device) -> MicroBatch<B> {
         let rows = rows_tensor::<B>(&self.tokens, self.batch, self.seq, device);
-        match &self.mask {
-            Some(m) => masked_loss(model, rows, m),
-            None => model.loss(rows),
-        }
+        let mask = self
+            .mask
+            .as_ref()
+            .map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), device));
+        MicroBatch::from_rows(rows, mask)
+    }
+
+    fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
+        self.upload(device).loss(model)
     }
 }
 
@@ -189,6 +160,10 @@ pub struct Trainer<B: AutodiffBackend> {
     pub(super) pending: VecDeque<ControlRecord>,
     /// Rewinds of this run's lineage, stored in every checkpoint.
     pub rewinds: Vec<RewindRecord>,
+    /// Activation checkpointing and precision of the backward (`[train]`).
+    plan: BackwardPlan,
+    /// f16 loss scale (fixed at 1 otherwise); starts afresh in every process.
+    scaler: LossScaler,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -271,7 +246,13 @@ impl<B: AutodiffBackend> Trainer<B> {
             max_steps: t.max_steps,
         };
         let pending = run.replay.iter().cloned().collect();
+        let plan = BackwardPlan {
+            checkpointing: t.activation_checkpointing,
+            precision: t.precision,
+        };
         Ok(Self {
+            plan,
+            scaler: LossScaler::new(t.precision),
             last_lr: schedule.at(step.max(1)),
             run,
             model: Some(model),
@@ -296,24 +277,31 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// the update is skipped, so the weights stay as they were.
     pub fn step(&mut self) -> Result<StepStats> {
         let start = Instant::now();
-        let accum = self.run.config.train.grad_accum;
-        let mut buffer = GradBuffer::<B::InnerBackend>::default();
-        let mut losses = Vec::with_capacity(accum);
-        for _ in 0..accum {
-            let batch = self.loader.next_batch()?;
-            let loss = batch.loss(self.model(), &self.device);
-            losses.push(loss.clone().inner());
-            let grads = loss.backward();
-            buffer.accumulate::<B, _>(self.model(), grads);
-        }
-        let loss = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
-        if !loss.is_finite() {
-            return Err(NonFiniteLoss {
-                loss,
-                step: self.step + 1,
+        let (loss, buffer) = loop {
+            let cursor = self.loader.cursor();
+            let (loss, buffer) = self.forward_backward()?;
+            if !loss.is_finite() {
+                return Err(NonFiniteLoss {
+                    loss,
+                    step: self.step + 1,
+                }
+                .into());
             }
-            .into());
-        }
+            if !self.scaler.is_dynamic() {
+                break (loss, buffer);
+            }
+            // f16: an overflowing update is not applied; the same batches are tried again at
+            // half the scale (PyTorch's GradScaler moves on to the next batches instead; here
+            // the data order stays that of an f32 run).
+            match self.scaler.observe(buffer.raw_norm().is_finite()) {
+                Verdict::Apply => break (loss, buffer),
+                Verdict::Retry => self.loader.seek(cursor)?,
+                Verdict::GiveUp => bail!(
+                    "f16 gradients overflow even at loss scale 1 at step {}; use train.precision = \"bf16\" or \"f32\"",
+                    self.step + 1
+                ),
+            }
+        };
         let lr = self.schedule.at(self.step + 1);
         let model = self.model.take().expect("model present between steps");
         let (model, stats) = self.optim.update(model, buffer, lr);
@@ -333,6 +321,20 @@ impl<B: AutodiffBackend> Trainer<B> {
             step_ms: secs * 1000.0,
             tokens_per_s: step_tokens as f64 / secs.max(1e-9),
         })
+    }
+
+    /// Forward and backward over `grad_accum` micro-batches: the mean loss and the gradients.
+    fn forward_backward(&mut self) -> Result<(f64, GradBuffer<B::InnerBackend>)> {
+        let mut buffer = GradBuffer::<B::InnerBackend>::default();
+        buffer.loss_scale = self.scaler.scale();
+        let accum = self.run.config.train.grad_accum;
+        let mut losses = Vec::with_capacity(accum);
+        for _ in 0..accum {
+            let batch = self.loader.next_batch()?.upload::<B>(&self.device);
+            losses.push(micro_batch(self.model(), &batch, self.plan, &mut buffer));
+        }
+        let loss = tensor_to_vec(Tensor::cat(losses, 0).mean())[0] as f64;
+        Ok((loss, buffer))
     }
 
     /// Advance the data cursor past `steps` training steps' worth of batches without training
