@@ -3,6 +3,7 @@
 //! commands all go through it, so each integrity rule is enforced in one place.
 
 pub mod checkpoint;
+pub mod ckpt_writer;
 pub mod digest;
 pub mod faults;
 pub mod fsio;
@@ -20,6 +21,7 @@ pub mod pin;
 pub mod safetensors_io;
 pub mod structure;
 pub mod tensors;
+pub mod tfevents;
 pub mod trainer_state;
 
 pub use tensors::NamedTensor;
