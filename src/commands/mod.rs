@@ -5,11 +5,12 @@
 mod checkpoints;
 mod data;
 mod eval;
+mod metrics;
 mod reference;
 mod sample;
 mod train;
 
-use crate::cli::{CkptCommand, Cli, Commands, ConfigArgs, RunArgs};
+use crate::cli::{CkptCommand, Cli, Commands, ConfigArgs, MetricsCommand, RunArgs};
 use anyhow::{Context, Result};
 use llite_tui::config::{RunConfig, SFT_PRESET};
 use llite_tui::{bench, interop, store};
@@ -45,6 +46,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Some(Commands::Ckpt {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
+        Some(Commands::Metrics {
+            command:
+                MetricsCommand::Export {
+                    run_dir,
+                    csv: _,
+                    out,
+                    force,
+                },
+        }) => metrics::export_csv(&run_dir, out, force),
         Some(Commands::Eval(args)) => eval::eval(&args),
         Some(Commands::Info(preset)) => data::info(&preset),
         Some(Commands::Bench(args)) => {

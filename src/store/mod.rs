@@ -15,6 +15,7 @@ pub mod layout;
 pub mod listing;
 pub mod lock;
 pub mod mapped;
+pub mod metrics_csv;
 pub mod metrics_log;
 pub mod outputs;
 pub mod pin;

@@ -202,6 +202,12 @@ impl TfEventsWriter {
 mod tests {
     use super::*;
 
+    /// `masked_crc32c(struct.pack("<Q", 5))`, `masked_crc32c(b"hello")` and `masked_crc32c(b"")`
+    /// from TensorBoard 2.x's own implementation, run once to pin these values.
+    const MASKED_LEN_5: u32 = 0x3e04_b2ea;
+    const MASKED_HELLO: u32 = 0x191c_1fbb;
+    const MASKED_EMPTY: u32 = 0xa282_ead8;
+
     #[test]
     fn crc32c_matches_the_rfc_3720_vectors() {
         // RFC 3720 (iSCSI) appendix B.4, the vectors TensorFlow's crc32c_test uses too.
