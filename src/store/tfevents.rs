@@ -247,7 +247,7 @@ mod tests {
         want.extend_from_slice(&1.5f64.to_le_bytes());
         want.extend_from_slice(&[0x10, 0xac, 0x02]); // step 300 as a varint
                                                      // summary (field 5, 10 bytes): value (field 1, 8 bytes): tag "a", simple_value 2.0;
-        // the same bytes as TensorBoard's `event_pb2.Event(...).SerializeToString()`.
+                                                     // the same bytes as TensorBoard's `event_pb2.Event(...).SerializeToString()`.
         want.extend_from_slice(&[0x2a, 0x0a, 0x0a, 0x08, 0x0a, 0x01, b'a', 0x15]);
         want.extend_from_slice(&2.0f32.to_le_bytes());
         assert_eq!(payload, want);

@@ -340,6 +340,9 @@ fn train_loop<B: AutodiffBackend>(
         // Alert and go on: what to do on a spike (pause, rewind) is the consumer's decision
         // (`[train] on_spike`, applied by the cockpit and the headless runner).
         if let Some((kind, detail)) = spikes.observe(step, loss, grad_norm) {
+            // Consumers answer a spike from the checkpoints on disk (a rewind to the newest
+            // before it): let the write in flight land first. Spikes are rare; this is free.
+            writer.wait();
             out.emit(Event::Alert { step, kind, detail });
         }
         // The live config: a `Set` of a cadence applies from the next step on.
