@@ -145,6 +145,11 @@ pub enum Commands {
     /// tree, rename or tag them.
     #[command(after_help = help::RUNS, args_conflicts_with_subcommands = true)]
     Runs(RunsArgs),
+    /// A run's metrics in other formats.
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
     /// Evaluate a checkpoint: perplexity (.txt or shard dir) or multiple choice (.jsonl).
     #[command(after_help = help::EVAL)]
     Eval(EvalArgs),
@@ -335,6 +340,27 @@ pub enum CkptCommand {
         /// Also check every file's blake3 digest (reads every byte; reports MiB/s).
         #[arg(long)]
         verify: bool,
+    },
+}
+
+/// `metrics` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MetricsCommand {
+    /// Export a run's metrics.jsonl as a table, one row per step: step, tokens, time,
+    /// elapsed_s, train_loss, val_loss, lr, grad_norm, tokens_per_s, step_ms.
+    #[command(after_help = help::METRICS_EXPORT)]
+    Export {
+        /// The run directory (<runs>/<run-name>/, holding metrics.jsonl).
+        run_dir: PathBuf,
+        /// Write CSV (the one format so far).
+        #[arg(long, required = true)]
+        csv: bool,
+        /// The file to write (default: RUN_DIR/metrics.csv). Written atomically.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace the output file if it exists (default: refuse).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -109,6 +109,12 @@ Examples:
   llite-tui ckpt ls runs/demo
   llite-tui ckpt ls runs/demo --verify    # also check every digest; exits 1 if any is invalid";
 
+/// `metrics export`.
+pub const METRICS_EXPORT: &str = "\
+Examples:
+  llite-tui metrics export --csv runs/demo                    # writes runs/demo/metrics.csv
+  llite-tui metrics export --csv runs/demo --out demo.csv --force";
+
 /// `eval`.
 pub const EVAL: &str = "\
 Examples:

@@ -6,12 +6,13 @@ mod checkpoints;
 mod data;
 mod eval;
 mod info;
+mod metrics;
 mod reference;
 mod runs;
 mod sample;
 mod train;
 
-use crate::cli::{CkptCommand, Cli, Commands, ConfigArgs, RunArgs};
+use crate::cli::{CkptCommand, Cli, Commands, ConfigArgs, MetricsCommand, RunArgs};
 use anyhow::{Context, Result};
 use llite_tui::config::{RunConfig, SFT_PRESET};
 use llite_tui::{bench, interop, store};
@@ -48,6 +49,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             command: CkptCommand::Ls { run_dir, verify },
         }) => checkpoints::ckpt_ls(&run_dir, verify),
         Some(Commands::Runs(args)) => runs::runs(&args),
+        Some(Commands::Metrics {
+            command:
+                MetricsCommand::Export {
+                    run_dir,
+                    csv: _,
+                    out,
+                    force,
+                },
+        }) => metrics::export_csv(&run_dir, out, force),
         Some(Commands::Eval(args)) => eval::eval(&args),
         Some(Commands::Info(args)) => info::info(&args),
         Some(Commands::Bench(args)) => {

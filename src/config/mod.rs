@@ -218,6 +218,11 @@ pub struct CheckpointConfig {
     pub keep_last: usize,
     /// Also keep every checkpoint whose step is a multiple of this (0 = none).
     pub keep_every: u64,
+    /// Write checkpoints on a background thread from a host-memory snapshot (the step loop
+    /// stalls only for the copy); false writes them in the step loop, holding no second copy
+    /// of weights and moments while a write is in flight.
+    #[serde(rename = "async")]
+    pub async_write: bool,
 }
 
 impl Default for CheckpointConfig {
@@ -226,6 +231,7 @@ impl Default for CheckpointConfig {
             every: 500,
             keep_last: 3,
             keep_every: 0,
+            async_write: true,
         }
     }
 }
@@ -328,6 +334,16 @@ pub struct RunConfig {
     pub sft: SftConfig,
     /// Fixed-prompt samples and task scores recorded over training (off by default).
     pub chronicle: ChronicleConfig,
+    pub log: LogConfig,
+}
+
+/// Where a run's metrics are written besides `metrics.jsonl` (which is always written).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Also write TensorBoard event files into the run directory (opt-in: most runs are
+    /// watched in the cockpit, and the file duplicates `metrics.jsonl`).
+    pub tensorboard: bool,
 }
 
 impl RunConfig {
@@ -376,7 +392,7 @@ impl RunConfig {
                 .and_then(|v| v.as_table_mut())
                 .with_context(|| {
                     format!(
-                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, chronicle)"
+                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, chronicle, log)"
                     )
                 })?;
             let known: Vec<_> = table.keys().cloned().collect();

@@ -141,8 +141,11 @@ pub(super) fn handle(req: Request, shared: &Shared) -> Reply {
             if let Some(r) = send(shared, Command::SaveCheckpoint) {
                 return r;
             }
+            // Checkpoints are written in the background: one still in flight from an earlier
+            // step may report first; the answer is the save at or after the run's step now.
+            let from = status.step;
             sub.wait(t, "saving", |ev| match ev {
-                Event::CheckpointSaved { step, path } => {
+                Event::CheckpointSaved { step, path } if *step >= from => {
                     let mut r = Reply::ok(format!("checkpoint {path} (step {step})"));
                     r.checkpoint = Some(path.clone());
                     Some(r)
@@ -150,8 +153,8 @@ pub(super) fn handle(req: Request, shared: &Shared) -> Reply {
                 Event::Alert {
                     kind: AlertKind::CheckpointFailed,
                     detail,
-                    ..
-                } => Some(Reply::error(format!("checkpoint failed: {detail}"))),
+                    step,
+                } if *step >= from => Some(Reply::error(format!("checkpoint failed: {detail}"))),
                 _ => None,
             })
         }

@@ -157,6 +157,8 @@ fn update(st: &mut RunState, event: &Event) {
             s.last_loss = Some(x.loss);
         }
         Event::Eval { val_loss, .. } => s.last_val_loss = Some(*val_loss),
+        // A rewind moves the run back: later requests compare steps against this one.
+        Event::Rewound { step, .. } => s.step = *step,
         Event::Paused { .. } => s.state = "paused".into(),
         Event::Resumed { .. } => s.state = "running".into(),
         Event::ControlChanged { change, .. } => {

@@ -3,6 +3,7 @@
 //! commands all go through it, so each integrity rule is enforced in one place.
 
 pub mod checkpoint;
+pub mod ckpt_writer;
 pub mod digest;
 pub mod faults;
 pub mod fsio;
@@ -15,6 +16,7 @@ pub mod lineage;
 pub mod listing;
 pub mod lock;
 pub mod mapped;
+pub mod metrics_csv;
 pub mod metrics_log;
 pub mod outputs;
 pub mod pin;
@@ -26,6 +28,7 @@ pub mod runs;
 pub mod safetensors_io;
 pub mod structure;
 pub mod tensors;
+pub mod tfevents;
 pub mod trainer_state;
 
 pub use tensors::NamedTensor;

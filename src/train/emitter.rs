@@ -5,15 +5,18 @@
 
 use crate::protocol::{AlertKind, Event, FailureCounts, FinishReason};
 use crate::store::metrics_log::MetricsLog;
+use crate::store::tfevents::TfEventsWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-/// The open `metrics.jsonl` and its path, for error messages.
+/// The open `metrics.jsonl` and its path, for error messages, and the run's TensorBoard
+/// event file when `[log] tensorboard` asks for one.
 struct AttachedLog {
     log: MetricsLog,
     path: PathBuf,
+    tensorboard: Option<TfEventsWriter>,
 }
 
 /// Counters shared by every clone of an emitter.
@@ -51,7 +54,19 @@ impl Emitter {
 
     /// Start persisting events to this run's `metrics.jsonl` (`path` names it in alerts).
     pub fn attach_log(&self, log: MetricsLog, path: PathBuf) {
-        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = Some(AttachedLog { log, path });
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = Some(AttachedLog {
+            log,
+            path,
+            tensorboard: None,
+        });
+    }
+
+    /// Also write step and eval scalars to this TensorBoard event file (after `attach_log`;
+    /// a new `attach_log` detaches it).
+    pub fn attach_tensorboard(&self, writer: TfEventsWriter) {
+        if let Some(attached) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            attached.tensorboard = Some(writer);
+        }
     }
 
     /// Persist and deliver; returns false when the consumer has gone away. A failing append
@@ -61,7 +76,10 @@ impl Emitter {
             let mut guard = self.log.lock().unwrap_or_else(|e| e.into_inner());
             match guard.as_mut() {
                 Some(attached) => match attached.log.append(&event) {
-                    Ok(()) => None,
+                    Ok(()) => match attached.tensorboard.as_mut().map(|tb| tb.append(&event)) {
+                        Some(Err(e)) => Some(format!("{e:#}")),
+                        _ => None,
+                    },
                     Err(e) => Some(format!(
                         "cannot append to {}: {e:#}",
                         attached.path.display()

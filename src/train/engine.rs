@@ -9,14 +9,15 @@ use super::chronicle::Chronicle;
 use super::emitter::Emitter;
 use super::metrics::SpikeWatch;
 use super::samplers::Samplers;
+use super::saving::{finish, pin_current, save, saved_at_current_step, SaveKind};
 use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
 use crate::model::stats::{param_count, train_flops_per_token};
 use crate::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, RunInfo};
-use crate::store::layout::{checkpoint_dir_name, checkpoints_dir};
 use crate::store::metrics_log::MetricsLog;
+use crate::store::tfevents::TfEventsWriter;
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -65,6 +66,9 @@ fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<(
         // The run stays locked until the engine's last line (its Finished event) is written.
         log.hold_lock(prepared.lock.take());
         out.attach_log(log, prepared.run_dir.join("metrics.jsonl"));
+        if prepared.config.log.tensorboard {
+            out.attach_tensorboard(TfEventsWriter::create(&prepared.run_dir)?);
+        }
     }
     match req.device {
         DeviceSpec::Cpu => {
@@ -144,55 +148,6 @@ fn chat_template(
     crate::data::template::prompt_template(cfg, tok)
 }
 
-/// Whether a save was asked for (pinned: retention keeps it) or is the run's own cadence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SaveKind {
-    /// `SaveCheckpoint`, or a stop with save (cockpit switch or quit, a signal).
-    OnDemand,
-    /// `checkpoint.every`, `--stop-at` and the end of the run.
-    Scheduled,
-}
-
-/// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
-fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter, kind: SaveKind) -> bool {
-    match trainer.save_checkpoint(kind == SaveKind::OnDemand) {
-        Ok(path) => out.emit(Event::CheckpointSaved {
-            step: trainer.step,
-            path: path.display().to_string(),
-        }),
-        Err(e) => {
-            out.count_failed_save();
-            out.emit(Event::Alert {
-                step: trainer.step,
-                kind: AlertKind::CheckpointFailed,
-                detail: format!("{e:#}"),
-            })
-        }
-    }
-}
-
-/// Whether the run already has a complete checkpoint at the current step (written by this
-/// engine, or the one a resume started from), so a final save would only rewrite it.
-fn saved_at_current_step(trainer: &Trainer<impl AutodiffBackend>) -> bool {
-    trainer.last_checkpoint_step == Some(trainer.step)
-        || checkpoints_dir(&trainer.run.run_dir)
-            .join(checkpoint_dir_name(trainer.step))
-            .is_dir()
-}
-
-/// A stop with save found the current step already saved: pin that checkpoint, as the save
-/// it stands for would have been; a failure is a notice (the checkpoint itself is intact).
-fn pin_current(trainer: &Trainer<impl AutodiffBackend>, out: &Emitter) {
-    let dir = checkpoints_dir(&trainer.run.run_dir).join(checkpoint_dir_name(trainer.step));
-    if let Err(e) = crate::store::pin::pin_own_checkpoint(&dir) {
-        out.emit(Event::Alert {
-            step: trainer.step,
-            kind: AlertKind::Notice,
-            detail: format!("could not pin {}: {e:#}", dir.display()),
-        });
-    }
-}
-
 /// The alert for a step that failed: a non-finite loss is a health problem of the run, any
 /// other error (I/O reading data, an internal failure) is a failed step.
 fn step_failure_alert(error: &anyhow::Error, failed_step: u64) -> Event {
@@ -251,6 +206,8 @@ fn train_loop<B: AutodiffBackend>(
     }
     let mut spikes = SpikeWatch::default();
     let mut samplers = Samplers::default();
+    // Dropped (waited for) on every way out of the loop, errors and panics included.
+    let mut writer = super::saving::writer(&trainer.run.config, out);
     let mut paused = false;
     loop {
         replay_due(&mut trainer, out)?;
@@ -279,7 +236,7 @@ fn train_loop<B: AutodiffBackend>(
                 }
                 Command::Pause | Command::Resume => {}
                 Command::SaveCheckpoint => {
-                    save(&mut trainer, out, SaveKind::OnDemand);
+                    save(&trainer, &mut writer, out, SaveKind::OnDemand);
                 }
                 Command::Sample { id, prompt, params } => {
                     let snapshot = trainer.model().valid();
@@ -322,6 +279,8 @@ fn train_loop<B: AutodiffBackend>(
                     checkpoint,
                     skip_batches,
                 } => {
+                    // The branch may start from, or move aside, the checkpoint being written.
+                    writer.wait();
                     let origin = format!("rewind:{}", checkpoint.display());
                     let made = super::rewind::rewind(
                         req,
@@ -351,28 +310,28 @@ fn train_loop<B: AutodiffBackend>(
                 } => {
                     samplers.cancel_all();
                     // Even at step 0 of a fresh run: a stopped run stays resumable.
-                    if want_save && !saved_at_current_step(&trainer) {
-                        save(&mut trainer, out, SaveKind::OnDemand);
+                    if want_save && !saved_at_current_step(&trainer, &mut writer) {
+                        save(&trainer, &mut writer, out, SaveKind::OnDemand);
                     } else if want_save {
                         pin_current(&trainer, out);
                     }
-                    out.finish(reason);
+                    finish(&mut writer, out, reason);
                     return Ok(());
                 }
             }
         }
         if stop_at.is_some_and(|s| trainer.step >= s) && !trainer.finished() {
-            if !saved_at_current_step(&trainer) {
-                save(&mut trainer, out, SaveKind::Scheduled);
+            if !saved_at_current_step(&trainer, &mut writer) {
+                save(&trainer, &mut writer, out, SaveKind::Scheduled);
             }
-            out.finish(FinishReason::Stopped);
+            finish(&mut writer, out, FinishReason::Stopped);
             return Ok(());
         }
         if trainer.finished() {
-            if trainer.last_checkpoint_step != Some(trainer.step) && trainer.step > start_step {
-                save(&mut trainer, out, SaveKind::Scheduled);
+            if trainer.step > start_step && !saved_at_current_step(&trainer, &mut writer) {
+                save(&trainer, &mut writer, out, SaveKind::Scheduled);
             }
-            out.finish(FinishReason::MaxSteps);
+            finish(&mut writer, out, FinishReason::MaxSteps);
             return Ok(());
         }
         let stats = match trainer.step() {
@@ -391,6 +350,9 @@ fn train_loop<B: AutodiffBackend>(
         // Alert and go on: what to do on a spike (pause, rewind) is the consumer's decision
         // (`[train] on_spike`, applied by the cockpit and the headless runner).
         if let Some((kind, detail)) = spikes.observe(step, loss, grad_norm) {
+            // Consumers answer a spike from the checkpoints on disk (a rewind to the newest
+            // before it): let the write in flight land first. Spikes are rare; this is free.
+            writer.wait();
             out.emit(Event::Alert { step, kind, detail });
         }
         // The live config: a `Set` of a cadence applies from the next step on.
@@ -405,7 +367,7 @@ fn train_loop<B: AutodiffBackend>(
         }
         Chronicle::record_due(&mut chronicle, &trainer, out);
         if ckpt_every > 0 && step % ckpt_every == 0 {
-            save(&mut trainer, out, SaveKind::Scheduled);
+            save(&trainer, &mut writer, out, SaveKind::Scheduled);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod resume;
 mod rewind;
 pub mod run_data;
 mod samplers;
+mod saving;
 pub mod schedule;
 pub mod session;
 pub mod side;

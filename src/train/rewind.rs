@@ -144,6 +144,23 @@ pub(super) fn rewind<B: AutodiffBackend>(
         run_dir: trainer.run.run_dir.display().to_string(),
     });
     out.attach_log(log, trainer.run.run_dir.join("metrics.jsonl"));
+    let tensorboard = trainer
+        .run
+        .config
+        .log
+        .tensorboard
+        .then(|| crate::store::tfevents::TfEventsWriter::create(&trainer.run.run_dir));
+    match tensorboard {
+        Some(Ok(writer)) => out.attach_tensorboard(writer),
+        Some(Err(e)) => {
+            out.emit(Event::Alert {
+                step,
+                kind: AlertKind::Notice,
+                detail: format!("TensorBoard events stop here: {e:#}"),
+            });
+        }
+        None => {}
+    }
     out.set_step(step);
     out.emit(Event::Started {
         step,

@@ -12,9 +12,9 @@ use crate::data::sft_loader::{stack, MaskedBatch, SftLoader};
 use crate::model::params::{export_params, import_params, param_shapes, tensor_to_vec};
 use crate::model::Llama;
 use crate::protocol::StepStats;
-use crate::store::checkpoint::{self, CheckpointData};
+use crate::store::checkpoint::CheckpointData;
+use crate::store::ckpt_writer::{Retention, SaveJob};
 use crate::store::layout::{unix_now, CHECKPOINT_FORMAT_VERSION};
-use crate::store::listing::apply_retention;
 use crate::store::trainer_state::{
     model_config_hash, OptimizerState, RngState, ScheduleState, TrainerState,
 };
@@ -23,7 +23,6 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// A step whose loss was NaN or infinite: a typed error so the engine can tell it (an alert
@@ -153,7 +152,6 @@ pub struct Trainer<B: AutodiffBackend> {
     /// The step `last_val_loss` was measured at.
     pub last_val_step: Option<u64>,
     pub last_lr: f64,
-    pub last_checkpoint_step: Option<u64>,
     /// Live control changes of this run's lineage, stored in every checkpoint (steering.rs).
     pub controls: Vec<ControlRecord>,
     /// Recorded changes of a newer checkpoint still to replay, oldest first (steering.rs).
@@ -266,7 +264,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             wall_time_s: wall,
             last_val_loss: val,
             last_val_step: val_step,
-            last_checkpoint_step: None,
             controls,
             pending,
             rewinds,
@@ -403,9 +400,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    /// Write a complete checkpoint and apply retention; returns its directory. A `pinned`
-    /// one (saved on demand) is never removed by retention until a user unpins it.
-    pub fn save_checkpoint(&mut self, pinned: bool) -> Result<PathBuf> {
+    /// Copy everything a checkpoint holds to host memory (weights, AdamW moments, trainer
+    /// state): the only part of a save the step loop waits for when it is written in the
+    /// background (`store::ckpt_writer`). A `pinned` one (saved on demand) is never removed by
+    /// retention until a user unpins it.
+    pub fn checkpoint_snapshot(&self, pinned: bool) -> Result<SaveJob> {
         let params = param_shapes(self.model());
         let data = CheckpointData {
             trainer: TrainerState {
@@ -419,11 +418,15 @@ impl<B: AutodiffBackend> Trainer<B> {
             eos_token_id: self.run.tokenizer.eot_id(),
             tokenizer_meta: Some(self.run.tokenizer.meta()),
         };
-        let dir = checkpoint::save(&self.run.run_dir, &data)?;
         let c = &self.run.config.checkpoint;
-        apply_retention(&self.run.run_dir, c.keep_last, c.keep_every, &dir)?;
-        self.last_checkpoint_step = Some(self.step);
-        Ok(dir)
+        Ok(SaveJob {
+            run_dir: self.run.run_dir.clone(),
+            data,
+            retention: Retention {
+                keep_last: c.keep_last,
+                keep_every: c.keep_every,
+            },
+        })
     }
 
     /// The current weights (for sampling snapshots and checkpoints).
