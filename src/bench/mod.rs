@@ -4,6 +4,7 @@
 
 mod checkpoint_io;
 mod load;
+mod parallel;
 mod reference;
 mod sampling;
 mod training;
@@ -74,6 +75,8 @@ pub enum Section {
     Io,
     /// Time and peak RSS to load a SmolLM2-135M-shaped checkpoint and sample one token.
     Load,
+    /// Data parallelism: 2 local peers vs 1, the all-reduce's cost and bytes per step.
+    Parallel,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -99,6 +102,9 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if wanted(Section::Load) {
         load::load_table(io_dir);
+    }
+    if wanted(Section::Parallel) {
+        parallel_table(steps.max(1), large);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");
@@ -280,4 +286,30 @@ fn io_table(large: bool, io_dir: &Path) {
         }
     }
     println!("ratio = checkpoint speed / raw disk speed on the same directory (1.00x: as fast as the disk allows).");
+}
+
+/// Data parallelism on this machine: 2 local peers (half the batch each) vs 1 peer.
+fn parallel_table(steps: usize, large: bool) {
+    println!();
+    println!("data parallel: 2 local peers (threads, half the batch each) vs 1 peer, median of {steps} steps; all-reduce over Burn's collective");
+    println!(
+        "{:<20} {:>10} {:>10} {:>7} {:>12} {:>13} {:>12}",
+        "config", "1 peer ms", "2 peers ms", "ratio", "wait in AR", "all-reduce ms", "bytes/peer"
+    );
+    for case in cases(large) {
+        match parallel::measure(&case, steps) {
+            Ok(r) => println!(
+                "{:<20} {:>10.1} {:>10.1} {:>6.2}x {:>12.1} {:>13.2} {:>12}",
+                case.name,
+                r.one_peer_ms,
+                r.two_peer_ms,
+                r.one_peer_ms / r.two_peer_ms,
+                r.wait_ms,
+                r.allreduce_ms,
+                format_bytes(r.bytes_per_peer)
+            ),
+            Err(e) => println!("{:<20} data parallel failed: {e:#}", case.name),
+        }
+    }
+    println!("ratio = 1-peer / 2-peer step time (above 1: 2 peers are faster); on CPU both peers share the cores. wait in AR = the coordinator's time in the step's all-reduce (waiting for the slower peer included); all-reduce ms = the same buffer with both peers ready.");
 }

@@ -5,6 +5,7 @@
 mod checkpoints;
 mod data;
 mod eval;
+mod orchestrator;
 mod reference;
 mod sample;
 mod train;
@@ -54,6 +55,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             bench::run_table(args.steps, args.large, &io_dir, &args.only)
         }
+        Some(Commands::Orchestrator(args)) => orchestrator::serve(&args),
         Some(Commands::Completions { shell }) => reference::completions(shell),
         Some(Commands::Manpage { out }) => reference::manpage(out.as_deref()),
     }

@@ -33,6 +33,8 @@ fn is_sft_finetune(start: &StartFrom) -> bool {
 fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
     let config = load_config_with_default(run, is_sft_finetune(&start))?;
     let mut overrides = run.preset.overrides.clone();
+    // `--set` first, so a data-parallel flag wins over a --set of the same key.
+    overrides.extend(run.parallel.overrides());
     if let Some(n) = run.max_steps {
         overrides.push(format!("train.max_steps={n}"));
     }

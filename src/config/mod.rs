@@ -7,8 +7,10 @@ use std::path::Path;
 
 #[cfg(test)]
 mod docs_tests;
+mod parallel;
 mod rope_scaling;
 mod validate;
+pub use parallel::{ws_port, ParallelConfig, MAX_NODES, MAX_PEERS};
 pub use rope_scaling::RopeScaling;
 pub use validate::{
     validate_sample, MAX_SAMPLE_TOKENS, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS_PER_STEP,
@@ -305,6 +307,7 @@ pub struct RunConfig {
     pub sample: SampleConfig,
     pub ui: UiConfig,
     pub sft: SftConfig,
+    pub parallel: ParallelConfig,
 }
 
 impl RunConfig {
@@ -353,7 +356,7 @@ impl RunConfig {
                 .and_then(|v| v.as_table_mut())
                 .with_context(|| {
                     format!(
-                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft)"
+                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, parallel)"
                     )
                 })?;
             let known: Vec<_> = table.keys().cloned().collect();

@@ -8,7 +8,8 @@
 use super::emitter::Emitter;
 use super::metrics::SpikeWatch;
 use super::samplers::Samplers;
-use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
+use super::session::{prepare, EngineRequest, PreparedRun};
+use super::parallel::{device_label, peer_devices, PeerDevices, PeersLeft};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
@@ -65,22 +66,30 @@ fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<(
         log.hold_lock(prepared.lock.take());
         out.attach_log(log, prepared.run_dir.join("metrics.jsonl"));
     }
-    match req.device {
-        DeviceSpec::Cpu => {
+    // One device per local data-parallel peer (just `--device` without `[parallel]`).
+    match peer_devices(&prepared.config.parallel, req.device)? {
+        PeerDevices::Cpu(peers) => {
             type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
-            let device = Default::default();
-            dispatch::<Cpu>(req, prepared, device, cpu_name(), cmds, out)
+            let devices = vec![Default::default(); peers];
+            let name = device_label(cpu_name(), &prepared.config.parallel);
+            dispatch::<Cpu>(req, prepared, devices, name, cmds, out)
         }
         #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => {
+        PeerDevices::Cuda(ordinals) => {
             type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
-            let device = burn::backend::cuda::CudaDevice::new(i);
-            dispatch::<Gpu>(req, prepared, device, format!("cuda:{i}"), cmds, out)
+            let devices: Vec<_> = ordinals
+                .iter()
+                .map(|&i| burn::backend::cuda::CudaDevice::new(i))
+                .collect();
+            let first = format!("cuda:{}", ordinals.first().copied().unwrap_or(0));
+            let name = device_label(first, &prepared.config.parallel);
+            dispatch::<Gpu>(req, prepared, devices, name, cmds, out)
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
+        PeerDevices::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
     }
 }
+
 
 fn cpu_name() -> String {
     let threads = crate::model::fused::worker_threads();
@@ -90,11 +99,14 @@ fn cpu_name() -> String {
 fn dispatch<B: AutodiffBackend>(
     req: &EngineRequest,
     prepared: PreparedRun,
-    device: B::Device,
+    devices: Vec<B::Device>,
     device_name: String,
     cmds: &Receiver<Command>,
     out: &Emitter,
 ) -> Result<()> {
+    let Some(device) = devices.first().cloned() else {
+        bail!("internal: no device to train on");
+    };
     if prepared.shards.is_none() && prepared.sft.is_none() {
         return serve_samples::<B::InnerBackend>(prepared, device, device_name, cmds, out);
     }
@@ -111,7 +123,8 @@ fn dispatch<B: AutodiffBackend>(
         // checkpoint's step, not 0.
         out.set_step(ckpt.trainer.step);
     }
-    let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
+    let mut trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
+    trainer.start_peers(devices)?;
     train_loop(req, trainer, device_name, origin, cmds, out)
 }
 
@@ -150,6 +163,10 @@ enum SaveKind {
 
 /// Save now; a failure is alerted and counted (the run then ends non-zero), never fatal.
 fn save(trainer: &mut Trainer<impl AutodiffBackend>, out: &Emitter, kind: SaveKind) -> bool {
+    if !trainer.is_coordinator() {
+        // Node 0 of a multi-node run writes the run's checkpoints; the others hold replicas.
+        return true;
+    }
     match trainer.save_checkpoint(kind == SaveKind::OnDemand) {
         Ok(path) => out.emit(Event::CheckpointSaved {
             step: trainer.step,
@@ -367,6 +384,20 @@ fn train_loop<B: AutodiffBackend>(
         }
         let stats = match trainer.step() {
             Ok(s) => s,
+            Err(e) if e.is::<PeersLeft>() => {
+                // Another node left a multi-node run: stop at the last completed step,
+                // resumable like any stop.
+                out.emit(Event::Alert {
+                    step: trainer.step,
+                    kind: AlertKind::Notice,
+                    detail: format!("{e:#}"),
+                });
+                if !saved_at_current_step(&trainer) {
+                    save(&mut trainer, out, SaveKind::OnDemand);
+                }
+                out.finish(FinishReason::Stopped);
+                return Ok(());
+            }
             Err(e) => {
                 // Error and Finished (sent by `spawn`) report the last completed step.
                 out.emit(step_failure_alert(&e, trainer.step + 1));

@@ -4,6 +4,7 @@ pub mod emitter;
 pub mod engine;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod resume;
 mod rewind;
 pub mod run_data;

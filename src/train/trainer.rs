@@ -2,6 +2,7 @@
 //! evaluation, a checkpoint. Generic over the Burn backend; knows nothing of threads or UIs.
 
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
+use super::parallel::PeerGroup;
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
 use crate::controls::{ControlRecord, RewindRecord};
@@ -82,15 +83,15 @@ pub fn masked_loss<B: Backend>(
 }
 
 /// A batch from either data source; SFT batches carry a loss mask.
-struct TrainBatch {
-    tokens: Vec<u32>,
-    mask: Option<Vec<f32>>,
-    batch: usize,
-    seq: usize,
+pub(crate) struct TrainBatch {
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) mask: Option<Vec<f32>>,
+    pub(crate) batch: usize,
+    pub(crate) seq: usize,
 }
 
 impl TrainBatch {
-    fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
+    pub(crate) fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
         let rows = rows_tensor::<B>(&self.tokens, self.batch, self.seq, device);
         match &self.mask {
             Some(m) => masked_loss(
@@ -126,13 +127,13 @@ impl From<MaskedBatch> for TrainBatch {
 }
 
 /// Where training batches come from.
-enum Source {
+pub(super) enum Source {
     Tokens(TokenLoader),
     Sft(SftLoader),
 }
 
 impl Source {
-    fn next_batch(&mut self) -> Result<TrainBatch> {
+    pub(super) fn next_batch(&mut self) -> Result<TrainBatch> {
         Ok(match self {
             Source::Tokens(l) => l.next_batch()?.into(),
             Source::Sft(l) => l.next_batch().into(),
@@ -156,9 +157,9 @@ impl Source {
 pub struct Trainer<B: AutodiffBackend> {
     pub run: PreparedRun,
     /// Always `Some` between steps; taken during the update so AdamW can write in place.
-    model: Option<Llama<B>>,
+    pub(super) model: Option<Llama<B>>,
     pub(super) optim: AdamW<B::InnerBackend>,
-    loader: Source,
+    pub(super) loader: Source,
     eval_set: Vec<TrainBatch>,
     pub(super) schedule: LrSchedule,
     pub(super) device: B::Device,
@@ -174,6 +175,8 @@ pub struct Trainer<B: AutodiffBackend> {
     pub(super) pending: VecDeque<ControlRecord>,
     /// Rewinds of this run's lineage, stored in every checkpoint.
     pub rewinds: Vec<RewindRecord>,
+    /// The other data-parallel peers (`[parallel]`, `train/parallel/`); None on one device.
+    pub(super) peers: Option<PeerGroup<B>>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -265,12 +268,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             controls,
             pending,
             rewinds,
+            peers: None,
         })
     }
 
     /// One optimizer update over `grad_accum` micro-batches. A non-finite loss is an error and
     /// the update is skipped, so the weights stay as they were.
     pub fn step(&mut self) -> Result<StepStats> {
+        if self.peers.is_some() {
+            return self.parallel_step();
+        }
         let start = Instant::now();
         let accum = self.run.config.train.grad_accum;
         let mut buffer = GradBuffer::<B::InnerBackend>::default();
@@ -308,6 +315,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             tokens: self.tokens,
             step_ms: secs * 1000.0,
             tokens_per_s: step_tokens as f64 / secs.max(1e-9),
+            peers: 1,
+            peer_step_ms: Vec::new(),
+            allreduce_ms: 0.0,
         })
     }
 
@@ -321,9 +331,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
-    /// Mean loss over the fixed validation batches (`None` without validation data).
+    /// Mean loss over the fixed validation batches (`None` without validation data, and on
+    /// the nodes of a multi-node run other than node 0, which evaluates for all).
     pub fn evaluate(&mut self) -> Option<f64> {
-        if self.eval_set.is_empty() {
+        if self.eval_set.is_empty() || !self.is_coordinator() {
             return None;
         }
         let model = self.model().valid();
