@@ -24,7 +24,7 @@ pub struct ParallelArgs {
     #[arg(long, value_name = "R")]
     pub node_rank: Option<usize>,
     /// The global orchestrator every node joins, ws://HOST:PORT (`llite-tui orchestrator`;
-    /// --set parallel.orchestrator=...).
+    /// --set parallel.orchestrator=...; default: none, needed when --nodes is above 1).
     #[arg(long, value_name = "ADDR")]
     pub orchestrator: Option<String>,
 }

@@ -20,7 +20,11 @@ const STEPS: u64 = 20;
 /// Float-summation tolerance between runs that split the batch differently: the same sums in
 /// another order, compounded over 20 AdamW steps.
 fn assert_close(a: &[(u64, f64)], b: &[(u64, f64)], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: step counts differ: {a:?} vs {b:?}");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{what}: step counts differ: {a:?} vs {b:?}"
+    );
     for ((sa, la), (sb, lb)) in a.iter().zip(b) {
         assert_eq!(sa, sb, "{what}: steps differ");
         let tol = 2e-4 * la.abs().max(1.0);
@@ -36,7 +40,12 @@ fn losses_of(run_dir: &Path) -> Vec<(u64, f64)> {
     let v = metrics_step_losses(&run_dir.join("metrics.jsonl"));
     let mut steps: Vec<u64> = v.iter().map(|(s, _)| *s).collect();
     steps.dedup();
-    assert_eq!(steps.len(), v.len(), "a step logged twice in {}", run_dir.display());
+    assert_eq!(
+        steps.len(),
+        v.len(),
+        "a step logged twice in {}",
+        run_dir.display()
+    );
     v
 }
 
@@ -57,17 +66,26 @@ fn two_local_peers_with_half_the_batch_match_one_peer_with_all_of_it() {
     let pairs = |s: &[llite_tui::protocol::StepStats]| -> Vec<(u64, f64)> {
         s.iter().map(|x| (x.step, x.loss)).collect()
     };
-    assert_close(&pairs(&one), &pairs(&two), "1 peer x 4 rows vs 2 peers x 2 rows");
+    assert_close(
+        &pairs(&one),
+        &pairs(&two),
+        "1 peer x 4 rows vs 2 peers x 2 rows",
+    );
     for (a, b) in one.iter().zip(&two) {
         let tol = 1e-3 * a.grad_norm.max(1.0);
-        assert!((a.grad_norm - b.grad_norm).abs() <= tol, "grad norms {a:?} vs {b:?}");
+        assert!(
+            (a.grad_norm - b.grad_norm).abs() <= tol,
+            "grad norms {a:?} vs {b:?}"
+        );
         assert_eq!(a.tokens, b.tokens, "the global batch is the same");
     }
     // The step events say how the work was shared.
-    assert!(one.iter().all(|s| s.peers == 1 && s.peer_step_ms.is_empty()));
-    assert!(two
+    assert!(one
         .iter()
-        .all(|s| s.peers == 2 && s.peer_step_ms.len() == 2 && s.peer_step_ms.iter().all(|&m| m > 0.0)));
+        .all(|s| s.peers == 1 && s.peer_step_ms.is_empty()));
+    assert!(two.iter().all(|s| s.peers == 2
+        && s.peer_step_ms.len() == 2
+        && s.peer_step_ms.iter().all(|&m| m > 0.0)));
     let line = std::fs::read_to_string(dir.path().join("two/metrics.jsonl")).unwrap();
     let step: serde_json::Value = line
         .lines()
@@ -75,7 +93,11 @@ fn two_local_peers_with_half_the_batch_match_one_peer_with_all_of_it() {
         .find(|v| v["event"] == "step")
         .unwrap();
     assert_eq!(step["peers"], 2, "{step}");
-    assert_eq!(step["peer_step_ms"].as_array().map(Vec::len), Some(2), "{step}");
+    assert_eq!(
+        step["peer_step_ms"].as_array().map(Vec::len),
+        Some(2),
+        "{step}"
+    );
     // The one-device log reads as before (no data-parallel fields but the count).
     let one_line = std::fs::read_to_string(dir.path().join("one/metrics.jsonl")).unwrap();
     assert!(!one_line.contains("peer_step_ms"));
@@ -88,11 +110,17 @@ fn a_batch_that_does_not_split_evenly_is_refused_up_front() {
     let runs = dir.path().join("runs");
     let mut args = strs(&["train", "--headless", "--max-steps", "2", "--peers", "3"]);
     args.extend(tiny_flags(&corpus));
-    args.extend(strs(&["--runs-dir", runs.to_str().unwrap(), "--run-name", "odd"]));
+    args.extend(strs(&[
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--run-name",
+        "odd",
+    ]));
     let out = run_within(&args, 120);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
-        out.stderr.contains("train.batch_size (4) must be divisible by the 3 data-parallel peers"),
+        out.stderr
+            .contains("train.batch_size (4) must be divisible by the 3 data-parallel peers"),
         "{}",
         out.stderr
     );
@@ -165,7 +193,12 @@ fn two_processes_joined_through_the_orchestrator_match_one_peer() {
     let base = |name: &str| -> Vec<String> {
         let mut a = strs(&["train", "--headless", "--max-steps", &STEPS.to_string()]);
         a.extend(tiny_flags(&corpus));
-        a.extend(strs(&["--runs-dir", runs.to_str().unwrap(), "--run-name", name]));
+        a.extend(strs(&[
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--run-name",
+            name,
+        ]));
         a
     };
     let reference = run_within(&base("single"), 300);
@@ -199,18 +232,29 @@ fn two_processes_joined_through_the_orchestrator_match_one_peer() {
     }
     let codes = wait_all(&mut reaper, 1, 300, &logs);
     let tail = |l: &Path| std::fs::read_to_string(l).unwrap_or_default();
-    assert_eq!(codes, vec![Some(0), Some(0)], "node0: {} node1: {}", tail(&logs[0]), tail(&logs[1]));
+    assert_eq!(
+        codes,
+        vec![Some(0), Some(0)],
+        "node0: {} node1: {}",
+        tail(&logs[0]),
+        tail(&logs[1])
+    );
 
     let single = losses_of(&runs.join("single"));
     let node0 = losses_of(&runs.join("node0"));
     let node1 = losses_of(&runs.join("node1"));
     assert_eq!(single.len(), STEPS as usize);
     assert_close(&single, &node0, "1 process x 4 rows vs 2 nodes x 2 rows");
-    assert_eq!(node0, node1, "both nodes hold identical replicas and see the same loss");
+    assert_eq!(
+        node0, node1,
+        "both nodes hold identical replicas and see the same loss"
+    );
     // Node 0 checkpoints for the run; node 1 holds a replica only.
-    assert!(llite_tui::store::listing::list_checkpoints(&runs.join("node0"))
-        .iter()
-        .any(|c| c.step == STEPS && c.error.is_none()));
+    assert!(
+        llite_tui::store::listing::list_checkpoints(&runs.join("node0"))
+            .iter()
+            .any(|c| c.step == STEPS && c.error.is_none())
+    );
     assert!(llite_tui::store::listing::list_checkpoints(&runs.join("node1")).is_empty());
 }
 
@@ -220,9 +264,24 @@ fn a_two_peer_run_killed_and_resumed_continues_exactly() {
     let corpus = small_corpus(dir.path(), 120_000);
     let runs = dir.path().join("runs");
     let base = |name: &str, extra: &[&str]| -> Vec<String> {
-        let mut a = strs(&["train", "--headless", "--max-steps", &STEPS.to_string(), "--peers", "2"]);
-        a.extend(tiny_flags_with(&corpus, &["checkpoint.every=5", "checkpoint.keep_last=0"]));
-        a.extend(strs(&["--runs-dir", runs.to_str().unwrap(), "--run-name", name]));
+        let mut a = strs(&[
+            "train",
+            "--headless",
+            "--max-steps",
+            &STEPS.to_string(),
+            "--peers",
+            "2",
+        ]);
+        a.extend(tiny_flags_with(
+            &corpus,
+            &["checkpoint.every=5", "checkpoint.keep_last=0"],
+        ));
+        a.extend(strs(&[
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--run-name",
+            name,
+        ]));
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
@@ -259,7 +318,11 @@ fn a_two_peer_run_killed_and_resumed_continues_exactly() {
     );
     assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
     // Bit for bit: the same peers, the same sums in the same order.
-    assert_eq!(losses_of(&killed), expected, "killed at step >= 12 and resumed");
+    assert_eq!(
+        losses_of(&killed),
+        expected,
+        "killed at step >= 12 and resumed"
+    );
 
     // The same checkpoint resumed with one peer: exact by construction (the global batch and
     // its order never depend on the peer count), up to float summation order.
@@ -282,5 +345,9 @@ fn a_two_peer_run_killed_and_resumed_continues_exactly() {
         .into_iter()
         .filter(|(s, _)| *s > 10)
         .collect();
-    assert_close(&branch, &expected[10..], "2-peer checkpoint resumed by 1 peer");
+    assert_close(
+        &branch,
+        &expected[10..],
+        "2-peer checkpoint resumed by 1 peer",
+    );
 }

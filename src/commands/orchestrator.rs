@@ -19,7 +19,9 @@ pub fn serve(args: &OrchestratorArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("orchestrator: cannot start its async runtime")?;
-    eprintln!("llite-tui orchestrator: listening on ws://0.0.0.0:{port} (Ctrl-C or SIGTERM stops it)");
+    eprintln!(
+        "llite-tui orchestrator: listening on ws://0.0.0.0:{port} (Ctrl-C or SIGTERM stops it)"
+    );
     runtime.block_on(burn_collective::start_global_orchestrator(port));
     eprintln!("llite-tui orchestrator: stopped");
     Ok(())

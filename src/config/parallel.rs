@@ -91,7 +91,10 @@ pub fn ws_port(address: &str, key: &str) -> Result<u16> {
         bail!("config: {key} = {address:?} must look like ws://HOST:PORT");
     };
     let hostport = rest.trim_end_matches('/');
-    match hostport.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+    match hostport
+        .rsplit_once(':')
+        .map(|(h, p)| (h, p.parse::<u16>()))
+    {
         Some((host, Ok(port))) if !host.is_empty() && port > 0 && !hostport.contains('/') => {
             Ok(port)
         }
@@ -133,7 +136,8 @@ impl RunConfig {
         for d in &p.devices {
             let known = d == "cpu"
                 || d == "cuda"
-                || d.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+                || d.strip_prefix("cuda:")
+                    .is_some_and(|i| i.parse::<usize>().is_ok());
             if !known {
                 bail!("config: parallel.devices entry {d:?}: expected cpu, cuda or cuda:N");
             }

@@ -7,9 +7,9 @@
 
 use super::emitter::Emitter;
 use super::metrics::SpikeWatch;
+use super::parallel::{device_label, peer_devices, PeerDevices, PeersLeft};
 use super::samplers::Samplers;
 use super::session::{prepare, EngineRequest, PreparedRun};
-use super::parallel::{device_label, peer_devices, PeerDevices, PeersLeft};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
@@ -89,7 +89,6 @@ fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<(
         PeerDevices::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
     }
 }
-
 
 fn cpu_name() -> String {
     let threads = crate::model::fused::worker_threads();

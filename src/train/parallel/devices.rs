@@ -58,10 +58,7 @@ pub fn device_label(device: String, plan: &ParallelConfig) -> String {
     match (plan.peers, plan.nodes) {
         (1, 1) => device,
         (p, 1) => format!("{device} x {p} peers"),
-        (p, n) => format!(
-            "{device} x {p} peers x {n} nodes (node {})",
-            plan.node_rank
-        ),
+        (p, n) => format!("{device} x {p} peers x {n} nodes (node {})", plan.node_rank),
     }
 }
 

@@ -23,9 +23,7 @@ use crate::model::Llama;
 use crate::train::optim::AdamW;
 use crate::train::trainer::TrainBatch;
 use anyhow::{anyhow, bail, Context, Result};
-use burn::collective::{
-    finish_collective, register, AllReduceStrategy, CollectiveConfig, PeerId,
-};
+use burn::collective::{finish_collective, register, AllReduceStrategy, CollectiveConfig, PeerId};
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use peer_step::{peer_step, PeerSeat, StepOrder};
@@ -196,7 +194,10 @@ impl<B: AutodiffBackend> PeerGroup<B> {
                 config: optim.config,
             };
             if w.jobs.send(job).is_err() {
-                return (model, Err(anyhow!("data-parallel peer {} is gone", first + k + 1)));
+                return (
+                    model,
+                    Err(anyhow!("data-parallel peer {} is gone", first + k + 1)),
+                );
             }
         }
         let order = StepOrder {
@@ -325,4 +326,3 @@ impl<B: AutodiffBackend> Drop for PeerGroup<B> {
         });
     }
 }
-

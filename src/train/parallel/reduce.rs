@@ -103,7 +103,10 @@ impl Layout {
 }
 
 /// Mean of `tensor` over every peer of the collective, through Burn's collective.
-pub(super) fn mean_over_peers<B: Backend>(id: PeerId, tensor: Tensor<B, 1>) -> Result<Tensor<B, 1>> {
+pub(super) fn mean_over_peers<B: Backend>(
+    id: PeerId,
+    tensor: Tensor<B, 1>,
+) -> Result<Tensor<B, 1>> {
     let reduced = all_reduce::<B>(id, tensor.into_primitive().tensor(), ReduceOperation::Mean)
         .map_err(|e| anyhow!("all-reduce of peer {}: {e:?}", id.0))?;
     Ok(Tensor::from_primitive(TensorPrimitive::Float(reduced)))

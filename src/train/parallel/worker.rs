@@ -66,19 +66,24 @@ pub(super) fn run<B: AutodiffBackend>(
     let mut model = Some(model);
     while let Ok(job) = jobs.recv() {
         let report = match job {
-            Job::Step {
-                shards,
-                lr,
-                config,
-            } => step(&mut model, &mut optim, &shards, lr, config, false, seat, &layout, &device),
+            Job::Step { shards, lr, config } => step(
+                &mut model, &mut optim, &shards, lr, config, false, seat, &layout, &device,
+            ),
             Job::Farewell => {
                 let config = optim.config;
-                step(&mut model, &mut optim, &[], 0.0, config, true, seat, &layout, &device)
+                step(
+                    &mut model,
+                    &mut optim,
+                    &[],
+                    0.0,
+                    config,
+                    true,
+                    seat,
+                    &layout,
+                    &device,
+                )
             }
-            Job::Reload {
-                model: m,
-                optim: o,
-            } => {
+            Job::Reload { model: m, optim: o } => {
                 model = Some(m);
                 optim = o;
                 Ok(())
