@@ -236,8 +236,8 @@ impl<B: AutodiffBackend> PeerGroup<B> {
     pub fn reload(&mut self, model: &Llama<B>, optim: &AdamW<B::InnerBackend>) -> Result<()> {
         for w in &self.workers {
             let job = Job::Reload {
-                model: model.clone().fork(&w.device),
-                optim: optim.replica(&w.device),
+                model: Box::new(model.clone().fork(&w.device)),
+                optim: Box::new(optim.replica(&w.device)),
             };
             w.jobs
                 .send(job)

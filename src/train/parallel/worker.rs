@@ -21,8 +21,8 @@ pub(super) enum Job<B: AutodiffBackend> {
     },
     /// Replace the replica (a rewind swapped the coordinator's weights and moments).
     Reload {
-        model: Llama<B>,
-        optim: AdamW<B::InnerBackend>,
+        model: Box<Llama<B>>,
+        optim: Box<AdamW<B::InnerBackend>>,
     },
     /// Join the coordinator's farewell all-reduce (a node leaving a multi-node run).
     Farewell,
@@ -84,8 +84,8 @@ pub(super) fn run<B: AutodiffBackend>(
                 )
             }
             Job::Reload { model: m, optim: o } => {
-                model = Some(m);
-                optim = o;
+                model = Some(*m);
+                optim = *o;
                 Ok(())
             }
         };
