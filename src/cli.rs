@@ -2,6 +2,7 @@
 //! rules are readable in one place; the long help texts live in `cli_help.rs`.
 
 use crate::cli_help as help;
+pub use crate::cli_parallel::{OrchestratorArgs, ParallelArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -92,6 +93,8 @@ pub struct RunArgs {
     /// cpu, cuda or cuda:N (cuda needs a build with --features cuda).
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     pub device: String,
+    #[command(flatten)]
+    pub parallel: ParallelArgs,
     /// Never draw the cockpit; print progress instead (implied when stdin or stdout is not a
     /// terminal).
     #[arg(long)]
@@ -159,6 +162,10 @@ pub enum Commands {
     /// Training, sampling and checkpoint I/O throughput next to PyTorch and the raw disk.
     #[command(after_help = help::BENCH)]
     Bench(BenchArgs),
+    /// Serve Burn's global collective orchestrator, which the nodes of a multi-machine
+    /// data-parallel run join (--orchestrator ws://HOST:PORT); stops on Ctrl-C or SIGTERM.
+    #[command(after_help = help::ORCHESTRATOR)]
+    Orchestrator(OrchestratorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = help::COMPLETIONS)]
     Completions {

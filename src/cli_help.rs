@@ -21,6 +21,7 @@ Examples:
   llite-tui train --headless --resume runs/demo/latest --max-steps 400
   llite-tui train --headless --finetune runs/demo/latest --data data/sft-shakespeare.jsonl
   llite-tui train --headless --max-steps 1000 --stop-at-step 500   # time-sliced job
+  llite-tui train --headless --peers 2              # data parallel: 2 replicas, batch split in 2
 
 Headless runs:
   SIGINT, SIGTERM or SIGHUP: finish the current step, save a checkpoint (even at step 0),
@@ -148,3 +149,15 @@ pub const MANPAGE: &str = "\
 Examples:
   llite-tui manpage | man -l -
   llite-tui manpage --out ~/.local/share/man/man1";
+
+/// `orchestrator`: how the nodes of a multi-machine run meet.
+pub const ORCHESTRATOR: &str = "\
+Examples:
+  llite-tui orchestrator --port 3000                                   # on host A
+  llite-tui train --headless --nodes 2 --node-rank 0 --orchestrator ws://A:3000 \\
+      --set parallel.node_address=ws://A:3001                          # on host A
+  llite-tui train --headless --nodes 2 --node-rank 1 --orchestrator ws://A:3000 \\
+      --set parallel.node_address=ws://B:3001                          # on host B
+
+Every node runs the same config and data; node 0 checkpoints and evaluates. The orchestrator
+only introduces the nodes (Burn's collective): gradients travel between the nodes directly.";

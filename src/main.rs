@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_help;
+mod cli_parallel;
 #[cfg(test)]
 mod cli_tests;
 mod commands;

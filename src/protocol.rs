@@ -107,6 +107,26 @@ pub struct StepStats {
     pub tokens: u64,
     pub step_ms: f64,
     pub tokens_per_s: f64,
+    /// Data-parallel peers over all nodes (1 = one device); logs written before data
+    /// parallelism existed read as 1.
+    #[serde(default = "one_peer")]
+    pub peers: u32,
+    /// Each peer's forward + backward time this step, by peer id, so a straggler shows;
+    /// empty on one device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_step_ms: Vec<f64>,
+    /// Time this process spent in the gradient all-reduce (waiting for the slowest peer
+    /// included); 0 on one device.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub allreduce_ms: f64,
+}
+
+fn one_peer() -> u32 {
+    1
+}
+
+fn is_zero_ms(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// What kind of trouble an alert reports, so consumers can decide whether to pause.

@@ -8,6 +8,7 @@ mod eval;
 mod first_step;
 mod load;
 mod memory;
+mod parallel;
 mod reference;
 mod roofline;
 mod sampling;
@@ -90,6 +91,8 @@ pub enum Section {
     /// One row of the memory table, in the child process it starts (internal).
     #[value(hide = true)]
     MemoryRow,
+    /// Data parallelism: 2 local peers vs 1, the all-reduce's cost and bytes per step.
+    Parallel,
 }
 
 /// Threads both implementations use: RAYON_NUM_THREADS if set, else all cores.
@@ -127,6 +130,9 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
     }
     if only.contains(&Section::Memory) {
         memory::memory_table(steps.max(1), large);
+    }
+    if wanted(Section::Parallel) {
+        parallel_table(steps.max(1), large);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");
@@ -480,4 +486,30 @@ fn stall_table(large: bool, io_dir: &Path) {
         }
     }
     println!("stall = how long the step loop waits per checkpoint; async stall = snapshot + hand-off; step during bg = a training step sharing the CPU with the background write.");
+}
+
+/// Data parallelism on this machine: 2 local peers (half the batch each) vs 1 peer.
+fn parallel_table(steps: usize, large: bool) {
+    println!();
+    println!("data parallel: 2 local peers (threads, half the batch each) vs 1 peer, median of {steps} steps; all-reduce over Burn's collective");
+    println!(
+        "{:<20} {:>10} {:>10} {:>7} {:>12} {:>13} {:>12}",
+        "config", "1 peer ms", "2 peers ms", "ratio", "wait in AR", "all-reduce ms", "bytes/peer"
+    );
+    for case in cases(large) {
+        match parallel::measure(&case, steps) {
+            Ok(r) => println!(
+                "{:<20} {:>10.1} {:>10.1} {:>6.2}x {:>12.1} {:>13.2} {:>12}",
+                case.name,
+                r.one_peer_ms,
+                r.two_peer_ms,
+                r.one_peer_ms / r.two_peer_ms,
+                r.wait_ms,
+                r.allreduce_ms,
+                format_bytes(r.bytes_per_peer)
+            ),
+            Err(e) => println!("{:<20} data parallel failed: {e:#}", case.name),
+        }
+    }
+    println!("ratio = 1-peer / 2-peer step time (above 1: 2 peers are faster); on CPU both peers share the cores. wait in AR = the coordinator's time in the step's all-reduce (waiting for the slower peer included); all-reduce ms = the same buffer with both peers ready.");
 }

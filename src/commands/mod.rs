@@ -7,6 +7,7 @@ mod data;
 mod eval;
 mod info;
 mod metrics;
+mod orchestrator;
 mod reference;
 mod runs;
 mod sample;
@@ -67,6 +68,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             bench::run_table(args.steps, args.large, &io_dir, &args.only)
         }
+        Some(Commands::Orchestrator(args)) => orchestrator::serve(&args),
         Some(Commands::Completions { shell }) => reference::completions(shell),
         Some(Commands::Manpage { out }) => reference::manpage(out.as_deref()),
     }

@@ -31,8 +31,13 @@ fn is_sft_finetune(start: &StartFrom) -> bool {
 }
 
 fn engine_request(run: &RunArgs, start: StartFrom) -> Result<EngineRequest> {
-    let config = load_config_with_default(run, is_sft_finetune(&start))?;
+    let mut config = load_config_with_default(run, is_sft_finetune(&start))?;
+    // After `--set`, so a data-parallel flag wins over a --set of the same key; kept with the
+    // overrides, so a resume applies it on top of the checkpoint's config too.
+    let parallel = run.parallel.overrides();
+    config.apply_overrides(&parallel)?;
     let mut overrides = run.preset.overrides.clone();
+    overrides.extend(parallel);
     if let Some(n) = run.max_steps {
         overrides.push(format!("train.max_steps={n}"));
     }

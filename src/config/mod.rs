@@ -8,9 +8,11 @@ use std::path::Path;
 mod chronicle;
 #[cfg(test)]
 mod docs_tests;
+mod parallel;
 mod rope_scaling;
 mod validate;
 pub use chronicle::ChronicleConfig;
+pub use parallel::{ws_port, ParallelConfig, MAX_NODES, MAX_PEERS};
 pub use rope_scaling::RopeScaling;
 pub use validate::{
     validate_sample, MAX_SAMPLE_TOKENS, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS_PER_STEP,
@@ -335,6 +337,7 @@ pub struct RunConfig {
     /// Fixed-prompt samples and task scores recorded over training (off by default).
     pub chronicle: ChronicleConfig,
     pub log: LogConfig,
+    pub parallel: ParallelConfig,
 }
 
 /// Where a run's metrics are written besides `metrics.jsonl` (which is always written).
@@ -392,7 +395,7 @@ impl RunConfig {
                 .and_then(|v| v.as_table_mut())
                 .with_context(|| {
                     format!(
-                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, chronicle, log)"
+                        "--set {item}: unknown section `{section}` (model, data, train, checkpoint, sample, ui, sft, chronicle, log, parallel)"
                     )
                 })?;
             let known: Vec<_> = table.keys().cloned().collect();

@@ -137,7 +137,7 @@ impl RunConfig {
         crate::data::template::check_name(&self.sft.template)
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         self.chronicle.validate()?;
-        Ok(())
+        self.validate_parallel()
     }
 
     /// NaN or infinity anywhere is refused, naming the key: such a value would only surface

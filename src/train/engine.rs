@@ -8,9 +8,10 @@
 use super::chronicle::Chronicle;
 use super::emitter::Emitter;
 use super::metrics::SpikeWatch;
+use super::parallel::{device_label, peer_devices, PeerDevices, PeersLeft};
 use super::samplers::Samplers;
 use super::saving::{finish, pin_current, save, saved_at_current_step, SaveKind};
-use super::session::{prepare, DeviceSpec, EngineRequest, PreparedRun};
+use super::session::{prepare, EngineRequest, PreparedRun};
 use super::trainer::NonFiniteLoss;
 use super::trainer::Trainer;
 use crate::data::sft::Template;
@@ -70,20 +71,27 @@ fn run(req: &EngineRequest, cmds: &Receiver<Command>, out: &Emitter) -> Result<(
             out.attach_tensorboard(TfEventsWriter::create(&prepared.run_dir)?);
         }
     }
-    match req.device {
-        DeviceSpec::Cpu => {
+    // One device per local data-parallel peer (just `--device` without `[parallel]`).
+    match peer_devices(&prepared.config.parallel, req.device)? {
+        PeerDevices::Cpu(peers) => {
             type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
-            let device = Default::default();
-            dispatch::<Cpu>(req, prepared, device, cpu_name(), cmds, out)
+            let devices = vec![Default::default(); peers];
+            let name = device_label(cpu_name(), &prepared.config.parallel);
+            dispatch::<Cpu>(req, prepared, devices, name, cmds, out)
         }
         #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => {
+        PeerDevices::Cuda(ordinals) => {
             type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
-            let device = burn::backend::cuda::CudaDevice::new(i);
-            dispatch::<Gpu>(req, prepared, device, format!("cuda:{i}"), cmds, out)
+            let devices: Vec<_> = ordinals
+                .iter()
+                .map(|&i| burn::backend::cuda::CudaDevice::new(i))
+                .collect();
+            let first = format!("cuda:{}", ordinals.first().copied().unwrap_or(0));
+            let name = device_label(first, &prepared.config.parallel);
+            dispatch::<Gpu>(req, prepared, devices, name, cmds, out)
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
+        PeerDevices::Cuda(_) => bail!("--device cuda needs a build with `--features cuda`"),
     }
 }
 
@@ -95,11 +103,14 @@ fn cpu_name() -> String {
 fn dispatch<B: AutodiffBackend>(
     req: &EngineRequest,
     prepared: PreparedRun,
-    device: B::Device,
+    devices: Vec<B::Device>,
     device_name: String,
     cmds: &Receiver<Command>,
     out: &Emitter,
 ) -> Result<()> {
+    let Some(device) = devices.first().cloned() else {
+        bail!("internal: no device to train on");
+    };
     if prepared.shards.is_none() && prepared.sft.is_none() {
         return serve_samples::<B::InnerBackend>(prepared, device, device_name, cmds, out);
     }
@@ -116,7 +127,8 @@ fn dispatch<B: AutodiffBackend>(
         // checkpoint's step, not 0.
         out.set_step(ckpt.trainer.step);
     }
-    let trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
+    let mut trainer = Trainer::<B>::new(prepared, device, req.fresh_optimizer)?;
+    trainer.start_peers(devices)?;
     train_loop(req, trainer, device_name, origin, cmds, out)
 }
 
@@ -336,6 +348,20 @@ fn train_loop<B: AutodiffBackend>(
         }
         let stats = match trainer.step() {
             Ok(s) => s,
+            Err(e) if e.is::<PeersLeft>() => {
+                // Another node left a multi-node run: stop at the last completed step,
+                // resumable like any stop.
+                out.emit(Event::Alert {
+                    step: trainer.step,
+                    kind: AlertKind::Notice,
+                    detail: format!("{e:#}"),
+                });
+                if !saved_at_current_step(&trainer, &mut writer) {
+                    save(&trainer, &mut writer, out, SaveKind::OnDemand);
+                }
+                finish(&mut writer, out, FinishReason::Stopped);
+                return Ok(());
+            }
             Err(e) => {
                 // Error and Finished (sent by `spawn`) report the last completed step.
                 out.emit(step_failure_alert(&e, trainer.step + 1));

@@ -6,6 +6,7 @@ pub mod emitter;
 pub mod engine;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod peak;
 pub mod precision;
 pub mod recompute;

@@ -107,6 +107,12 @@ impl<B: Backend> GradBuffer<B> {
             }
         }
     }
+
+    /// The summed gradients in traversal order, for the data-parallel all-reduce
+    /// (`train/parallel`), which replaces them with their mean over peers.
+    pub(crate) fn grads_mut(&mut self) -> &mut Vec<Option<Tensor<B, 1>>> {
+        &mut self.grads
+    }
 }
 
 /// AdamW state: first and second moments per parameter (flattened) and the update count.
@@ -182,6 +188,23 @@ impl<B: Backend> AdamW<B> {
             config,
             step: 0,
             moments: Vec::new(),
+        }
+    }
+
+    /// The same state on `device`, for a data-parallel peer's replica (`train/parallel`).
+    pub fn replica(&self, device: &B::Device) -> Self {
+        let moments = self
+            .moments
+            .iter()
+            .map(|mv| {
+                mv.as_ref()
+                    .map(|(m, v)| (m.clone().to_device(device), v.clone().to_device(device)))
+            })
+            .collect();
+        Self {
+            config: self.config,
+            step: self.step,
+            moments,
         }
     }
 

@@ -131,9 +131,15 @@ pub(super) fn rewind<B: AutodiffBackend>(
     out: &Emitter,
     info: impl FnOnce(&Trainer<B>) -> crate::protocol::RunInfo,
 ) -> Result<()> {
+    let nodes = trainer.run.config.parallel.nodes;
+    if nodes > 1 {
+        bail!("a run over {nodes} nodes cannot rewind in place (the other nodes would not follow); stop every node and resume them all from the checkpoint");
+    }
     let (checkpoint, _) = check_target(trainer, checkpoint)?;
-    let (next, log) = build_branch(req, trainer, &checkpoint, skip)?;
+    let (mut next, log) = build_branch(req, trainer, &checkpoint, skip)?;
     let from_step = trainer.step;
+    // The local data-parallel peers stay joined and take the branch's weights and moments.
+    next.adopt_peers(trainer)?;
     *trainer = next;
     let step = trainer.step;
     out.emit(Event::Rewound {

@@ -60,6 +60,10 @@ pub(super) fn save(
     out: &Emitter,
     kind: SaveKind,
 ) {
+    if !trainer.is_coordinator() {
+        // Node 0 of a multi-node run writes the run's checkpoints; the others hold replicas.
+        return;
+    }
     writer.wait();
     match trainer.checkpoint_snapshot(kind == SaveKind::OnDemand) {
         Ok(job) => writer.submit(job),

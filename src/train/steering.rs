@@ -13,6 +13,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// step; the change is recorded (stamped with the current step) and returned. A refusal
     /// leaves everything as it was.
     pub fn apply_control(&mut self, item: &str) -> Result<ControlRecord> {
+        self.refuse_diverging_change(item)?;
         let (change, changed) = validate_setting(&self.run.config, item)?;
         self.run.config = changed;
         self.sync_knobs();

@@ -3,6 +3,7 @@
 
 use super::backward::{micro_batch, BackwardPlan, MicroBatch};
 use super::optim::{AdamW, AdamWConfig, GradBuffer};
+use super::parallel::PeerGroup;
 use super::precision::{LossScaler, Verdict};
 use super::schedule::LrSchedule;
 use super::session::PreparedRun;
@@ -63,16 +64,16 @@ fn rows_tensor<B: Backend>(
 }
 
 /// A batch from either data source; SFT batches carry a loss mask.
-struct TrainBatch {
-    tokens: Vec<u32>,
-    mask: Option<Vec<f32>>,
-    batch: usize,
-    seq: usize,
+pub(crate) struct TrainBatch {
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) mask: Option<Vec<f32>>,
+    pub(crate) batch: usize,
+    pub(crate) seq: usize,
 }
 
 impl TrainBatch {
     /// Upload the batch: inputs, targets and mask.
-    fn upload<B: Backend>(&self, device: &B::Device) -> MicroBatch<B> {
+    pub(crate) fn upload<B: Backend>(&self, device: &B::Device) -> MicroBatch<B> {
         let rows = rows_tensor::<B>(&self.tokens, self.batch, self.seq, device);
         let mask = self
             .mask
@@ -81,7 +82,7 @@ impl TrainBatch {
         MicroBatch::from_rows(rows, mask)
     }
 
-    fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
+    pub(crate) fn loss<B: Backend>(&self, model: &Llama<B>, device: &B::Device) -> Tensor<B, 1> {
         self.upload(device).loss(model)
     }
 }
@@ -109,13 +110,13 @@ impl From<MaskedBatch> for TrainBatch {
 }
 
 /// Where training batches come from.
-enum Source {
+pub(super) enum Source {
     Tokens(TokenLoader),
     Sft(SftLoader),
 }
 
 impl Source {
-    fn next_batch(&mut self) -> Result<TrainBatch> {
+    pub(super) fn next_batch(&mut self) -> Result<TrainBatch> {
         Ok(match self {
             Source::Tokens(l) => l.next_batch()?.into(),
             Source::Sft(l) => l.next_batch().into(),
@@ -139,9 +140,9 @@ impl Source {
 pub struct Trainer<B: AutodiffBackend> {
     pub run: PreparedRun,
     /// Always `Some` between steps; taken during the update so AdamW can write in place.
-    model: Option<Llama<B>>,
+    pub(super) model: Option<Llama<B>>,
     pub(super) optim: AdamW<B::InnerBackend>,
-    loader: Source,
+    pub(super) loader: Source,
     eval_set: Vec<TrainBatch>,
     pub(super) schedule: LrSchedule,
     pub(super) device: B::Device,
@@ -162,6 +163,8 @@ pub struct Trainer<B: AutodiffBackend> {
     plan: BackwardPlan,
     /// f16 loss scale (fixed at 1 otherwise); starts afresh in every process.
     scaler: LossScaler,
+    /// The other data-parallel peers (`[parallel]`, `train/parallel/`); None on one device.
+    pub(super) peers: Option<PeerGroup<B>>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -267,12 +270,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             controls,
             pending,
             rewinds,
+            peers: None,
         })
     }
 
     /// One optimizer update over `grad_accum` micro-batches. A non-finite loss is an error and
     /// the update is skipped, so the weights stay as they were.
     pub fn step(&mut self) -> Result<StepStats> {
+        if self.peers.is_some() {
+            return self.parallel_step();
+        }
         let start = Instant::now();
         let (loss, buffer) = loop {
             let cursor = self.loader.cursor();
@@ -317,6 +324,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             tokens: self.tokens,
             step_ms: secs * 1000.0,
             tokens_per_s: step_tokens as f64 / secs.max(1e-9),
+            peers: 1,
+            peer_step_ms: Vec::new(),
+            allreduce_ms: 0.0,
         })
     }
 
@@ -344,9 +354,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
-    /// Mean loss over the fixed validation batches (`None` without validation data).
+    /// Mean loss over the fixed validation batches (`None` without validation data, and on
+    /// the nodes of a multi-node run other than node 0, which evaluates for all).
     pub fn evaluate(&mut self) -> Option<f64> {
-        if self.eval_set.is_empty() {
+        if self.eval_set.is_empty() || !self.is_coordinator() {
             return None;
         }
         let model = self.model().valid();

@@ -396,6 +396,9 @@ fn log_scale_drops_non_positive_values() {
         tokens: 51 * 1024,
         step_ms: 100.0,
         tokens_per_s: 10240.0,
+        peers: 1,
+        peer_step_ms: Vec::new(),
+        allreduce_ms: 0.0,
     }));
     let s = super::panes::loss::series(&app, 1000);
     assert_eq!(s.raw.len(), 50, "the zero loss is not plotted");

@@ -49,6 +49,9 @@ pub fn scripted_events() -> Vec<Event> {
             tokens: step * 1024,
             step_ms,
             tokens_per_s: 1024.0 / (step_ms / 1000.0),
+            peers: 1,
+            peer_step_ms: Vec::new(),
+            allreduce_ms: 0.0,
         }));
         match step {
             20 => ev.push(Event::Eval {

@@ -93,6 +93,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     spans.push(sep());
     spans.push(Span::raw(device.to_string()));
+    if let Some(peers) = app.steps.last().and_then(peer_times) {
+        spans.push(Span::styled(peers, Style::new().fg(theme.dim)));
+    }
     if let Some(info) = &app.info {
         spans.push(sep());
         spans.push(Span::styled(
@@ -101,6 +104,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.base()), area);
+}
+
+/// ` · 2 peers 41|43 ms, all-reduce 3 ms`: each data-parallel peer's compute time of the
+/// last step (a straggler shows) and the wait in the all-reduce; None on one device.
+pub fn peer_times(step: &crate::protocol::StepStats) -> Option<String> {
+    if step.peers <= 1 {
+        return None;
+    }
+    let times: Vec<String> = step
+        .peer_step_ms
+        .iter()
+        .map(|ms| format!("{ms:.0}"))
+        .collect();
+    Some(format!(
+        " · {} peers {} ms, all-reduce {:.0} ms",
+        step.peers,
+        times.join("|"),
+        step.allreduce_ms
+    ))
 }
 
 /// The one-line banner above the panes: engine error, newest unseen alert, or theme warning.
