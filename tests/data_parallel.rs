@@ -185,20 +185,12 @@ fn wait_all(reaper: &mut Reaper, first: usize, secs: u64, logs: &[PathBuf]) -> V
     }
 }
 
-/// Test 2(b). Blocked by a bug in burn-collective 0.21.0, not by our usage: its global
-/// `SyncService::sync` (src/global/node/sync.rs:71-80), which ends every global all-reduce
-/// (ring, tree and centralized alike), compares a *copy* of the list of nodes that asked to
-/// sync (`.to_vec()`) with the node ids and then clears the copy, so the real list is never
-/// emptied. The first all-reduce passes (step 1 is logged on both nodes, with the same loss);
-/// in the second the list holds every id twice, never equals the ids again, and both nodes wait
-/// forever (here: until `parallel.timeout_s`). The panic at burn-communication's
-/// data_service.rs:253 is only the other node's connection dropping when it exits. The same
-/// loop also arms its `Notify` after the check (a lost wake-up). Unblocked by a Burn release
-/// that drains the real list (or a `[patch.crates-io]` copy of burn-collective 0.21.0 whose
-/// `sync` consumes one request per node from the locked list and enables `notified()` before
-/// checking): with that patch this test passed 16 times out of 16, in about 1.2 s each.
+/// Test 2(b): two processes on localhost joined through Burn's global orchestrator give the
+/// losses of one peer. Needs the vendored burn-collective fix (Cargo.toml `[patch.crates-io]`,
+/// vendor/burn-collective.patch): the published 0.21.0's global `SyncService::sync`
+/// (src/global/node/sync.rs:71-80) clears a *copy* of the list of nodes that asked to sync, so
+/// the second global all-reduce waits forever; the test then fails at `parallel.timeout_s`.
 #[test]
-#[ignore = "blocked by burn-collective 0.21.0: global sync (src/global/node/sync.rs:71-80) clears a copy of its list, so the 2nd global all-reduce waits forever; see the doc comment; run with --ignored"]
 fn two_processes_joined_through_the_orchestrator_match_one_peer() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 120_000);
