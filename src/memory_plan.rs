@@ -163,8 +163,10 @@ pub const HOST_PROCESS_OVERHEAD: u64 = 224 << 20;
 /// how it is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunShape {
-    /// Data-parallel peers; each holds a full replica and `batch_size / peers` rows.
+    /// Data-parallel peers of this node (`[parallel] peers`); each holds a full replica.
     pub peers: usize,
+    /// Nodes (machines) of the run; the batch is split over `peers * nodes` replicas.
+    pub nodes: usize,
     pub precision: Precision,
     pub activation_checkpointing: bool,
 }
@@ -173,7 +175,8 @@ impl RunShape {
     /// The shape a config asks for.
     pub fn of(config: &RunConfig) -> Self {
         Self {
-            peers: 1,
+            peers: config.parallel.peers.max(1),
+            nodes: config.parallel.nodes.max(1),
             precision: config.train.precision,
             activation_checkpointing: config.train.activation_checkpointing,
         }
@@ -185,7 +188,7 @@ pub fn plan_run(config: &RunConfig, device: PlanDevice) -> Option<MemoryPlan> {
     let shape = RunShape::of(config);
     plan(PlanInput {
         model: &config.model,
-        rows_per_device: config.train.batch_size.div_ceil(shape.peers.max(1)),
+        rows_per_device: config.train.batch_size.div_ceil(shape.peers * shape.nodes),
         seq_len: config.train.seq_len,
         precision: shape.precision,
         activation_checkpointing: shape.activation_checkpointing,

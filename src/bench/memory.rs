@@ -9,7 +9,7 @@ use crate::config::Precision;
 use crate::model::stats::format_bytes;
 use crate::model::Llama;
 use crate::train::backward::{micro_batch, BackwardPlan, MicroBatch};
-use crate::train::optim::{AdamW, AdamWConfig, GradBuffer};
+use crate::train::optim::GradBuffer;
 use std::time::Instant;
 
 type Train = burn::backend::Autodiff<burn::backend::Flex>;
@@ -122,13 +122,7 @@ pub fn memory_row() -> Result<(), String> {
 fn step_ms(case: &BenchCase, plan: BackwardPlan, steps: usize) -> f64 {
     let device = Default::default();
     let mut model = Llama::<Train>::new(&case.model, 1, &device);
-    let mut optim = AdamW::new(AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.95,
-        eps: 1e-8,
-        weight_decay: 0.1,
-        grad_clip: 1.0,
-    });
+    let mut optim = super::training::bench_adamw();
     let mut times = Vec::new();
     for i in 0..=steps {
         let rows = random_rows(case.batch, case.seq + 1, case.model.vocab_size, i as u64);

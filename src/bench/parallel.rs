@@ -7,7 +7,6 @@ use super::training::{train_step_ms, StepLoss};
 use super::BenchCase;
 use crate::config::ParallelConfig;
 use crate::model::Llama;
-use crate::train::optim::{AdamW, AdamWConfig};
 use crate::train::parallel::PeerGroup;
 use crate::train::trainer::TrainBatch;
 use anyhow::Result;
@@ -42,13 +41,7 @@ pub fn measure(case: &BenchCase, steps: usize) -> Result<ParallelRow> {
     let one_peer_ms = train_step_ms(case, steps, StepLoss::Full).median;
     let device = Default::default();
     let mut model = Llama::<Train>::new(&case.model, 1, &device);
-    let mut optim = AdamW::new(AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.95,
-        eps: 1e-8,
-        weight_decay: 0.1,
-        grad_clip: 1.0,
-    });
+    let mut optim = super::training::bench_adamw();
     let plan = ParallelConfig {
         peers: 2,
         ..ParallelConfig::default()

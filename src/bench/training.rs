@@ -65,17 +65,23 @@ impl StepTimes {
     }
 }
 
-/// Step times (fwd + bwd + AdamW) over `steps` timed steps after one warm-up.
-pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTimes {
-    let device = Default::default();
-    let mut model = Llama::<Train>::new(&case.model, 1, &device);
-    let mut optim = AdamW::new(AdamWConfig {
+/// The optimizer every training bench uses: the seed report's AdamW (0.9/0.95, decay 0.1,
+/// clip 1.0), as `benches/reference/train_step.py` configures PyTorch's.
+pub fn bench_adamw<B: burn::tensor::backend::Backend>() -> AdamW<B> {
+    AdamW::new(AdamWConfig {
         beta1: 0.9,
         beta2: 0.95,
         eps: 1e-8,
         weight_decay: 0.1,
         grad_clip: 1.0,
-    });
+    })
+}
+
+/// Step times (fwd + bwd + AdamW) over `steps` timed steps after one warm-up.
+pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTimes {
+    let device = Default::default();
+    let mut model = Llama::<Train>::new(&case.model, 1, &device);
+    let mut optim = bench_adamw();
     let mask: Vec<f32> = (0..case.batch * case.seq)
         .map(|i| {
             if (i % case.seq) < case.seq / 2 {

@@ -113,9 +113,14 @@ fn print_model(cfg: &RunConfig) {
 
 fn print_plan(cfg: &RunConfig, plan: &MemoryPlan, supply: &DeviceSupply) {
     let shape = RunShape::of(cfg);
-    let rows = cfg.train.batch_size.div_ceil(shape.peers.max(1));
+    let rows = cfg.train.batch_size.div_ceil(shape.peers * shape.nodes);
+    let nodes = if shape.nodes > 1 {
+        format!(" on each of {} nodes", shape.nodes)
+    } else {
+        String::new()
+    };
     println!(
-        "memory plan per device (estimated): {rows} rows x {} tokens, {}, activation checkpointing {}, {} peer{}",
+        "memory plan per device (estimated): {rows} rows x {} tokens, {}, activation checkpointing {}, {} peer{}{nodes}",
         cfg.train.seq_len,
         precision_name(shape.precision),
         if shape.activation_checkpointing { "on" } else { "off" },

@@ -236,12 +236,7 @@ pub fn next_token_loss<B: Backend>(
 ) -> Tensor<B, 1> {
     let logits = logits_f32(logits);
     if fused::enabled::<B>() {
-        let ids: Vec<i64> = targets
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("int targets");
+        let ids = target_ids(&targets);
         match fused::cross_entropy(logits, &ids) {
             Ok(loss) => return loss,
             Err(logits) => return cross_entropy(logits, targets),
@@ -259,12 +254,7 @@ pub fn masked_next_token_loss<B: Backend>(
 ) -> Tensor<B, 1> {
     let logits = logits_f32(logits);
     let logits = if fused::enabled::<B>() {
-        let ids: Vec<i64> = targets
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("int targets");
+        let ids = target_ids(&targets);
         let weights: Vec<f32> = mask
             .clone()
             .into_data()
@@ -282,6 +272,16 @@ pub fn masked_next_token_loss<B: Backend>(
     let nll = log_softmax(logits, 1).gather(1, targets).reshape([n]).neg();
     let count = mask.clone().sum().clamp_min(1.0);
     (nll * mask).sum().div(count)
+}
+
+/// Target ids on the host, as the fused cross-entropy kernels take them.
+fn target_ids<B: Backend>(targets: &Tensor<B, 2, Int>) -> Vec<i64> {
+    targets
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("int targets")
 }
 
 /// Mean negative log-likelihood of `targets [n, 1]` under `logits [n, vocab]`.
