@@ -23,6 +23,7 @@ fn started(run_dir: &str, start_step: u64) -> Event {
             start_step,
             config_toml: String::new(),
             origin: "fresh".into(),
+            measured_peak_tflops: None,
         },
     }
 }
