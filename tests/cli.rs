@@ -370,7 +370,7 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     let out = run_with_file_limit(limit_kib, &resume);
     let stderr = &out.stderr;
     assert!(
-        stderr.contains("CheckpointFailed") && stderr.contains("earlier checkpoints are intact"),
+        stderr.contains("checkpoint failed") && stderr.contains("earlier checkpoints are intact"),
         "no checkpoint_failed alert: {stderr}"
     );
     // Loud: non-zero, and the last line says what failed and which checkpoint is good.

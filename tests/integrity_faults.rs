@@ -247,7 +247,20 @@ fn a_checkpoint_directory_that_becomes_unwritable_fails_loudly_and_loses_nothing
     }
     let away = run_dir.join("checkpoints.away");
     std::fs::rename(&ckpts, &away).unwrap();
-    std::fs::write(&ckpts, b"not a directory").unwrap();
+    // A background save in flight may recreate `checkpoints/` between the rename and the
+    // write: move such a directory aside too (like a save that failed) and try again.
+    let mut extras = Vec::new();
+    while let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&ckpts)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"not a directory"))
+    {
+        assert!(extras.len() < 20, "cannot block {}: {e}", ckpts.display());
+        let extra = run_dir.join(format!("checkpoints.extra{}", extras.len()));
+        std::fs::rename(&ckpts, &extra).unwrap();
+        extras.push(extra);
+    }
     let status = wait_with_deadline(&mut child, 300, "blocked run");
     let err = stderr_of(&mut child);
     assert!(
@@ -260,6 +273,9 @@ fn a_checkpoint_directory_that_becomes_unwritable_fails_loudly_and_loses_nothing
     );
     assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_file(&ckpts).unwrap();
+    for extra in extras {
+        std::fs::remove_dir_all(extra).unwrap();
+    }
     std::fs::rename(&away, &ckpts).unwrap();
     let newest = assert_consistent(&run_dir, "after the blocked saves");
     let mut resumed = spawn(&train_args(&runs, "blocked", &corpus, Some(&newest)), None);

@@ -203,7 +203,7 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         Row {
             class: "memory (DMaS 1.7B on 24 GiB)",
             args: vec!["train".into(), "--headless".into(), "--runs-dir".into(), r.clone(), "--config".into(), format!("{}/configs/dmas-1.7b.toml", env!("CARGO_MANIFEST_DIR")), "--set".into(), format!("data.corpus={c}")],
-            needle: "(estimated peak: model state 25.57 GiB + activations and logits 150.92 GiB at 16 rows x 1024 tokens), this machine has 24.00 GiB available",
+            needle: "(estimated peak: model state 25.57 GiB + activations and logits 150.92 GiB at 16 rows x 1024 tokens, f32), this machine has 24.00 GiB available",
             env: vec![("LLITE_MEM_AVAILABLE", (24u64 << 30).to_string())],
         },
         row("sample top_p", &["sample", "--checkpoint", &k, "--top-p", "5"], "top_p must be in (0, 1]"),

@@ -63,8 +63,10 @@ fn sft_response_loss_falls_resumes_exactly_and_samples_through_the_template() {
     );
     let first = losses[..10].iter().sum::<f64>() / 10.0;
     let last = losses[50..].iter().sum::<f64>() / 10.0;
+    // Measured 5.36 -> 4.96 since pretraining visits the corpus in a shuffled order (the base
+    // model is less fitted to one play); 0.3 still separates learning from noise (~0.1).
     assert!(
-        last < first - 0.5,
+        last < first - 0.3,
         "response loss should fall: {first:.3} -> {last:.3}"
     );
     let run_toml = std::fs::read_to_string(dir.path().join("sft/run.toml")).unwrap();
