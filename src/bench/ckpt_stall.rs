@@ -179,3 +179,36 @@ fn measure_in(case: &BenchCase, work_dir: &Path) -> Result<Stall> {
     }
     Ok(best)
 }
+
+/// The step loop's stall per checkpoint, synchronous vs background write (`checkpoint.async`).
+pub(super) fn stall_table(large: bool, io_dir: &Path) {
+    println!();
+    println!("checkpoint stall of the step loop (weights + real AdamW moments, best of 2)");
+    println!(
+        "{:<20} {:>11} {:>11} {:>11} {:>13} {:>9} {:>14}",
+        "config",
+        "snapshot ms",
+        "sync stall",
+        "async stall",
+        "bg write ms",
+        "step ms",
+        "step during bg"
+    );
+    for case in super::cases(large) {
+        let work = io_dir.join(format!(".bench-stall-{}", std::process::id()));
+        match measure(&case, &work) {
+            Ok(s) => println!(
+                "{:<20} {:>11.1} {:>11.1} {:>11.1} {:>13.1} {:>9.1} {:>14.1}",
+                case.name,
+                s.snapshot_ms,
+                s.sync_ms,
+                s.async_ms,
+                s.background_ms,
+                s.step_ms,
+                s.step_during_write_ms
+            ),
+            Err(e) => println!("{:<20} checkpoint stall failed: {e:#}", case.name),
+        }
+    }
+    println!("stall = how long the step loop waits per checkpoint; async stall = snapshot + hand-off; step during bg = a training step sharing the CPU with the background write.");
+}

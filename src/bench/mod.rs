@@ -132,7 +132,7 @@ pub fn run_table(steps: usize, large: bool, io_dir: &Path, only: &[Section]) -> 
         memory::memory_table(steps.max(1), large);
     }
     if wanted(Section::Parallel) {
-        parallel_table(steps.max(1), large);
+        parallel::parallel_table(steps.max(1), large);
     }
     if !notes.is_empty() {
         println!("no reference: set LLITE_BENCH_REFERENCE=/path/to/python (a Python with torch and transformers), or run benches/reference/setup.sh to create benches/reference/.venv.");
@@ -452,64 +452,5 @@ fn io_table(large: bool, io_dir: &Path) {
         }
     }
     println!("ratio = checkpoint speed / raw disk speed on the same directory (1.00x: as fast as the disk allows).");
-    stall_table(large, io_dir);
-}
-
-/// The step loop's stall per checkpoint, synchronous vs background write (`checkpoint.async`).
-fn stall_table(large: bool, io_dir: &Path) {
-    println!();
-    println!("checkpoint stall of the step loop (weights + real AdamW moments, best of 2)");
-    println!(
-        "{:<20} {:>11} {:>11} {:>11} {:>13} {:>9} {:>14}",
-        "config",
-        "snapshot ms",
-        "sync stall",
-        "async stall",
-        "bg write ms",
-        "step ms",
-        "step during bg"
-    );
-    for case in cases(large) {
-        let work = io_dir.join(format!(".bench-stall-{}", std::process::id()));
-        match ckpt_stall::measure(&case, &work) {
-            Ok(s) => println!(
-                "{:<20} {:>11.1} {:>11.1} {:>11.1} {:>13.1} {:>9.1} {:>14.1}",
-                case.name,
-                s.snapshot_ms,
-                s.sync_ms,
-                s.async_ms,
-                s.background_ms,
-                s.step_ms,
-                s.step_during_write_ms
-            ),
-            Err(e) => println!("{:<20} checkpoint stall failed: {e:#}", case.name),
-        }
-    }
-    println!("stall = how long the step loop waits per checkpoint; async stall = snapshot + hand-off; step during bg = a training step sharing the CPU with the background write.");
-}
-
-/// Data parallelism on this machine: 2 local peers (half the batch each) vs 1 peer.
-fn parallel_table(steps: usize, large: bool) {
-    println!();
-    println!("data parallel: 2 local peers (threads, half the batch each) vs 1 peer, median of {steps} steps; all-reduce over Burn's collective");
-    println!(
-        "{:<20} {:>10} {:>10} {:>7} {:>12} {:>13} {:>12}",
-        "config", "1 peer ms", "2 peers ms", "ratio", "wait in AR", "all-reduce ms", "bytes/peer"
-    );
-    for case in cases(large) {
-        match parallel::measure(&case, steps) {
-            Ok(r) => println!(
-                "{:<20} {:>10.1} {:>10.1} {:>6.2}x {:>12.1} {:>13.2} {:>12}",
-                case.name,
-                r.one_peer_ms,
-                r.two_peer_ms,
-                r.one_peer_ms / r.two_peer_ms,
-                r.wait_ms,
-                r.allreduce_ms,
-                format_bytes(r.bytes_per_peer)
-            ),
-            Err(e) => println!("{:<20} data parallel failed: {e:#}", case.name),
-        }
-    }
-    println!("ratio = 1-peer / 2-peer step time (above 1: 2 peers are faster); on CPU both peers share the cores. wait in AR = the coordinator's time in the step's all-reduce (waiting for the slower peer included); all-reduce ms = the same buffer with both peers ready.");
+    ckpt_stall::stall_table(large, io_dir);
 }

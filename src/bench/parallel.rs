@@ -9,6 +9,7 @@ use crate::config::ParallelConfig;
 use crate::model::Llama;
 use crate::train::parallel::PeerGroup;
 use crate::train::trainer::TrainBatch;
+use crate::units::format_bytes;
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -75,4 +76,30 @@ pub fn measure(case: &BenchCase, steps: usize) -> Result<ParallelRow> {
         allreduce_ms: median(reduces),
         bytes_per_peer: group.bytes_per_step(),
     })
+}
+
+/// Data parallelism on this machine: 2 local peers (half the batch each) vs 1 peer.
+pub(super) fn parallel_table(steps: usize, large: bool) {
+    println!();
+    println!("data parallel: 2 local peers (threads, half the batch each) vs 1 peer, median of {steps} steps; all-reduce over Burn's collective");
+    println!(
+        "{:<20} {:>10} {:>10} {:>7} {:>12} {:>13} {:>12}",
+        "config", "1 peer ms", "2 peers ms", "ratio", "wait in AR", "all-reduce ms", "bytes/peer"
+    );
+    for case in super::cases(large) {
+        match measure(&case, steps) {
+            Ok(r) => println!(
+                "{:<20} {:>10.1} {:>10.1} {:>6.2}x {:>12.1} {:>13.2} {:>12}",
+                case.name,
+                r.one_peer_ms,
+                r.two_peer_ms,
+                r.one_peer_ms / r.two_peer_ms,
+                r.wait_ms,
+                r.allreduce_ms,
+                format_bytes(r.bytes_per_peer)
+            ),
+            Err(e) => println!("{:<20} data parallel failed: {e:#}", case.name),
+        }
+    }
+    println!("ratio = 1-peer / 2-peer step time (above 1: 2 peers are faster); on CPU both peers share the cores. wait in AR = the coordinator's time in the step's all-reduce (waiting for the slower peer included); all-reduce ms = the same buffer with both peers ready.");
 }

@@ -8,10 +8,12 @@ use std::path::Path;
 mod chronicle;
 #[cfg(test)]
 mod docs_tests;
+mod log;
 mod parallel;
 mod rope_scaling;
 mod validate;
 pub use chronicle::ChronicleConfig;
+pub use log::LogConfig;
 pub use parallel::{ws_port, ParallelConfig, MAX_NODES, MAX_PEERS};
 pub use rope_scaling::RopeScaling;
 pub use validate::{
@@ -338,15 +340,6 @@ pub struct RunConfig {
     pub chronicle: ChronicleConfig,
     pub log: LogConfig,
     pub parallel: ParallelConfig,
-}
-
-/// Where a run's metrics are written besides `metrics.jsonl` (which is always written).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// Also write TensorBoard event files into the run directory (opt-in: most runs are
-    /// watched in the cockpit, and the file duplicates `metrics.jsonl`).
-    pub tensorboard: bool,
 }
 
 impl RunConfig {
