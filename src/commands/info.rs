@@ -66,15 +66,39 @@ fn device_supply(args: &InfoArgs) -> Result<DeviceSupply> {
             peers_sharing: 0,
         }
     } else {
-        DeviceSupply {
-            label: format!(
-                "{}: memory not queried (give --memory, e.g. 80GiB)",
-                args.device
-            ),
-            bytes: None,
-            peers_sharing: 1,
-        }
+        gpu_supply(&args.device)
     })
+}
+
+/// The free memory of GPU `device` (cuda or cuda:N) through NVML, in a `cuda` build with the
+/// driver present; otherwise why it is unknown.
+fn gpu_supply(device: &str) -> DeviceSupply {
+    use llite_tui::sys::gpu::{GpuProbe, GpuReading};
+    let index: u32 = device
+        .strip_prefix("cuda:")
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(0);
+    let unknown = |why: String| DeviceSupply {
+        label: format!("{device}: memory not queried ({why}; give --memory, e.g. 80GiB)"),
+        bytes: None,
+        peers_sharing: 1,
+    };
+    match GpuProbe::default().read() {
+        GpuReading::NotBuilt => unknown("a build without the cuda feature".into()),
+        GpuReading::NoNvml(why) => unknown(format!("NVML: {why}")),
+        GpuReading::Devices(gpus) => match gpus.into_iter().find(|g| g.index == index) {
+            None => unknown(format!("NVML sees no GPU {index}")),
+            Some(g) => DeviceSupply {
+                label: format!(
+                    "{device} ({}, NVML: free of {} total)",
+                    g.name,
+                    format_bytes(g.mem_total)
+                ),
+                bytes: Some(g.mem_total.saturating_sub(g.mem_used)),
+                peers_sharing: 1,
+            },
+        },
+    }
 }
 
 fn print_model(cfg: &RunConfig) {
