@@ -7,7 +7,7 @@ use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, TableState, Wrap};
 use ratatui::Frame;
 
 /// Human byte sizes in binary units ("12.3 MiB"), the same as `ckpt ls` prints.
@@ -79,15 +79,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(10),
         Constraint::Fill(3),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(
-            Style::new()
-                .bg(theme.selection_bg)
-                .fg(theme.selection_fg)
-                .add_modifier(Modifier::BOLD),
-        )
-        .highlight_symbol("▶ ");
+    let table = super::selection_table(rows, &widths, header, theme);
     let mut state = TableState::default()
         .with_selected((!app.browser.entries.is_empty()).then_some(app.browser.selected));
     if app.browser.entries.is_empty() {

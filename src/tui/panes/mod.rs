@@ -125,6 +125,24 @@ pub fn pane_block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) 
         .style(theme.base())
 }
 
+/// A table whose selected row is drawn as in every list of the cockpit (checkpoints, runs).
+pub fn selection_table<'a>(
+    rows: impl IntoIterator<Item = ratatui::widgets::Row<'a>>,
+    widths: &[Constraint],
+    header: ratatui::widgets::Row<'a>,
+    theme: &Theme,
+) -> ratatui::widgets::Table<'a> {
+    ratatui::widgets::Table::new(rows, widths.to_vec())
+        .header(header)
+        .row_highlight_style(
+            Style::new()
+                .bg(theme.selection_bg)
+                .fg(theme.selection_fg)
+                .add_modifier(Modifier::BOLD),
+        )
+        .highlight_symbol("▶ ")
+}
+
 /// Whether `pane` holds focus (and no overlay hides it).
 pub fn focused(app: &App, pane: Pane) -> bool {
     app.focus == pane && app.overlay == Overlay::None

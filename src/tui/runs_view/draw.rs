@@ -11,7 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Chart, Clear, Dataset, GraphType, LegendPosition, Paragraph, Row, Table, TableState,
+    Axis, Chart, Clear, Dataset, GraphType, LegendPosition, Paragraph, Row, TableState,
 };
 use ratatui::Frame;
 
@@ -115,15 +115,7 @@ fn draw_list(frame: &mut Frame, area: Rect, view: &RunsView, theme: &Theme, now:
         Constraint::Fill(2),
         Constraint::Fill(1),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(
-            Style::new()
-                .bg(theme.selection_bg)
-                .fg(theme.selection_fg)
-                .add_modifier(Modifier::BOLD),
-        )
-        .highlight_symbol("▶ ");
+    let table = crate::tui::panes::selection_table(rows, &widths, header, theme);
     let mut state = TableState::default().with_selected(Some(view.cursor));
     frame.render_stateful_widget(table, area, &mut state);
 }
