@@ -188,7 +188,7 @@ impl<B: Backend> Llama<B> {
     pub fn logits(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
         let [rows, d_model] = h.dims();
         match &self.lm_head {
-            Some(head) => h.matmul(head.val()),
+            Some(head) => linear(h, head.val()),
             // One row (a generation step): `E h^T` reads the `[vocab, d]` embedding as it is
             // stored; `h E^T` would copy the transposed embedding on every token.
             None if rows == 1 => self
@@ -196,7 +196,7 @@ impl<B: Backend> Llama<B> {
                 .val()
                 .matmul(h.reshape([d_model, 1]))
                 .reshape([1, self.dims.vocab_size]),
-            None => h.matmul(self.embed_tokens.val().transpose()),
+            None => linear(h, self.embed_tokens.val().transpose()),
         }
     }
 
@@ -336,13 +336,13 @@ impl<B: Backend> Block<B> {
             &self.post_attention_layernorm.val(),
             dims.norm_eps,
         );
-        let gate = h.clone().matmul(self.gate_proj.val());
-        let up = h.matmul(self.up_proj.val());
+        let gate = linear(h.clone(), self.gate_proj.val());
+        let up = linear(h, self.up_proj.val());
         let gated = match fused::swiglu(gate, up) {
             Ok(y) => y,
             Err((gate, up)) => silu(gate) * up,
         };
-        x + gated.matmul(self.down_proj.val())
+        x + linear(gated, self.down_proj.val())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -357,16 +357,16 @@ impl<B: Backend> Block<B> {
         let (cos, sin) = (&tables.cos, &tables.sin);
         let (hd, nh, nkv) = (dims.head_dim, dims.n_heads, dims.n_kv_heads);
         let (q, k, v) = (
-            h.clone().matmul(self.q_proj.val()),
-            h.clone().matmul(self.k_proj.val()),
-            h.matmul(self.v_proj.val()),
+            linear(h.clone(), self.q_proj.val()),
+            linear(h.clone(), self.k_proj.val()),
+            linear(h, self.v_proj.val()),
         );
         // Training on the CPU backend: one fused node (RoPE, GQA, causal softmax, layout).
         let (q, k, v) = match (&cache, seq > 1 && fused::enabled::<B>()) {
             (None, true) => {
                 let tables = rope_values_cached(&dims.rope, start, seq);
                 match fused::attention_block(q, k, v, batch, seq, nh, nkv, tables) {
-                    Ok(out) => return out.matmul(self.o_proj.val()),
+                    Ok(out) => return linear(out, self.o_proj.val()),
                     Err(qkv) => qkv,
                 }
             }
@@ -406,9 +406,19 @@ impl<B: Backend> Block<B> {
             is_causal: causal && seq > 1,
         };
         let out = attention(q, k, v, None, None, options);
-        out.swap_dims(1, 2)
-            .reshape([batch * seq, nh * hd])
-            .matmul(self.o_proj.val())
+        linear(
+            out.swap_dims(1, 2).reshape([batch * seq, nh * hd]),
+            self.o_proj.val(),
+        )
+    }
+}
+
+/// `x @ w`: one fused node on the CPU training backend (no zero-fill and realigning copy of
+/// each product), Burn's matmul elsewhere.
+fn linear<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    match fused::linear(x, w) {
+        Ok(y) => y,
+        Err((x, w)) => x.matmul(w),
     }
 }
 

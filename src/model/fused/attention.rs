@@ -1,5 +1,6 @@
 //! The fused causal-attention block (RoPE, grouped-query attention, masked softmax) and its backward.
 
+use super::products::{batched_product, Transposed};
 use super::*;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -8,7 +9,6 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::Tensor;
 
 fn masked_softmax(scores: &mut [f32], seq: usize, scale: f32) {
@@ -156,22 +156,22 @@ impl Backward<Flex, 3> for AttentionBlock {
         );
         let [pq, pk, pv] = ops.parents;
         if let Some(node) = pv {
-            let dv = Flex::float_matmul(Flex::float_transpose(st.p.clone()), d_out.clone());
+            let dv = batched_product(&st.p, &d_out, Transposed::Lhs);
             let dv = from_heads(f32s(&dv), b, s, kv, hd, None);
             grads.register::<Flex>(node.id, new_tensor(dv, vec![b * s, kv * hd]));
         }
         if pq.is_none() && pk.is_none() {
             return;
         }
-        let mut ds = Flex::float_matmul(d_out, Flex::float_transpose(st.v));
+        let mut ds = batched_product(&d_out, &st.v, Transposed::Rhs);
         softmax_backward(ds.storage_mut::<f32>(), f32s(&st.p), s, st.scale);
         if let Some(node) = pk {
-            let dk = Flex::float_matmul(Flex::float_transpose(ds.clone()), st.q);
+            let dk = batched_product(&ds, &st.q, Transposed::Lhs);
             let dk = from_heads(f32s(&dk), b, s, kv, hd, rope);
             grads.register::<Flex>(node.id, new_tensor(dk, vec![b * s, kv * hd]));
         }
         if let Some(node) = pq {
-            let dq = Flex::float_matmul(ds, st.k);
+            let dq = batched_product(&ds, &st.k, Transposed::Neither);
             let dq = from_heads(f32s(&dq), b, s, h, hd, rope);
             grads.register::<Flex>(node.id, new_tensor(dq, vec![b * s, h * hd]));
         }
@@ -221,9 +221,9 @@ pub fn attention_block<B: Backend>(
     );
     let vf = new_tensor(to_heads(f32s(&vc), b, s, kv, hd, None), vec![b, kv, s, hd]);
     drop((qc, kc, vc));
-    let mut p = Flex::float_matmul(qf.clone(), Flex::float_transpose(kf.clone()));
+    let mut p = batched_product(&qf, &kf, Transposed::Rhs);
     masked_softmax(p.storage_mut::<f32>(), s, scale);
-    let o = Flex::float_matmul(p.clone(), vf.clone());
+    let o = batched_product(&p, &vf, Transposed::Neither);
     let out = new_tensor(from_heads(f32s(&o), b, s, h, hd, None), vec![b * s, h * hd]);
     drop(o);
     let out = match AttentionBlock

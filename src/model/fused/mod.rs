@@ -128,7 +128,10 @@ fn all_f32(ts: &[&AdTensor]) -> bool {
 
 /// Row `r` of a `[.., rep * s, s]` score block attends to keys `0..=r % s`.
 mod attention;
+mod linear;
 mod pointwise;
+mod products;
 
 pub use attention::attention_block;
+pub use linear::linear;
 pub use pointwise::{cross_entropy, masked_cross_entropy, rms_norm, swiglu};
