@@ -108,16 +108,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
-    let mut a = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "12",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "h",
-    ]);
+    let mut a = headless_args(&runs, &["--max-steps", "12", "--run-name", "h"]);
     a.extend(tiny_flags(&corpus));
     // One line per step (the default, --log-every 10, would print steps 1, 10 and 12).
     a.extend(strs(&["--set", "checkpoint.every=6", "--log-every", "1"]));
@@ -249,16 +240,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("k");
-    let mut base = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "100000",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "k",
-    ]);
+    let mut base = headless_args(&runs, &["--max-steps", "100000", "--run-name", "k"]);
     base.extend(tiny_flags(&corpus));
     base.extend(strs(&[
         "--set",
@@ -334,14 +316,7 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     let corpus = small_corpus(dir.path(), 200_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("full");
-    let mut base = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "full",
-    ]);
+    let mut base = headless_args(&runs, &["--run-name", "full"]);
     base.extend(tiny_flags(&corpus));
     base.extend(strs(&["--set", "checkpoint.every=10"]));
 
@@ -414,17 +389,7 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 100_000);
     let runs = dir.path().join("runs");
-    let runs_arg = runs.to_str().unwrap();
-    let mut pre = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs_arg,
-        "--run-name",
-        "pre",
-        "--stop-at-step",
-        "3",
-    ]);
+    let mut pre = headless_args(&runs, &["--run-name", "pre", "--stop-at-step", "3"]);
     pre.extend(tiny_flags(&corpus));
     let (ok, _, err) = run(&pre);
     assert!(ok, "pretraining failed: {err}");
@@ -435,20 +400,19 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
         .map(|i| format!(r#"{{"instruction": "Say {i}.", "input": "", "output": "{i} and {i}."}}"#))
         .collect();
     std::fs::write(&jsonl, lines.join("\n")).unwrap();
-    let ft = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs_arg,
-        "--run-name",
-        "ft",
-        "--finetune",
-        ckpt.to_str().unwrap(),
-        "--data",
-        jsonl.to_str().unwrap(),
-        "--stop-at-step",
-        "2",
-    ]);
+    let ft = headless_args(
+        &runs,
+        &[
+            "--run-name",
+            "ft",
+            "--finetune",
+            ckpt.to_str().unwrap(),
+            "--data",
+            jsonl.to_str().unwrap(),
+            "--stop-at-step",
+            "2",
+        ],
+    );
     let (ok, _, err) = run(&ft);
     assert!(ok, "fine-tune failed: {err}");
     let used = llite_tui::config::RunConfig::load(Some(&runs.join("ft").join("run.toml"))).unwrap();
