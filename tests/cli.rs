@@ -149,13 +149,13 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // Export: HF names and [out, in] shapes, config.json fields.
     let hf = dir.path().join("hf");
-    let (ok, _, err) = run(&strs(&[
-        "export",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--out",
-        hf.to_str().unwrap(),
-    ]));
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = strs(&["export", "--checkpoint", ckpt.to_str().unwrap(), "--out"]);
+        args.push(out.display().to_string());
+        args.extend(strs(extra));
+        run(&args)
+    };
+    let (ok, _, err) = export(&hf, &[]);
     assert!(ok, "{err}");
     let bytes = std::fs::read(hf.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -187,15 +187,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // --dtype bf16 halves the weights and says so in config.json.
     let hf16 = dir.path().join("hf-bf16");
-    let (ok, _, err) = run(&strs(&[
-        "export",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--out",
-        hf16.to_str().unwrap(),
-        "--dtype",
-        "bf16",
-    ]));
+    let (ok, _, err) = export(&hf16, &["--dtype", "bf16"]);
     assert!(ok, "{err}");
     let bytes16 = std::fs::read(hf16.join("model.safetensors")).unwrap();
     let st16 = safetensors::SafeTensors::deserialize(&bytes16).unwrap();

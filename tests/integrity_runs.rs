@@ -49,15 +49,7 @@ fn checkpoint_at(run_dir: &Path, step: u64) -> PathBuf {
 
 /// The `step` events of a metrics file, in order.
 fn logged_steps(run_dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(parse_metrics_line)
-        .filter_map(|m| match m.event {
-            Event::Step(s) => Some(s.step),
-            _ => None,
-        })
-        .collect()
+    logged_steps_in(&run_dir.join("metrics.jsonl"))
 }
 
 /// The details of the `Notice` alerts, in order.
@@ -195,6 +187,7 @@ fn a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_frees_the_run()
     }
 }
 
+/// The `step` events of any metrics log (a discarded one included), in order.
 fn logged_steps_in(file: &Path) -> Vec<u64> {
     std::fs::read_to_string(file)
         .unwrap()

@@ -319,123 +319,6 @@ pub fn word_tokenizer_json(n: usize) -> String {
     .to_string()
 }
 
-/// Ask the engine to end the run as a user would (`FinishReason::Stopped`), with or without
-/// a final save.
-pub fn send_stop(link: &EngineLink, save: bool) {
-    link.commands
-        .send(llite_tui::protocol::Command::Stop {
-            save,
-            reason: llite_tui::protocol::FinishReason::Stopped,
-        })
-        .unwrap();
-}
-
-/// Skip events until `pick` returns a value; panics on an engine error.
-pub fn wait_for_event<T>(link: &EngineLink, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    loop {
-        let e = next_event(link, 120);
-        if let Event::Error { message, .. } = &e {
-            panic!("engine error: {message}");
-        }
-        if let Some(v) = pick(&e) {
-            return v;
-        }
-    }
-}
-
-/// Skip events until a step at or past `at_least` is reported; panics on an engine error.
-pub fn wait_step(link: &EngineLink, at_least: u64) {
-    wait_for_event(link, |e| match e {
-        Event::Step(s) if s.step >= at_least => Some(()),
-        _ => None,
-    })
-}
-
-/// Every event up to and including `Finished`, errors included (unlike [`run_to_end`], for
-/// tests of how a run fails); each one must come within `secs`.
-pub fn events_until_finished(link: &EngineLink, secs: u64) -> Vec<Event> {
-    let mut events = Vec::new();
-    loop {
-        let e = next_event(link, secs);
-        let done = matches!(e, Event::Finished { .. });
-        events.push(e);
-        if done {
-            return events;
-        }
-    }
-}
-
-/// The details of the alerts of one kind, in order.
-pub fn alert_details(events: &[Event], kind: llite_tui::protocol::AlertKind) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Alert {
-                kind: k, detail, ..
-            } if *k == kind => Some(detail.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A background process of the binary (a headless run), stderr captured in a file (a pipe
-/// could fill up); killed and reaped on drop, so a failing test leaves no process behind.
-pub struct BackgroundRun {
-    pub child: std::process::Child,
-    pub stderr: PathBuf,
-}
-
-impl BackgroundRun {
-    /// Spawn `cmd` with stdin and stdout closed and stderr written to `stderr`.
-    pub fn spawn(mut cmd: Command, stderr: PathBuf) -> Self {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, stderr }
-    }
-
-    /// What the process wrote to stderr so far.
-    pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Send `sig` to the process.
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, sig) },
-            0,
-            "kill failed"
-        );
-    }
-
-    /// Exit code within `secs` (None: ended by a signal), killing the process and failing the
-    /// test if it hangs.
-    pub fn wait(&mut self, secs: u64) -> Option<i32> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("did not exit within {secs} s: {}", self.stderr_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for BackgroundRun {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `train --headless --runs-dir RUNS` followed by `extra`: how every headless run a test
 /// launches starts.
 pub fn headless_args(runs: &Path, extra: &[&str]) -> Vec<String> {
@@ -445,14 +328,12 @@ pub fn headless_args(runs: &Path, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// The engine's `Error` message, for a run that must fail; panics naming `what` was accepted
-/// if the run finishes without one.
-pub fn engine_error(link: &EngineLink, what: &str) -> String {
-    loop {
-        match next_event(link, 60) {
-            Event::Error { message, .. } => return message,
-            Event::Finished { .. } => panic!("{what} was accepted"),
-            _ => {}
-        }
-    }
-}
+mod background;
+mod engine_events;
+// Each test crate uses a few of these (like the rest of this module, see `dead_code` above).
+#[allow(unused_imports)]
+pub use background::BackgroundRun;
+#[allow(unused_imports)]
+pub use engine_events::{
+    alert_details, engine_error, events_until_finished, send_stop, wait_for_event, wait_step,
+};
