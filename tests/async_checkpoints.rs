@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use llite_tui::protocol::{AlertKind, Command, EngineLink, Event, FinishReason, StartFrom};
+use llite_tui::protocol::{AlertKind, Command, Event, StartFrom};
 use llite_tui::store::checkpoint::{self, CheckpointData};
 use llite_tui::store::ckpt_writer::{CheckpointWriter, Retention, SaveJob, SaveOutcome, WriteMode};
 use llite_tui::store::listing::{list_checkpoints_with, Check};
@@ -178,19 +178,8 @@ fn a_second_save_waits_for_the_first_and_nothing_tears() {
         link.commands.send(Command::SaveCheckpoint).unwrap();
     }
     let events = run_to_end(link);
-    let failed = events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Event::Alert {
-                    kind: AlertKind::CheckpointFailed,
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(failed, 0, "{events:?}");
+    let failed = alert_details(&events, AlertKind::CheckpointFailed);
+    assert!(failed.is_empty(), "{events:?}");
     let mut saved: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
@@ -228,16 +217,6 @@ fn saved_before_finish(events: &[Event]) -> Vec<PathBuf> {
         .collect()
 }
 
-fn wait_step(link: &EngineLink, at_least: u64) {
-    loop {
-        match next_event(link, 120) {
-            Event::Step(s) if s.step >= at_least => return,
-            Event::Error { message, .. } => panic!("engine error: {message}"),
-            _ => {}
-        }
-    }
-}
-
 #[test]
 fn quitting_waits_for_the_writer() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,12 +227,7 @@ fn quitting_waits_for_the_writer() {
     wait_step(&link, 4);
     // A save on demand and a stop with save right behind it, as a cockpit quit sends them.
     link.commands.send(Command::SaveCheckpoint).unwrap();
-    link.commands
-        .send(Command::Stop {
-            save: true,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
+    send_stop(&link, true);
     let events = run_to_end(link);
     let saved = saved_before_finish(&events);
     assert!(!saved.is_empty());
@@ -298,31 +272,11 @@ fn a_failed_background_write_is_reported_with_its_path() {
     let _ = std::fs::remove_dir(&blocker);
     std::fs::write(&blocker, b"not a directory").unwrap();
     link.commands.send(Command::SaveCheckpoint).unwrap();
-    link.commands
-        .send(Command::Stop {
-            save: false,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
-    let mut events = Vec::new();
-    loop {
-        let e = next_event(&link, 120);
-        let done = matches!(e, Event::Finished { .. });
-        events.push(e);
-        if done {
-            break;
-        }
-    }
-    let detail = events
-        .iter()
-        .find_map(|e| match e {
-            Event::Alert {
-                kind: AlertKind::CheckpointFailed,
-                detail,
-                ..
-            } => Some(detail.clone()),
-            _ => None,
-        })
+    send_stop(&link, false);
+    let events = events_until_finished(&link, 120);
+    let detail = alert_details(&events, AlertKind::CheckpointFailed)
+        .into_iter()
+        .next()
         .expect("a CheckpointFailed alert before Finished");
     assert!(detail.contains(&blocker.display().to_string()), "{detail}");
     assert!(!events

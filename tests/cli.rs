@@ -108,16 +108,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
-    let mut a = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "12",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "h",
-    ]);
+    let mut a = headless_args(&runs, &["--max-steps", "12", "--run-name", "h"]);
     a.extend(tiny_flags(&corpus));
     // One line per step (the default, --log-every 10, would print steps 1, 10 and 12).
     a.extend(strs(&["--set", "checkpoint.every=6", "--log-every", "1"]));
@@ -158,13 +149,13 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // Export: HF names and [out, in] shapes, config.json fields.
     let hf = dir.path().join("hf");
-    let (ok, _, err) = run(&strs(&[
-        "export",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--out",
-        hf.to_str().unwrap(),
-    ]));
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = strs(&["export", "--checkpoint", ckpt.to_str().unwrap(), "--out"]);
+        args.push(out.display().to_string());
+        args.extend(strs(extra));
+        run(&args)
+    };
+    let (ok, _, err) = export(&hf, &[]);
     assert!(ok, "{err}");
     let bytes = std::fs::read(hf.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -196,15 +187,7 @@ fn headless_train_then_ckpt_ls_sample_export_import() {
 
     // --dtype bf16 halves the weights and says so in config.json.
     let hf16 = dir.path().join("hf-bf16");
-    let (ok, _, err) = run(&strs(&[
-        "export",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--out",
-        hf16.to_str().unwrap(),
-        "--dtype",
-        "bf16",
-    ]));
+    let (ok, _, err) = export(&hf16, &["--dtype", "bf16"]);
     assert!(ok, "{err}");
     let bytes16 = std::fs::read(hf16.join("model.safetensors")).unwrap();
     let st16 = safetensors::SafeTensors::deserialize(&bytes16).unwrap();
@@ -249,16 +232,7 @@ fn sigkill_at_random_moments_never_leaves_a_torn_checkpoint() {
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("k");
-    let mut base = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "100000",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "k",
-    ]);
+    let mut base = headless_args(&runs, &["--max-steps", "100000", "--run-name", "k"]);
     base.extend(tiny_flags(&corpus));
     base.extend(strs(&[
         "--set",
@@ -334,14 +308,7 @@ fn a_save_that_runs_out_of_space_loses_nothing_goes_on_and_ends_non_zero() {
     let corpus = small_corpus(dir.path(), 200_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("full");
-    let mut base = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "full",
-    ]);
+    let mut base = headless_args(&runs, &["--run-name", "full"]);
     base.extend(tiny_flags(&corpus));
     base.extend(strs(&["--set", "checkpoint.every=10"]));
 
@@ -414,17 +381,7 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = small_corpus(dir.path(), 100_000);
     let runs = dir.path().join("runs");
-    let runs_arg = runs.to_str().unwrap();
-    let mut pre = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs_arg,
-        "--run-name",
-        "pre",
-        "--stop-at-step",
-        "3",
-    ]);
+    let mut pre = headless_args(&runs, &["--run-name", "pre", "--stop-at-step", "3"]);
     pre.extend(tiny_flags(&corpus));
     let (ok, _, err) = run(&pre);
     assert!(ok, "pretraining failed: {err}");
@@ -435,20 +392,19 @@ fn instruction_finetune_without_config_uses_the_sft_schedule() {
         .map(|i| format!(r#"{{"instruction": "Say {i}.", "input": "", "output": "{i} and {i}."}}"#))
         .collect();
     std::fs::write(&jsonl, lines.join("\n")).unwrap();
-    let ft = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        runs_arg,
-        "--run-name",
-        "ft",
-        "--finetune",
-        ckpt.to_str().unwrap(),
-        "--data",
-        jsonl.to_str().unwrap(),
-        "--stop-at-step",
-        "2",
-    ]);
+    let ft = headless_args(
+        &runs,
+        &[
+            "--run-name",
+            "ft",
+            "--finetune",
+            ckpt.to_str().unwrap(),
+            "--data",
+            jsonl.to_str().unwrap(),
+            "--stop-at-step",
+            "2",
+        ],
+    );
     let (ok, _, err) = run(&ft);
     assert!(ok, "fine-tune failed: {err}");
     let used = llite_tui::config::RunConfig::load(Some(&runs.join("ft").join("run.toml"))).unwrap();

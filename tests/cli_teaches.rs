@@ -26,14 +26,7 @@ fn latest_resolves_to_the_newest_valid_checkpoint_and_progress_is_rate_limited()
     let corpus = small_corpus(dir.path(), 60_000);
     let runs = dir.path().join("runs");
     let run = runs.join("r");
-    let mut args = strs(&[
-        "train",
-        "--headless",
-        "--runs-dir",
-        &s(&runs),
-        "--run-name",
-        "r",
-    ]);
+    let mut args = headless_args(&runs, &["--run-name", "r"]);
     args.extend(tiny_flags_with(
         &corpus,
         &["checkpoint.every=5", "checkpoint.keep_last=0"],

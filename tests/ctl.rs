@@ -7,19 +7,33 @@
 
 mod common;
 
-use common::{run_within, small_corpus, tiny_flags_with, Outcome, BIN};
+use common::{
+    headless_args, run_within, small_corpus, tiny_flags_with, BackgroundRun, Outcome, BIN,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A headless training process of the binary, stderr captured in a file.
+/// A headless training process of the binary (`common::BackgroundRun`) and its run directory.
 struct Run {
-    child: Child,
-    stderr: PathBuf,
+    proc: BackgroundRun,
     dir: PathBuf,
+}
+
+impl std::ops::Deref for Run {
+    type Target = BackgroundRun;
+    fn deref(&self) -> &BackgroundRun {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut BackgroundRun {
+        &mut self.proc
+    }
 }
 
 impl Run {
@@ -28,34 +42,17 @@ impl Run {
         let corpus = small_corpus(tmp, 300_000);
         let runs = tmp.join("runs");
         let stderr = tmp.join(format!("stderr-{name}-{}.txt", extra.len()));
-        let mut args: Vec<String> = vec![
-            "train".into(),
-            "--headless".into(),
-            "--runs-dir".into(),
-            runs.display().to_string(),
-            "--run-name".into(),
-            name.into(),
-        ];
+        let mut args = headless_args(&runs, &["--run-name", name]);
         args.extend(tiny_flags_with(&corpus, &["checkpoint.every=0"]));
         args.extend(extra.iter().map(|s| s.to_string()));
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
         let script = format!("umask {umask}; exec '{BIN}' {}", quoted.join(" "));
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script]);
         Self {
-            child,
-            stderr,
+            proc: BackgroundRun::spawn(cmd, stderr),
             dir: runs.join(name),
         }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// Wait until the run answers `ctl status` (its endpoint is up and serving).
@@ -79,33 +76,6 @@ impl Run {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
-    }
-
-    /// Exit code within `secs` (killing the process and failing if it hangs).
-    fn wait(&mut self, secs: u64) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("did not exit within {secs} s: {}", self.stderr_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,9 +3,11 @@
 //! its needle, exit code 1, no panic, and leave every pre-existing file byte-identical.
 
 mod common;
-use common::{copy_dir, mkfifo, output_within, small_corpus, snapshot, tiny_flags_with, BIN};
+use common::{
+    copy_dir, mkfifo, output_within, run_within, small_corpus, snapshot, tiny_flags_with, BIN,
+};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -51,28 +53,16 @@ fn hostile_inputs_end_in_one_line_errors_and_touch_nothing() {
         .collect::<Vec<_>>();
     train.extend(["--runs-dir".into(), s(&runs)]);
     train.extend(tiny_flags_with(&corpus, &["train.eval_every=0"]));
-    let out = Command::new(BIN)
-        .args(&train)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_within(&train, 300);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let run_dir = runs.join("r");
     let ckpt = run_dir.join("checkpoints/step-00000002");
     let hf = root.join("hf");
-    let out = Command::new(BIN)
-        .args(["export", "--checkpoint", &s(&ckpt), "--out", &s(&hf)])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_within(
+        &["export", "--checkpoint", &s(&ckpt), "--out", &s(&hf)],
+        120,
     );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
 
     // Hostile material.
     let user_dir = root.join("user-dir");

@@ -49,29 +49,12 @@ fn checkpoint_at(run_dir: &Path, step: u64) -> PathBuf {
 
 /// The `step` events of a metrics file, in order.
 fn logged_steps(run_dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(parse_metrics_line)
-        .filter_map(|m| match m.event {
-            Event::Step(s) => Some(s.step),
-            _ => None,
-        })
-        .collect()
+    logged_steps_in(&run_dir.join("metrics.jsonl"))
 }
 
+/// The details of the `Notice` alerts, in order.
 fn notices(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Alert {
-                kind: AlertKind::Notice,
-                detail,
-                ..
-            } => Some(detail.clone()),
-            _ => None,
-        })
-        .collect()
+    alert_details(events, AlertKind::Notice)
 }
 
 /// A 20-step run named `name` with a checkpoint every 5 steps, through the engine API.
@@ -107,16 +90,7 @@ fn a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_frees_the_run()
     let corpus = small_corpus(dir.path(), 150_000);
     let runs = dir.path().join("runs");
     let run_dir = runs.join("w");
-    let mut base = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "100000",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        "w",
-    ]);
+    let mut base = headless_args(&runs, &["--max-steps", "100000", "--run-name", "w"]);
     base.extend(tiny_flags_every(&corpus, 5));
     let mut holder = Command::new(BIN)
         .args(&base)
@@ -213,6 +187,7 @@ fn a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_frees_the_run()
     }
 }
 
+/// The `step` events of any metrics log (a discarded one included), in order.
 fn logged_steps_in(file: &Path) -> Vec<u64> {
     std::fs::read_to_string(file)
         .unwrap()
@@ -399,13 +374,7 @@ fn a_standalone_checkpoint_resumes_into_the_runs_dir_and_hostile_names_never_esc
         .unwrap()
         .contains("../../escape"));
     let link = spawn(req.clone());
-    let err = loop {
-        match next_event(&link, 60) {
-            Event::Error { message, .. } => break message,
-            Event::Finished { .. } => panic!("a hostile trainer.json run_name was accepted"),
-            _ => {}
-        }
-    };
+    let err = engine_error(&link, "a hostile trainer.json run_name");
     assert!(
         err.contains("trainer.json") && err.contains("not a valid run name"),
         "{err}"
@@ -419,13 +388,7 @@ fn a_standalone_checkpoint_resumes_into_the_runs_dir_and_hostile_names_never_esc
         data: None,
     };
     let link = spawn(ft);
-    let err = loop {
-        match next_event(&link, 60) {
-            Event::Error { message, .. } => break message,
-            Event::Finished { .. } => panic!("a hostile trainer.json run_name was accepted"),
-            _ => {}
-        }
-    };
+    let err = engine_error(&link, "a hostile trainer.json run_name");
     assert!(err.contains("not a valid run name"), "{err}");
     // An explicit, valid --run-name is used as given.
     req.run_name = Some("named".into());
@@ -525,13 +488,7 @@ fn a_resume_that_cannot_start_removes_the_directory_it_created() {
     let mut req = request(cfg, &runs, "solo-fails", StartFrom::Resume(ck));
     req.overrides = vec!["train.max_steps=30".into()];
     let link = spawn(req);
-    let err = loop {
-        match next_event(&link, 60) {
-            Event::Error { message, .. } => break message,
-            Event::Finished { .. } => panic!("a resume without its data started"),
-            _ => {}
-        }
-    };
+    let err = engine_error(&link, "a resume without its data");
     assert!(err.contains("corpus.txt"), "{err}");
     if let Some(j) = link.join {
         j.join().unwrap();

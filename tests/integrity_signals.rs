@@ -7,19 +7,29 @@
 mod common;
 
 use common::{
-    next_event, request, run_with_file_limit, small_corpus, tiny_config, tiny_flags_with, Outcome,
-    BIN,
+    events_until_finished, headless_args, next_event, request, run_with_file_limit, small_corpus,
+    tiny_config, tiny_flags_with, BackgroundRun, Outcome, BIN,
 };
 use llite_tui::protocol::{AlertKind, Event, FinishReason, MetricsLine, StartFrom};
 use llite_tui::store::listing::{latest_valid_checkpoint, list_checkpoints};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A headless training process with its stderr captured in a file (a pipe could fill up).
-struct Trainer {
-    child: Child,
-    stderr: PathBuf,
+/// A headless training process of the binary (`common::BackgroundRun`).
+struct Trainer(BackgroundRun);
+
+impl std::ops::Deref for Trainer {
+    type Target = BackgroundRun;
+    fn deref(&self) -> &BackgroundRun {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Trainer {
+    fn deref_mut(&mut self) -> &mut BackgroundRun {
+        &mut self.0
+    }
 }
 
 impl Trainer {
@@ -30,48 +40,12 @@ impl Trainer {
     fn start_with_env(dir: &Path, runs: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let corpus = small_corpus(dir, 300_000);
         let stderr = dir.join(format!("stderr-{}.txt", extra.join("_").replace('/', "")));
-        let mut args: Vec<String> = ["train", "--headless", "--runs-dir"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.push(runs.display().to_string());
+        let mut args = headless_args(runs, &[]);
         args.extend(tiny_flags_with(&corpus, &["checkpoint.every=0"]));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(BIN)
-            .args(&args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, stderr }
-    }
-
-    fn signal(&self, sig: i32) {
-        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
-        assert_eq!(rc, 0, "kill failed");
-    }
-
-    /// Exit code within `secs`, killing the process (and failing) if it hangs.
-    fn wait(&mut self, secs: u64) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status
-                    .code()
-                    .unwrap_or_else(|| panic!("killed by a signal: {status:?}"));
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("did not exit within {secs} s: {}", self.stderr_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args).envs(env.iter().copied());
+        Self(BackgroundRun::spawn(cmd, stderr))
     }
 
     /// Whether the process has installed its handler for `sig` (Linux: /proc SigCgt).
@@ -83,13 +57,6 @@ impl Trainer {
             .find_map(|l| l.strip_prefix("SigCgt:"))
             .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
             .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
-    }
-}
-
-impl Drop for Trainer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -137,7 +104,7 @@ fn assert_stopped_and_resumable(
     name: &str,
     reason: FinishReason,
 ) {
-    assert_eq!(t.wait(120), code, "{}", t.stderr_text());
+    assert_eq!(t.wait(120), Some(code), "{}", t.stderr_text());
     let stderr = t.stderr_text();
     let lines = metrics(run_dir);
     let last = lines.last().expect("metrics.jsonl is empty");
@@ -182,7 +149,7 @@ fn assert_stopped_and_resumable(
         run_dir.parent().unwrap(),
         &["--resume", ckpt.to_str().unwrap(), "--max-steps", &target],
     );
-    assert_eq!(resumed.wait(300), 0, "{}", resumed.stderr_text());
+    assert_eq!(resumed.wait(300), Some(0), "{}", resumed.stderr_text());
     let after = step_numbers(&metrics(run_dir));
     let expected: Vec<u64> = (1..=step + 2).collect();
     assert_eq!(after, expected, "steps lost or duplicated");
@@ -279,7 +246,7 @@ fn a_second_signal_aborts_at_once_without_a_torn_checkpoint() {
     // ...a second SIGTERM after the window is.
     t.signal(libc::SIGTERM);
     let start = Instant::now();
-    assert_eq!(t.wait(30), 143, "{}", t.stderr_text());
+    assert_eq!(t.wait(30), Some(143), "{}", t.stderr_text());
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "did not abort at once"
@@ -310,7 +277,7 @@ fn short_run(dir: &Path, name: &str, steps: &str) -> (PathBuf, PathBuf) {
             steps,
         ],
     );
-    assert_eq!(t.wait(300), 0, "{}", t.stderr_text());
+    assert_eq!(t.wait(300), Some(0), "{}", t.stderr_text());
     let run_dir = runs.join(name);
     let ckpt = latest_valid_checkpoint(&run_dir).expect("a checkpoint");
     (run_dir, ckpt)
@@ -328,11 +295,7 @@ fn failed_metrics_writes_end_non_zero_and_name_the_file_and_the_newest_good_chec
     );
     let ckpt_model = std::fs::read(ckpt.join("model.safetensors")).unwrap();
 
-    let mut args: Vec<String> = ["train", "--headless", "--runs-dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(dir.path().join("runs").display().to_string());
+    let mut args = headless_args(&dir.path().join("runs"), &[]);
     args.extend(tiny_flags_with(
         &small_corpus(dir.path(), 300_000),
         &["checkpoint.every=0"],
@@ -467,14 +430,7 @@ fn a_step_that_fails_for_io_is_step_failed_and_error_finished_carry_the_real_ste
             break;
         }
     }
-    loop {
-        let e = next_event(&link, 120);
-        let done = matches!(e, Event::Finished { .. });
-        events.push(e);
-        if done {
-            break;
-        }
-    }
+    events.extend(events_until_finished(&link, 120));
     let last_step = events
         .iter()
         .filter_map(|e| match e {

@@ -113,6 +113,21 @@ fn sample_args(model: &Path) -> Vec<String> {
     ])
 }
 
+/// A headless run of two small steps into `runs`, started as `start` says (`--finetune DIR`
+/// or `--resume CKPT`, with what goes with it).
+fn two_small_steps(runs: &Path, start: &[&str]) -> Vec<String> {
+    let mut args = headless_args(runs, start);
+    args.extend(strs(&["--max-steps", "2"]));
+    for setting in [
+        "train.batch_size=2",
+        "train.seq_len=32",
+        "train.eval_every=0",
+    ] {
+        args.extend(strs(&["--set", setting]));
+    }
+    args
+}
+
 #[test]
 fn an_hf_directory_is_sampled_evaluated_exported_and_fine_tuned_in_place() {
     let tmp = tempfile::tempdir().unwrap();
@@ -183,29 +198,15 @@ fn an_hf_directory_is_sampled_evaluated_exported_and_fine_tuned_in_place() {
     // Fine-tune from the HF directory without an import.
     let corpus = small_corpus(tmp.path(), 60_000);
     let runs = tmp.path().join("runs");
-    let out = run_within(
-        &[
-            "train",
-            "--headless",
-            "--finetune",
-            s(&hf),
-            "--data",
-            s(&corpus),
-            "--max-steps",
-            "2",
-            "--runs-dir",
-            s(&runs),
-            "--run-name",
-            "ft",
-            "--set",
-            "train.batch_size=2",
-            "--set",
-            "train.seq_len=32",
-            "--set",
-            "train.eval_every=0",
-        ],
-        120,
-    );
+    let start = [
+        "--finetune",
+        s(&hf),
+        "--data",
+        s(&corpus),
+        "--run-name",
+        "ft",
+    ];
+    let out = run_within(&two_small_steps(&runs, &start), 120);
     ok(&out, "train --finetune HF_DIR");
     let ckpt = llite_tui::store::listing::latest_valid_checkpoint(&runs.join("ft"))
         .expect("the fine-tune saved a checkpoint");
@@ -214,17 +215,7 @@ fn an_hf_directory_is_sampled_evaluated_exported_and_fine_tuned_in_place() {
     assert_eq!(state.parent.as_deref(), Some(s(&hf)));
 
     // Resuming it is refused with the way out; nothing above wrote into the HF directory.
-    let out = run_within(
-        &[
-            "train",
-            "--headless",
-            "--resume",
-            s(&hf),
-            "--runs-dir",
-            s(&runs),
-        ],
-        60,
-    );
+    let out = run_within(&headless_args(&runs, &["--resume", s(&hf)]), 60);
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("--finetune"), "{}", out.stderr);
     assert_eq!(
@@ -251,25 +242,9 @@ fn an_import_has_no_moments_and_a_resume_starts_them_with_a_notice() {
 
     let corpus = small_corpus(tmp.path(), 60_000);
     let runs = tmp.path().join("runs");
+    let data = format!("data.corpus={}", corpus.display());
     let out = run_within(
-        &[
-            "train",
-            "--headless",
-            "--resume",
-            s(&ckpt),
-            "--max-steps",
-            "2",
-            "--runs-dir",
-            s(&runs),
-            "--set",
-            &format!("data.corpus={}", corpus.display()),
-            "--set",
-            "train.batch_size=2",
-            "--set",
-            "train.seq_len=32",
-            "--set",
-            "train.eval_every=0",
-        ],
+        &two_small_steps(&runs, &["--resume", s(&ckpt), "--set", &data]),
         120,
     );
     ok(&out, "resume of an import");
@@ -299,16 +274,7 @@ fn sampling_never_reads_the_moments_but_a_resume_verifies_them() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = small_corpus(tmp.path(), 150_000);
     let runs = tmp.path().join("runs");
-    let mut a = strs(&[
-        "train",
-        "--headless",
-        "--max-steps",
-        "2",
-        "--runs-dir",
-        s(&runs),
-        "--run-name",
-        "r",
-    ]);
+    let mut a = headless_args(&runs, &["--max-steps", "2", "--run-name", "r"]);
     a.extend(tiny_flags(&corpus));
     ok(&run_within(&a, 120), "train");
     let ckpt = llite_tui::store::listing::latest_valid_checkpoint(&runs.join("r")).unwrap();
@@ -323,15 +289,7 @@ fn sampling_never_reads_the_moments_but_a_resume_verifies_them() {
     ok(&out, "sample with corrupt moments");
     assert!(out.stdout.starts_with("KING HENRY"), "{}", out.stdout);
 
-    let mut resume = strs(&[
-        "train",
-        "--headless",
-        "--resume",
-        s(&ckpt),
-        "--max-steps",
-        "4",
-    ]);
-    resume.extend(strs(&["--runs-dir", s(&runs)]));
+    let resume = headless_args(&runs, &["--resume", s(&ckpt), "--max-steps", "4"]);
     let out = run_within(&resume, 60);
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
     assert!(

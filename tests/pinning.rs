@@ -3,29 +3,16 @@
 
 mod common;
 use common::*;
-use llite_tui::protocol::{Command, EngineLink, Event, FinishReason, StartFrom};
+use llite_tui::protocol::{Command, EngineLink, Event, StartFrom};
 use llite_tui::store::listing::{apply_retention, list_checkpoints, list_checkpoints_with, Check};
 use llite_tui::store::pin::set_pinned_by_user;
 use llite_tui::train::engine::spawn;
 use std::path::PathBuf;
 
-/// Skip events until `pick` returns a value; panics on an engine error.
-fn wait_for<T>(link: &EngineLink, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    loop {
-        let e = next_event(link, 120);
-        if let Event::Error { message, .. } = &e {
-            panic!("engine error: {message}");
-        }
-        if let Some(v) = pick(&e) {
-            return v;
-        }
-    }
-}
-
 /// Pause and return the step it paused at.
 fn pause(link: &EngineLink) -> u64 {
     link.commands.send(Command::Pause).unwrap();
-    wait_for(link, |e| match e {
+    wait_for_event(link, |e| match e {
         Event::Paused { step } => Some(*step),
         _ => None,
     })
@@ -39,16 +26,13 @@ fn pause_where(link: &EngineLink, wanted: impl Fn(u64) -> bool) -> u64 {
             return s;
         }
         link.commands.send(Command::Resume).unwrap();
-        wait_for(link, |e| match e {
-            Event::Step(x) if x.step > s => Some(()),
-            _ => None,
-        });
+        wait_step(link, s + 1);
     }
 }
 
 /// The `CheckpointSaved` for `step`.
 fn saved_at(link: &EngineLink, step: u64) -> PathBuf {
-    wait_for(link, |e| match e {
+    wait_for_event(link, |e| match e {
         Event::CheckpointSaved { step: s, path } if *s == step => Some(PathBuf::from(path)),
         _ => None,
     })
@@ -63,27 +47,16 @@ fn manual_and_stop_saves_survive_keep_last_until_unpinned() {
     cfg.checkpoint.keep_last = 1;
     let link = spawn(request(cfg, dir.path(), "pin", StartFrom::Fresh));
     let run_dir = dir.path().join("pin");
-    wait_for(&link, |e| match e {
-        Event::Step(s) if s.step >= 3 => Some(()),
-        _ => None,
-    });
+    wait_step(&link, 3);
     // A manual save in the middle of the run.
     let manual_step = pause(&link);
     link.commands.send(Command::SaveCheckpoint).unwrap();
     let manual = saved_at(&link, manual_step);
     link.commands.send(Command::Resume).unwrap();
     // Several periodic saves later, stop with save at a step no periodic save wrote.
-    wait_for(&link, |e| match e {
-        Event::Step(s) if s.step >= manual_step + 6 => Some(()),
-        _ => None,
-    });
+    wait_step(&link, manual_step + 6);
     let stop_step = pause_where(&link, |s| !s.is_multiple_of(2));
-    link.commands
-        .send(Command::Stop {
-            save: true,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
+    send_stop(&link, true);
     let stopped = saved_at(&link, stop_step);
     run_to_end(link);
 
@@ -147,12 +120,7 @@ fn a_stop_with_save_at_an_already_saved_step_pins_that_checkpoint() {
     let link = spawn(request(cfg, dir.path(), "pin-even", StartFrom::Fresh));
     // Pause on a step the periodic save just wrote (even), then stop with save.
     let step = pause_where(&link, |s| s > 0 && s.is_multiple_of(2));
-    link.commands
-        .send(Command::Stop {
-            save: true,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
+    send_stop(&link, true);
     let events = run_to_end(link);
     // Checkpoints are written in the background: the periodic save of `step` may report
     // after the pause; a new save would report a second time.

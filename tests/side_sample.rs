@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{next_event, request, run_to_end, small_corpus, tiny_config, BIN};
+use common::{next_event, request, run_to_end, run_within, send_stop, small_corpus, tiny_config};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use llite_tui::protocol::{
-    Command, EngineLink, Event, FinishReason, SampleParams, SideCommand, SideEvent, SideLink,
-    SideRequest, StartFrom,
+    Command, EngineLink, Event, SampleParams, SideCommand, SideEvent, SideLink, SideRequest,
+    StartFrom,
 };
 use llite_tui::tui::app::{App, Mode};
 use llite_tui::tui::runtime::Runtime;
@@ -83,24 +83,26 @@ fn side_sample(side: &SideLink, engine: &EngineLink, req: SideRequest) -> SideRu
 
 /// `llite-tui sample` of `ckpt` with the same knobs; stdout is the prompt then the text.
 fn cli_sample(ckpt: &Path, prompt: &str, p: &SampleParams) -> String {
-    let out = std::process::Command::new(BIN)
-        .arg("sample")
-        .arg("--checkpoint")
-        .arg(ckpt)
-        .args(["--prompt", prompt])
-        .args(["--temperature", &p.temperature.to_string()])
-        .args(["--top-k", &p.top_k.to_string()])
-        .args(["--top-p", &p.top_p.to_string()])
-        .args(["--max-tokens", &p.max_tokens.to_string()])
-        .args(["--seed", &p.seed.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let args = [
+        "sample".to_string(),
+        "--checkpoint".into(),
+        ckpt.display().to_string(),
+        "--prompt".into(),
+        prompt.into(),
+        "--temperature".into(),
+        p.temperature.to_string(),
+        "--top-k".into(),
+        p.top_k.to_string(),
+        "--top-p".into(),
+        p.top_p.to_string(),
+        "--max-tokens".into(),
+        p.max_tokens.to_string(),
+        "--seed".into(),
+        p.seed.to_string(),
+    ];
+    let out = run_within(&args, 120);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let stdout = out.stdout;
     let body = stdout
         .strip_prefix(prompt)
         .expect("sample echoes the prompt");
@@ -266,13 +268,7 @@ fn side_sample_runs_while_training_steps_and_equals_the_sample_command() {
     drop(commands);
     join.unwrap().join().unwrap();
 
-    engine
-        .commands
-        .send(Command::Stop {
-            save: false,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
+    send_stop(&engine, false);
     let events = run_to_end(engine);
     assert!(matches!(events.last(), Some(Event::Finished { .. })));
 }
@@ -343,12 +339,6 @@ fn watch_samples_a_checkpoint_through_the_browser() {
     );
     drop(rt.shutdown());
 
-    engine
-        .commands
-        .send(Command::Stop {
-            save: false,
-            reason: FinishReason::Stopped,
-        })
-        .unwrap();
+    send_stop(&engine, false);
     run_to_end(engine);
 }

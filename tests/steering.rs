@@ -125,13 +125,7 @@ fn a_live_lr_change_is_recorded_and_replayed_bit_for_bit() {
         r.overrides = strs(&["train.lr=5e-4"]);
         r
     });
-    let error = loop {
-        match next_event(&refused, 60) {
-            Event::Error { message, .. } => break message,
-            Event::Finished { .. } => panic!("the conflicting --set was accepted"),
-            _ => {}
-        }
-    };
+    let error = engine_error(&refused, "the conflicting --set");
     assert!(
         error.contains("--set train.lr: this resume replays"),
         "{error}"

@@ -1,19 +1,16 @@
 //! Tokenizers: the bundled GPT-2 BPE, any Hugging Face `tokenizer.json`, or a byte-level BPE
-//! trained on the corpus; plus a streaming decoder for the sampler.
+//! trained on the corpus (`train.rs`); plus a streaming decoder for the sampler (`stream.rs`).
 
 use super::corpus::Document;
 use super::tokenizer_meta::TokenizerMeta;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::sync::Arc;
-use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-use tokenizers::models::TrainerWrapper;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{
-    AddedToken, DecoderWrapper, ModelWrapper, NormalizerWrapper, PostProcessorWrapper,
-    PreTokenizerWrapper, Tokenizer, TokenizerImpl,
-};
+use tokenizers::Tokenizer;
+
+mod stream;
+mod train;
+pub use stream::StreamDecoder;
 
 /// The end-of-text token that separates documents (GPT-2 convention).
 pub const EOT_TOKEN: &str = "<|endoftext|>";
@@ -31,9 +28,6 @@ pub const EOT_FALLBACKS: &[&str] = &[
 
 /// The GPT-2 tokenizer bundled in the binary, so `gpt2` works offline.
 const GPT2_JSON: &[u8] = include_bytes!("../../data/gpt2/tokenizer.json");
-
-/// Smallest trainable vocabulary: 256 byte symbols plus the end-of-text token.
-const MIN_TRAIN_VOCAB: usize = 257;
 
 /// A Hugging Face tokenizer plus its end-of-text id: the one text<->ids interface of the crate.
 #[derive(Clone)]
@@ -110,45 +104,6 @@ impl TextTokenizer {
             eot_token,
             meta: None,
         })
-    }
-
-    /// Trains a deterministic byte-level BPE (GPT-2 style) on the corpus, for small
-    /// vocabularies matched to the data.
-    pub fn train_bpe(docs: &[Document], vocab_size: usize) -> Result<Self> {
-        if docs.is_empty() {
-            bail!("cannot train a BPE tokenizer on an empty corpus: pass at least one non-empty document");
-        }
-        if !(MIN_TRAIN_VOCAB..=1 << 24).contains(&vocab_size) {
-            bail!(
-                "BPE vocab size {vocab_size} is out of range: use train:<N> with {MIN_TRAIN_VOCAB} <= N <= 16777216 (256 bytes + <|endoftext|> at least; shards are uint16 up to 65536, uint32 above)"
-            );
-        }
-        let trainer = BpeTrainerBuilder::new()
-            .vocab_size(vocab_size)
-            .min_frequency(0)
-            .show_progress(false)
-            .special_tokens(vec![AddedToken::from(EOT_TOKEN, true)])
-            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-            .build();
-        let mut trainer = TrainerWrapper::BpeTrainer(trainer);
-        let mut imp: TokenizerImpl<
-            ModelWrapper,
-            NormalizerWrapper,
-            PreTokenizerWrapper,
-            PostProcessorWrapper,
-            DecoderWrapper,
-        > = TokenizerImpl::new(ModelWrapper::BPE(BPE::default()));
-        imp.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
-        imp.with_decoder(Some(ByteLevelDecoder::default()));
-        imp.train(&mut trainer, docs.iter().map(|d| d.text.as_str()))
-            .map_err(|e| {
-                anyhow!(
-                    "BPE training failed on a corpus of {} documents ({}): check the corpus text or pick another vocab size",
-                    docs.len(),
-                    one_line(&e.to_string())
-                )
-            })?;
-        Self::from_tokenizer(Tokenizer::from(imp), "trained BPE")
     }
 
     /// Picks the tokenizer from a CLI/config spec: `gpt2`, `train:<vocab>` or a path to a
@@ -299,58 +254,6 @@ impl TextTokenizer {
     /// The wrapped Hugging Face tokenizer, for anything this wrapper does not expose.
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
-    }
-}
-
-/// Incremental detokenizer for the sampler: turns ids into text as soon as whole UTF-8
-/// characters are available.
-#[derive(Debug, Clone)]
-pub struct StreamDecoder {
-    tok: TextTokenizer,
-    /// Context ids (already emitted) followed by pending ids (not yet emitted).
-    ids: Vec<u32>,
-    /// How many leading `ids` are context.
-    context: usize,
-    /// Decoded text of the context ids.
-    prefix: String,
-}
-
-impl StreamDecoder {
-    /// Starts an empty stream (cheap: shares the tokenizer).
-    pub fn new(tok: &TextTokenizer) -> Self {
-        Self {
-            tok: tok.clone(),
-            ids: Vec::new(),
-            context: 0,
-            prefix: String::new(),
-        }
-    }
-
-    /// Adds one id and returns the newly completed text (empty while a multi-byte character
-    /// is still incomplete).
-    pub fn push(&mut self, id: u32) -> Result<String> {
-        self.ids.push(id);
-        let text = self.tok.decode(&self.ids)?;
-        if text.len() <= self.prefix.len() || text.ends_with('\u{FFFD}') {
-            return Ok(String::new());
-        }
-        let new = match text.strip_prefix(self.prefix.as_str()) {
-            Some(rest) => rest.to_string(),
-            None => {
-                // Decoder changed earlier text; emit from the first differing character.
-                let common = text
-                    .char_indices()
-                    .zip(self.prefix.chars())
-                    .find(|((_, a), b)| a != b)
-                    .map_or(self.prefix.len().min(text.len()), |((i, _), _)| i);
-                text.get(common..).unwrap_or_default().to_string()
-            }
-        };
-        // The just-emitted ids become the context for the next piece (bounded window).
-        self.ids.drain(..self.context);
-        self.context = self.ids.len();
-        self.prefix = self.tok.decode(&self.ids)?;
-        Ok(new)
     }
 }
 

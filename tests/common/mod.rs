@@ -318,3 +318,22 @@ pub fn word_tokenizer_json(n: usize) -> String {
     })
     .to_string()
 }
+
+/// `train --headless --runs-dir RUNS` followed by `extra`: how every headless run a test
+/// launches starts.
+pub fn headless_args(runs: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = strs(&["train", "--headless", "--runs-dir"]);
+    args.push(runs.display().to_string());
+    args.extend(strs(extra));
+    args
+}
+
+mod background;
+mod engine_events;
+// Each test crate uses a few of these (like the rest of this module, see `dead_code` above).
+#[allow(unused_imports)]
+pub use background::BackgroundRun;
+#[allow(unused_imports)]
+pub use engine_events::{
+    alert_details, engine_error, events_until_finished, send_stop, wait_for_event, wait_step,
+};
