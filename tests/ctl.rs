@@ -483,7 +483,7 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
         Runtime::new(app, &opts).with_engine(Box::new(TestLauncher(req)), StartFrom::Fresh);
     let dir = runs.join("cockpit");
     pump_until(&mut [&mut live], 120, "first step", |a| {
-        a.state == RunState::Running && !a.steps.is_empty()
+        a.state == RunState::Running && !a.run_view.steps.is_empty()
     });
     assert!(
         dir.join("control.sock").exists(),
@@ -556,7 +556,7 @@ fn the_training_cockpit_serves_its_socket_and_a_watching_cockpit_steers_through_
     let app = App::new(Mode::Watch, &Default::default(), SampleParams::default());
     let mut read_only = Runtime::new(app, &opts).with_tail(&dir);
     pump_until(&mut [&mut read_only], 30, "read-only watch", |a| {
-        !a.steps.is_empty()
+        !a.run_view.steps.is_empty()
     });
     press(&mut read_only, KeyCode::Char('p'));
     assert_eq!(

@@ -1,18 +1,19 @@
 //! Cockpit state: plain data fed by engine events and keys, with no terminal or engine handle,
-//! so every behaviour can be unit- and snapshot-tested without a TTY or Burn.
+//! so every behaviour can be unit- and snapshot-tested without a TTY or Burn. The App is a thin
+//! router: it keeps the run's lifecycle (mode, state, info), overlay and focus, notices, and the
+//! components (run view, prompt, browser, runs, chronicle, system, side), each with its own
+//! state, keys, event folding and draw; the App forwards to them (DESIGN.md module map).
 
+use super::browser::BrowserState;
+use super::prompt::PromptState;
+use super::run_view::{AlertEntry, RunView};
 use crate::protocol::{
     AlertKind, CheckpointSummary, Command, Event, FinishReason, RunInfo, SampleParams, StartFrom,
-    StepStats,
 };
 use std::path::PathBuf;
 
 pub use super::calc::{ema, fmt_count, fmt_duration, mfu, scale_y};
 
-/// Steps shown by the "recent" loss window (`w` toggles between it and the full history).
-pub const RECENT_WINDOW: usize = 200;
-/// Steps averaged for ms/step, tokens/s and the ETA, so one slow step does not swing them.
-pub const RATE_WINDOW: usize = 20;
 /// Seconds a footer notice stays before the key help comes back.
 pub const NOTICE_SECS: u64 = 6;
 /// Notices kept for the help overlay's log.
@@ -100,81 +101,24 @@ pub enum Overlay {
     Runs,
 }
 
-/// One alert as raised by the engine, kept for the banner and the alert count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertEntry {
-    pub step: u64,
-    pub kind: AlertKind,
-    pub detail: String,
-}
-
-/// A finished generation, kept so earlier answers stay visible.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SampleEntry {
-    pub step: u64,
-    pub prompt: String,
-    pub text: String,
-    pub tokens: u64,
-    pub tokens_per_s: f64,
-}
-
-/// Prompt pane: single-line input plus sampling knobs and streamed output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PromptState {
-    pub input: String,
-    /// Cursor position in chars.
-    pub cursor: usize,
-    pub params: SampleParams,
-    /// Which knob Up/Down adjusts: 0 temperature, 1 top-k, 2 top-p, 3 max tokens.
-    pub selected: usize,
-    pub next_id: u64,
-    /// The request being streamed, with its prompt and text so far.
-    pub active: Option<(u64, String, String)>,
-    /// Finished generations, bounded and scrollable (`prompt_history.rs`).
-    pub history: super::prompt_history::SampleHistory,
-}
-
-/// A pending question inside the checkpoint browser.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BrowserPrompt {
-    /// Text input for the fine-tune instruction data file.
-    FineTuneData { checkpoint: PathBuf, input: String },
-    /// Text input for the export directory (pre-filled with the default).
-    ExportDir { checkpoint: PathBuf, input: String },
-    /// y/n before `remove_dir_all`.
-    ConfirmDelete(PathBuf),
-    /// A live engine would be replaced: save it first, drop it, or cancel.
-    ConfirmSwitch(StartFrom),
-}
-
-/// Checkpoint browser: the list plus selection and any open question.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct BrowserState {
-    pub entries: Vec<CheckpointSummary>,
-    pub selected: usize,
-    pub prompt: Option<BrowserPrompt>,
-}
-
 /// Everything the cockpit shows.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// Live, inspect or watch: which keys may talk to an engine.
     pub mode: Mode,
+    /// The shown run, from its `Started` event.
     pub info: Option<RunInfo>,
+    /// The run's lifecycle as the status bar shows it.
     pub state: RunState,
     /// A `SaveCheckpoint` is in flight (cleared by `CheckpointSaved`).
     pub saving: bool,
     /// Whether an engine is connected (false in watch mode and after it ended).
     pub engine_alive: bool,
-    pub steps: Vec<StepStats>,
-    pub evals: Vec<(u64, f64)>,
-    /// Task evaluations (step, task, "metric value, ...") from `llite-tui eval`.
-    pub task_evals: Vec<(u64, String, String)>,
+    /// The run view: step history, evaluations, alerts and chart preferences (run_view/).
+    pub run_view: RunView,
     /// Watch mode: when the followed `metrics.jsonl` was last written (0 = unknown).
     pub last_write_unix: u64,
-    pub last_checkpoint: Option<(u64, String)>,
-    pub alerts: Vec<AlertEntry>,
-    /// Index into `alerts` below which the banner was dismissed.
-    pub alerts_seen: usize,
+    /// The engine's error, shown in the banner.
     pub error: Option<String>,
     /// One-line notice in the footer (read-only warnings, save confirmations, theme problems).
     pub notice: Option<String>,
@@ -185,25 +129,33 @@ pub struct App {
     /// The last `NOTICE_LOG` notices, newest last, shown whole (wrapped) in the help overlay,
     /// since the footer cuts a long one to its width.
     pub notice_log: std::collections::VecDeque<String>,
+    /// Why the configured theme could not be used, if it could not.
     pub theme_warning: Option<String>,
-    pub smoothing: f64,
-    pub log_scale: bool,
-    pub full_history: bool,
+    /// `ui.peak_tflops`: the MFU peak the user set (0 = find one, `App::peak`).
     pub peak_tflops: f64,
+    /// `ui.auto_pause_on_spike`: pause a live run on a health alert.
     pub auto_pause_on_spike: bool,
     /// `[train] on_spike` of the run, applied by this consumer (steer.rs).
     pub spike_policy: crate::spike_policy::SpikePolicy,
+    /// The control pane's state (`k`, steer.rs).
     pub controls: super::steer::ControlPane,
+    /// The open rewind dialog, if any (steer.rs).
     pub rewind: Option<super::steer::RewindPrompt>,
+    /// The pane with the keyboard focus.
     pub focus: Pane,
+    /// The modal layer on top, which gets the keys.
     pub overlay: Overlay,
+    /// Whether the prompt pane is shown (`g`).
     pub prompt_open: bool,
+    /// The prompt pane (prompt/).
     pub prompt: PromptState,
+    /// The checkpoint browser (browser/).
     pub browser: BrowserState,
     /// Seconds since the Unix epoch, set by the loop each frame (fixed in tests) for ages.
     pub now_unix: u64,
     /// Runs directory, used to build default export paths shown to the user.
     pub runs_dir: PathBuf,
+    /// The UI loop ends after this frame.
     pub should_quit: bool,
     /// Save-and-quit was chosen: leave once the engine reports it has finished.
     pub quit_after_stop: bool,
@@ -232,22 +184,14 @@ impl App {
             state: RunState::Starting,
             saving: false,
             engine_alive: mode != Mode::Watch,
-            steps: Vec::new(),
-            evals: Vec::new(),
-            task_evals: Vec::new(),
+            run_view: RunView::new(ui),
             last_write_unix: 0,
-            last_checkpoint: None,
-            alerts: Vec::new(),
-            alerts_seen: 0,
             error: None,
             notice: None,
             notice_at: 0,
             notice_warns: false,
             notice_log: std::collections::VecDeque::new(),
             theme_warning: None,
-            smoothing: ui.smoothing.clamp(0.0, 0.99),
-            log_scale: ui.log_scale,
-            full_history: true,
             peak_tflops: ui.peak_tflops,
             auto_pause_on_spike: ui.auto_pause_on_spike,
             spike_policy: Default::default(),
@@ -256,15 +200,7 @@ impl App {
             focus: Pane::Loss,
             overlay: Overlay::None,
             prompt_open: false,
-            prompt: PromptState {
-                input: String::new(),
-                cursor: 0,
-                params: sample,
-                selected: 0,
-                next_id: 1,
-                active: None,
-                history: Default::default(),
-            },
+            prompt: PromptState::new(sample),
             browser: BrowserState::default(),
             now_unix: 0,
             runs_dir: PathBuf::new(),
@@ -284,22 +220,15 @@ impl App {
     pub fn on_event(&mut self, event: Event) -> Vec<Action> {
         let mut actions = self.steer_on_event(&event);
         self.chronicle.on_event(&event);
+        self.run_view.on_event(&event);
+        self.prompt.on_event(&event);
         match event {
             Event::Started { info, .. } => {
                 let same_run = self
                     .info
                     .as_ref()
                     .is_some_and(|i| i.run_dir == info.run_dir);
-                if !same_run {
-                    self.steps.clear();
-                    self.evals.clear();
-                    self.alerts.clear();
-                    self.alerts_seen = 0;
-                    self.last_checkpoint = None;
-                }
-                // A resumed run replays nothing: drop history past the resume point.
-                self.steps.retain(|s| s.step <= info.start_step);
-                self.evals.retain(|e| e.0 <= info.start_step);
+                self.run_view.on_started(same_run, info.start_step);
                 self.error = None;
                 self.saving = false;
                 self.state = if self.mode == Mode::Inspect {
@@ -309,16 +238,11 @@ impl App {
                 };
                 self.info = Some(info);
             }
-            Event::Step(s) => {
+            Event::Step(_) => {
                 if matches!(self.state, RunState::Starting) {
                     self.state = RunState::Running;
                 }
-                if self.steps.last().is_some_and(|l| l.step >= s.step) {
-                    self.steps.retain(|l| l.step < s.step);
-                }
-                self.steps.push(s);
             }
-            Event::Eval { step, val_loss } => self.evals.push((step, val_loss)),
             Event::ControlChanged { step, change } => self.notify(format!(
                 "step {step}: {} {} -> {}",
                 change.key, change.old, change.new
@@ -329,26 +253,17 @@ impl App {
                 from_step,
                 skip_batches,
                 ..
-            } => {
-                self.steps.retain(|s| s.step <= step);
-                self.evals.retain(|e| e.0 <= step);
-                self.notify(format!(
-                    "rewound from step {from_step} to {step}, skipping {skip_batches} steps of data"
-                ))
-            }
-            Event::TaskEval {
-                step,
-                task,
-                metrics,
-            } => {
-                let summary = crate::units::format_metrics(&metrics);
+            } => self.notify(format!(
+                "rewound from step {from_step} to {step}, skipping {skip_batches} steps of data"
+            )),
+            Event::TaskEval { step, task, .. } => {
+                let summary = self.run_view.task_evals.last().map(|e| e.summary.clone());
+                let summary = summary.unwrap_or_default();
                 self.notify(format!("eval {task} at step {step}: {summary}"));
-                self.task_evals.push((step, task, summary));
             }
-            Event::CheckpointSaved { step, path } => {
+            Event::CheckpointSaved { path, .. } => {
                 self.saving = false;
                 self.notify(format!("checkpoint saved: {path}"));
-                self.last_checkpoint = Some((step, path));
                 actions.push(Action::RefreshCheckpoints);
             }
             Event::Paused { .. } => {
@@ -357,35 +272,8 @@ impl App {
                 }
             }
             Event::Resumed { .. } => self.state = RunState::Running,
-            Event::SampleToken { id, text, .. } => {
-                if let Some((active, _, out)) = &mut self.prompt.active {
-                    if *active == id {
-                        out.push_str(&text);
-                    }
-                }
-            }
-            Event::SampleDone {
-                step,
-                id,
-                prompt,
-                text,
-                tokens,
-                tokens_per_s,
-            } => {
-                if self.prompt.active.as_ref().is_some_and(|a| a.0 == id) {
-                    self.prompt.active = None;
-                }
-                self.prompt.history.push(SampleEntry {
-                    step,
-                    prompt,
-                    text,
-                    tokens,
-                    tokens_per_s,
-                });
-            }
-            Event::Alert { step, kind, detail } => {
+            Event::Alert { kind, .. } => {
                 let running = self.state == RunState::Running;
-                self.alerts.push(AlertEntry { step, kind, detail });
                 let health = matches!(
                     kind,
                     AlertKind::NonFiniteLoss | AlertKind::LossSpike | AlertKind::GradExplosion
@@ -406,8 +294,12 @@ impl App {
                 self.saving = false;
                 self.error = Some(message);
             }
-            // Kept by the chronicle timeline (fed above).
-            Event::ChronicleSample { .. } | Event::ChronicleTask { .. } => {}
+            // Folded by the components above (run view, prompt, chronicle).
+            Event::Eval { .. }
+            | Event::SampleToken { .. }
+            | Event::SampleDone { .. }
+            | Event::ChronicleSample { .. }
+            | Event::ChronicleTask { .. } => {}
             Event::Finished { reason, .. } => {
                 self.saving = false;
                 if self.state != RunState::Error {
@@ -456,7 +348,7 @@ impl App {
         if self.quit_after_stop {
             self.should_quit = true;
         }
-        self.prompt.active = None;
+        self.prompt.on_engine_gone();
         if !matches!(self.state, RunState::Finished(_) | RunState::Error) {
             self.state = RunState::Error;
             self.error = Some("engine stopped unexpectedly".into());
@@ -470,7 +362,7 @@ impl App {
         self.state = RunState::Starting;
         self.error = None;
         self.saving = false;
-        self.prompt.active = None;
+        self.prompt.on_engine_gone();
         if mode == Mode::Inspect {
             self.prompt_open = true;
             self.focus = Pane::Prompt;
@@ -479,21 +371,16 @@ impl App {
 
     /// Alerts not yet dismissed, newest last.
     pub fn unseen_alerts(&self) -> &[AlertEntry] {
-        &self.alerts[self.alerts_seen.min(self.alerts.len())..]
+        self.run_view.unseen_alerts()
     }
 
     /// The browser's highlighted checkpoint.
     pub fn selected_checkpoint(&self) -> Option<&CheckpointSummary> {
-        self.browser.entries.get(self.browser.selected)
+        self.browser.selected_entry()
     }
 
     /// Replace the checkpoint list, keeping the selection on the same path when it survives.
     pub fn set_checkpoints(&mut self, entries: Vec<CheckpointSummary>) {
-        let keep = self.selected_checkpoint().map(|c| c.path.clone());
-        self.browser.entries = entries;
-        self.browser.selected = keep
-            .and_then(|p| self.browser.entries.iter().position(|c| c.path == p))
-            .unwrap_or(self.browser.selected)
-            .min(self.browser.entries.len().saturating_sub(1));
+        self.browser.set_entries(entries);
     }
 }

@@ -1,7 +1,8 @@
 //! Unit tests for the pure App: keys to commands, event folding, and the chart math.
 
-use super::app::{ema, mfu, scale_y, Action, App, BrowserPrompt, Mode, Overlay, RunState};
-use super::keys::{default_export_dir, READ_ONLY};
+use super::app::{ema, mfu, scale_y, Action, App, Mode, Overlay, RunState};
+use super::browser::{default_export_dir, BrowserPrompt};
+use super::keys::READ_ONLY;
 use super::snapshot_tests::{browser_app, scripted_app};
 use crate::config::UiConfig;
 use crate::protocol::{AlertKind, Command, Event, FinishReason, SampleParams, StartFrom};
@@ -200,7 +201,7 @@ fn prompt_sends_streams_and_cancels() {
         id: 99,
         text: "stale".into(),
     });
-    assert_eq!(app.prompt.active.as_ref().unwrap().2, " there");
+    assert_eq!(app.prompt.active.as_ref().unwrap().text, " there");
     app.on_event(Event::SampleDone {
         step: 50,
         id: 1,
@@ -387,7 +388,7 @@ fn log_scale_drops_non_positive_values() {
     assert_eq!(scale_y(f64::INFINITY, false), None);
     assert_eq!(scale_y(-1.0, false), Some(-1.0));
     let mut app = scripted_app();
-    app.log_scale = true;
+    app.run_view.log_scale = true;
     app.on_event(Event::Step(crate::protocol::StepStats {
         step: 51,
         loss: 0.0,
@@ -400,7 +401,7 @@ fn log_scale_drops_non_positive_values() {
         peer_step_ms: Vec::new(),
         allreduce_ms: 0.0,
     }));
-    let s = super::panes::loss::series(&app, 1000);
+    let s = super::run_view::loss::series(&app, 1000);
     assert_eq!(s.raw.len(), 50, "the zero loss is not plotted");
     assert!(s.y[0].is_finite() && s.y[1].is_finite());
 }
@@ -415,7 +416,7 @@ fn mfu_needs_a_peak() {
 #[test]
 fn thinning_keeps_the_last_point() {
     let pts: Vec<(f64, f64)> = (0..1001).map(|i| (i as f64, i as f64)).collect();
-    let t = super::panes::loss::thin(pts, 100);
+    let t = super::run_view::loss::thin(pts, 100);
     assert!(t.len() <= 102);
     assert_eq!(t.last(), Some(&(1000.0, 1000.0)));
 }

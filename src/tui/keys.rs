@@ -1,12 +1,17 @@
-//! Key handling: turns key presses into state changes plus `Action`s for the loop to perform.
+//! Key routing: turns key presses into state changes plus `Action`s for the loop to perform.
 //! Layers are checked top-down (dialogs, overlays, the prompt input, then global keys) so a key
-//! typed into a text field never doubles as a command.
+//! typed into a text field never doubles as a command. Each component handles its own keys
+//! (browser/, prompt/, run_view/, runs_view/, chronicle/); this module routes to them and
+//! carries out what they ask (`BrowserIntent`, `PromptIntent`) with the App's knowledge of
+//! the mode and engines.
 
-use super::app::{Action, App, BrowserPrompt, Mode, Overlay, Pane, RunState};
+use super::app::{Action, App, Mode, Overlay, Pane, RunState};
+use super::browser::BrowserIntent;
+use super::prompt::{PromptIntent, PromptKeyCtx};
 use super::runs_view::RunsRequest;
 use crate::protocol::{Command, FinishReason, StartFrom};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Shown when a key needs an engine that the watch mode does not have.
 pub const READ_ONLY: &str = "read-only: watching another process";
@@ -42,6 +47,9 @@ impl App {
             }
         }
         if self.chronicle.is_open() && self.chronicle.on_key(key) {
+            return vec![];
+        }
+        if self.run_view.on_key(key) {
             return vec![];
         }
         self.global_key(key)
@@ -108,12 +116,7 @@ impl App {
                 Some(why) => self.warn(why),
                 None => return vec![Action::Send(Command::EvalNow)],
             },
-            KeyCode::Char('[') => self.smoothing = smoothing_step(self.smoothing, -1),
-            KeyCode::Char(']') => self.smoothing = smoothing_step(self.smoothing, 1),
-            KeyCode::Char('l') => self.log_scale = !self.log_scale,
-            KeyCode::Char('w') => self.full_history = !self.full_history,
             KeyCode::Char('m') => self.system.shown = !self.system.shown,
-            KeyCode::Char('x') => self.alerts_seen = self.alerts.len(),
             KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.cycle_focus(1),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.cycle_focus(-1),
             KeyCode::Esc => {
@@ -217,192 +220,75 @@ impl App {
 
     /// Prompt pane input; `None` lets the key fall through to the global handler.
     fn prompt_key(&mut self, key: KeyEvent) -> Option<Vec<Action>> {
-        if let Some(actions) = self.prompt_history_key(key) {
-            return Some(actions);
-        }
-        let p = &mut self.prompt;
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Tab | KeyCode::BackTab => return None,
-            KeyCode::Esc if self.side.target.is_some() => return self.side_escape(),
-            KeyCode::Enter if self.side.target.is_some() => return Some(self.side_submit()),
-            KeyCode::Esc => {
-                if let Some((id, prompt, text)) = p.active.take() {
-                    p.history.push(super::app::SampleEntry {
-                        step: self.steps.last().map(|s| s.step).unwrap_or(0),
-                        prompt,
-                        text: format!("{text} [cancelled]"),
-                        tokens: 0,
-                        tokens_per_s: 0.0,
-                    });
-                    return Some(vec![Action::Send(Command::CancelSample { id })]);
-                }
-                self.prompt_open = false;
-                self.focus = Pane::Loss;
-            }
-            KeyCode::Enter => {
-                let prompt = p.input.clone();
+        let ctx = PromptKeyCtx {
+            side: self.side.target.is_some(),
+            step: self.run_view.last_step().unwrap_or(0),
+        };
+        match self.prompt.on_key(key, ctx) {
+            PromptIntent::Unhandled => return None,
+            PromptIntent::Handled => {}
+            PromptIntent::Sample { prompt, from_input } => {
                 let actions = self.submit_prompt(prompt);
-                if !actions.is_empty() {
+                if from_input && !actions.is_empty() {
                     self.prompt.input.clear();
                     self.prompt.cursor = 0;
                 }
                 return Some(actions);
             }
-
-            KeyCode::Up => p.selected = (p.selected + 3) % 4,
-            KeyCode::Down => p.selected = (p.selected + 1) % 4,
-            KeyCode::PageUp => adjust_param(&mut p.params, p.selected, 1),
-            KeyCode::PageDown => adjust_param(&mut p.params, p.selected, -1),
-            KeyCode::Char('u') if ctrl => {
-                p.input.clear();
-                p.cursor = 0;
+            PromptIntent::NothingToRepeat => self.notify("nothing to run again yet"),
+            PromptIntent::Cancel(id) => {
+                return Some(vec![Action::Send(Command::CancelSample { id })])
             }
-            KeyCode::Char(ch) if !ctrl => {
-                let at = byte_at(&p.input, p.cursor);
-                p.input.insert(at, ch);
-                p.cursor += 1;
+            PromptIntent::Close => {
+                self.prompt_open = false;
+                self.focus = Pane::Loss;
             }
-            KeyCode::Backspace if p.cursor > 0 => {
-                p.cursor -= 1;
-                let at = byte_at(&p.input, p.cursor);
-                p.input.remove(at);
-            }
-            KeyCode::Delete if p.cursor < p.input.chars().count() => {
-                let at = byte_at(&p.input, p.cursor);
-                p.input.remove(at);
-            }
-            KeyCode::Left => p.cursor = p.cursor.saturating_sub(1),
-            KeyCode::Right => p.cursor = (p.cursor + 1).min(p.input.chars().count()),
-            KeyCode::Home => p.cursor = 0,
-            KeyCode::End => p.cursor = p.input.chars().count(),
-            _ => {}
+            PromptIntent::SideSubmit => return Some(self.side_submit()),
+            PromptIntent::SideEscape => return self.side_escape(),
         }
         Some(vec![])
     }
 
-    fn browser_key(&mut self, key: KeyEvent) -> Vec<Action> {
-        if self.browser.prompt.is_some() {
-            return self.browser_prompt_key(key);
+    /// Send `prompt` to the engine (or the steered run) unless it is empty, a generation is
+    /// still streaming, or nothing can sample now (then a notice says why).
+    fn submit_prompt(&mut self, prompt: String) -> Vec<Action> {
+        if !self.prompt.accepts(&prompt) {
+            return vec![];
         }
-        let n = self.browser.entries.len();
-        let b = &mut self.browser;
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.overlay = Overlay::None,
-            KeyCode::Up | KeyCode::Char('k') => b.selected = b.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
-                b.selected = (b.selected + 1).min(n.saturating_sub(1))
-            }
-            KeyCode::Home => b.selected = 0,
-            KeyCode::End => b.selected = n.saturating_sub(1),
-            KeyCode::F(5) | KeyCode::Char('R') => return vec![Action::RefreshCheckpoints],
-            KeyCode::Char(ch @ ('r' | 'f' | 'i' | 'e' | 'd' | 'b' | 'u')) => {
-                let Some(sel) = self.selected_checkpoint().cloned() else {
-                    self.warn("no checkpoint selected");
-                    return vec![];
-                };
-                let path = PathBuf::from(&sel.path);
-                if ch == 'd' {
-                    self.browser.prompt = Some(BrowserPrompt::ConfirmDelete(path));
-                    return vec![];
-                }
-                if ch == 'u' {
-                    return vec![Action::SetPinned {
-                        checkpoint: path,
-                        pinned: !sel.pinned,
-                    }];
-                }
-                if let Some(err) = &sel.error {
-                    self.warn(format!("invalid checkpoint: {err}"));
-                    return vec![];
-                }
-                if ch == 'i' {
-                    // The side engine: nothing running is stopped, watch mode included.
-                    return self.side_open(&sel);
-                }
-                if self.mode == Mode::Watch {
-                    self.warn(READ_ONLY);
-                    return vec![];
-                }
-                match ch {
-                    'r' => return self.launch_or_confirm(StartFrom::Resume(path)),
-                    'b' => self.open_rewind(path, sel.step),
-                    'f' => {
-                        self.browser.prompt = Some(BrowserPrompt::FineTuneData {
-                            checkpoint: path,
-                            input: String::new(),
-                        })
-                    }
-                    _ => {
-                        let input = default_export_dir(&path, sel.step).display().to_string();
-                        self.browser.prompt = Some(BrowserPrompt::ExportDir {
-                            checkpoint: path,
-                            input,
-                        })
-                    }
-                }
-            }
-            _ => {}
+        let steerable = self.mode == Mode::Watch && self.steer.available;
+        if self.mode == Mode::Watch && !steerable {
+            self.warn(READ_ONLY);
+            return vec![];
         }
-        vec![]
+        if !self.engine_alive && !steerable {
+            self.warn("engine is not running: open a checkpoint (c, i)");
+            return vec![];
+        }
+        vec![Action::Send(self.prompt.start(prompt))]
     }
 
-    fn browser_prompt_key(&mut self, key: KeyEvent) -> Vec<Action> {
-        let Some(prompt) = self.browser.prompt.take() else {
-            return vec![];
-        };
-        match (prompt, key.code) {
-            (_, KeyCode::Esc) => {}
-            (BrowserPrompt::ConfirmDelete(path), KeyCode::Char('y')) => {
-                return vec![Action::Delete(path)]
+    /// The browser has the keys while open; what it asks for is done here.
+    fn browser_key(&mut self, key: KeyEvent) -> Vec<Action> {
+        match self.browser.on_key(key, self.mode == Mode::Watch) {
+            BrowserIntent::Handled => {}
+            BrowserIntent::Close => self.overlay = Overlay::None,
+            BrowserIntent::Refresh => return vec![Action::RefreshCheckpoints],
+            BrowserIntent::Delete(path) => return vec![Action::Delete(path)],
+            BrowserIntent::SetPinned { checkpoint, pinned } => {
+                return vec![Action::SetPinned { checkpoint, pinned }]
             }
-            (BrowserPrompt::ConfirmDelete(_), KeyCode::Char('n')) => {}
-            (BrowserPrompt::ConfirmSwitch(from), KeyCode::Char(c @ ('s' | 'y'))) => {
+            BrowserIntent::Export { checkpoint, out } => {
+                self.notify(format!("exporting to {}…", out.display()));
+                return vec![Action::Export { checkpoint, out }];
+            }
+            BrowserIntent::SampleSide(ckpt) => return self.side_open(&ckpt),
+            BrowserIntent::Rewind { checkpoint, step } => self.open_rewind(checkpoint, step),
+            BrowserIntent::Launch(from) => return self.launch_or_confirm(from),
+            BrowserIntent::Switch { from, save_current } => {
                 self.overlay = Overlay::None;
-                return vec![Action::Launch {
-                    from,
-                    save_current: c == 's',
-                }];
+                return vec![Action::Launch { from, save_current }];
             }
-            (BrowserPrompt::ConfirmSwitch(_), KeyCode::Char('n')) => {}
-            (BrowserPrompt::FineTuneData { checkpoint, input }, KeyCode::Enter) => {
-                let data = (!input.trim().is_empty()).then(|| PathBuf::from(input.trim()));
-                // Before anything is stopped: a typo must not cost the running training.
-                if let Some(Err(e)) = data.as_deref().map(crate::data::probe::probe_data_path) {
-                    self.warn(format!("fine-tune data refused: {e:#}"));
-                    self.browser.prompt = Some(BrowserPrompt::FineTuneData { checkpoint, input });
-                    return vec![];
-                }
-                return self.launch_or_confirm(StartFrom::FineTune { checkpoint, data });
-            }
-            (BrowserPrompt::ExportDir { checkpoint, input }, KeyCode::Enter) => {
-                self.notify(format!("exporting to {}…", input.trim()));
-                return vec![Action::Export {
-                    checkpoint,
-                    out: PathBuf::from(input.trim()),
-                }];
-            }
-            (
-                BrowserPrompt::FineTuneData {
-                    checkpoint,
-                    mut input,
-                },
-                code,
-            ) => {
-                edit_line(&mut input, code);
-                self.browser.prompt = Some(BrowserPrompt::FineTuneData { checkpoint, input });
-            }
-            (
-                BrowserPrompt::ExportDir {
-                    checkpoint,
-                    mut input,
-                },
-                code,
-            ) => {
-                edit_line(&mut input, code);
-                self.browser.prompt = Some(BrowserPrompt::ExportDir { checkpoint, input });
-            }
-            (other, _) => self.browser.prompt = Some(other),
+            BrowserIntent::Warn(why) => self.warn(why),
         }
         vec![]
     }
@@ -416,7 +302,7 @@ impl App {
                 RunState::Running | RunState::Paused | RunState::Starting
             );
         if training {
-            self.browser.prompt = Some(BrowserPrompt::ConfirmSwitch(from));
+            self.browser.confirm_switch(from);
             vec![]
         } else {
             self.overlay = Overlay::None;
@@ -426,56 +312,4 @@ impl App {
             }]
         }
     }
-}
-
-/// `<run>/export-step-N` next to the run's `checkpoints/` folder.
-pub fn default_export_dir(ckpt: &Path, step: u64) -> PathBuf {
-    ckpt.parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .join(format!("export-step-{step}"))
-}
-
-fn adjust_param(p: &mut crate::protocol::SampleParams, which: usize, dir: i32) {
-    let d = dir as f32;
-    match which {
-        0 => p.temperature = ((p.temperature + 0.1 * d).clamp(0.0, 5.0) * 100.0).round() / 100.0,
-        1 => p.top_k = (p.top_k as i64 + 5 * dir as i64).clamp(0, 1000) as usize,
-        2 => p.top_p = ((p.top_p + 0.05 * d).clamp(0.05, 1.0) * 100.0).round() / 100.0,
-        _ => p.max_tokens = (p.max_tokens as i64 + 16 * dir as i64).clamp(1, 4096) as usize,
-    }
-}
-
-/// Minimal line editing for the browser's path inputs (append and backspace).
-fn edit_line(input: &mut String, code: KeyCode) {
-    match code {
-        KeyCode::Char(ch) => input.push(ch),
-        KeyCode::Backspace => {
-            input.pop();
-        }
-        _ => {}
-    }
-}
-
-fn byte_at(s: &str, chars: usize) -> usize {
-    s.char_indices()
-        .nth(chars)
-        .map(|(i, _)| i)
-        .unwrap_or(s.len())
-}
-
-/// The next smoothing on the 0.05 grid in `direction` (0.99 at the top), so any value, the
-/// default 0.9 included, is reachable again after hitting either end or starting off-grid.
-pub(crate) fn smoothing_step(current: f64, direction: i32) -> f64 {
-    let on_grid = (current / 0.05 + 1e-6).floor();
-    let next = match direction {
-        d if d < 0 && (current / 0.05 - on_grid).abs() > 1e-3 => on_grid,
-        d if d < 0 => on_grid - 1.0,
-        _ => on_grid + 1.0,
-    };
-    round2((next * 0.05).clamp(0.0, 0.99))
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }

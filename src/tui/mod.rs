@@ -4,14 +4,16 @@
 
 pub mod app;
 mod app_derived;
+pub mod browser;
 pub mod calc;
 pub mod chronicle;
 pub mod farewell;
 mod host;
 pub mod keys;
 pub mod panes;
-pub mod prompt_history;
+pub mod prompt;
 pub mod remote;
+pub mod run_view;
 pub mod runs_view;
 pub mod runtime;
 pub mod side;

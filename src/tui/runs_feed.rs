@@ -57,11 +57,7 @@ impl Runtime {
             self.remote = Some(super::super::remote::Remote::new(dir.clone()));
         }
         self.app.info = None;
-        self.app.steps.clear();
-        self.app.evals.clear();
-        self.app.alerts.clear();
-        self.app.alerts_seen = 0;
-        self.app.last_checkpoint = None;
+        self.app.run_view.clear();
         self.app.state = super::super::app::RunState::Starting;
         self.app.runs.current = Some(dir.clone());
         self.app.overlay = Overlay::None;

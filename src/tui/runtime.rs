@@ -134,7 +134,7 @@ impl Runtime {
         };
         let results = remote.poll();
         for r in &results {
-            let done = self.app.prompt.active.as_ref().map(|a| a.0);
+            let done = self.app.prompt.active.as_ref().map(|a| a.id);
             if r.sample_for.is_some() && r.sample_for == done {
                 self.app.prompt.active = None;
             }
@@ -479,7 +479,7 @@ impl Runtime {
 
 /// A resumed run starts with an empty chart otherwise: load its earlier steps from disk.
 fn replay_history(app: &mut App, run_dir: &Path, upto: u64) {
-    if app.steps.iter().any(|s| s.step <= upto) {
+    if app.run_view.steps.iter().any(|s| s.step <= upto) {
         return;
     }
     for ev in MetricsTail::new(run_dir.join("metrics.jsonl")).poll() {

@@ -91,8 +91,7 @@ impl App {
         }
         let id = self.side.next_id;
         self.side.next_id += 1;
-        let prompt = std::mem::take(&mut self.prompt.input);
-        self.prompt.cursor = 0;
+        let prompt = self.prompt.take_input();
         self.side.active = Some(SideActive {
             id,
             prompt: prompt.clone(),

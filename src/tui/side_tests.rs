@@ -2,7 +2,6 @@
 //! live-weight samples, and the prompt pane drawn for a side sample.
 
 use super::app::{Action, App, Mode, Overlay, Pane};
-use super::panes;
 use super::snapshot_tests::browser_app;
 use super::theme::Theme;
 use crate::protocol::{Command, Event, SampleParams, SideCommand, SideEvent, SideRequest};
@@ -136,7 +135,7 @@ fn prompt_pane_shows_the_side_source_and_output() {
         text: ", or not".into(),
     });
     let mut t = Terminal::new(TestBackend::new(70, 8)).unwrap();
-    t.draw(|f| panes::prompt::render(f, f.area(), &app, &Theme::default()))
+    t.draw(|f| super::prompt::render(f, f.area(), &app, &Theme::default()))
         .unwrap();
     insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
         insta::assert_snapshot!("pane_prompt_side", t.backend().to_string());

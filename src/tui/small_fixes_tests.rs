@@ -3,9 +3,9 @@
 //! smoothing returning to its default, a checkpoint's val loss labelled with its step.
 
 use super::app::{App, Overlay, RunState};
-use super::keys::smoothing_step;
 use super::panes;
 use super::panes::status::fit_notice;
+use super::run_view::smoothing_step;
 use super::snapshot_tests::scripted_app;
 use super::theme::Theme;
 use crate::protocol::{CheckpointSummary, Event};
@@ -49,7 +49,7 @@ fn alert_banners_name_the_kind_in_words() {
 #[test]
 fn the_footer_offers_resume_while_paused() {
     let mut app = scripted_app();
-    app.alerts_seen = app.alerts.len();
+    app.run_view.alerts_seen = app.run_view.alerts.len();
     app.notice = None; // the footer shows key hints when no notice is up
     app.state = RunState::Paused;
     let footer = row(&render(&app, 120, 40), 39);
@@ -98,14 +98,14 @@ fn notices_are_styled_by_level_cut_visibly_and_logged_whole() {
 #[test]
 fn smoothing_steps_return_to_the_default() {
     let mut app = scripted_app();
-    assert_eq!(app.smoothing, 0.9);
+    assert_eq!(app.run_view.smoothing, 0.9);
     press(&mut app, KeyCode::Char(']'));
     press(&mut app, KeyCode::Char(']'));
     press(&mut app, KeyCode::Char(']'));
-    assert_eq!(app.smoothing, 0.99, "capped");
+    assert_eq!(app.run_view.smoothing, 0.99, "capped");
     press(&mut app, KeyCode::Char('['));
     press(&mut app, KeyCode::Char('['));
-    assert_eq!(app.smoothing, 0.9, "back to the default");
+    assert_eq!(app.run_view.smoothing, 0.9, "back to the default");
     assert_eq!(
         smoothing_step(0.93, -1),
         0.9,

@@ -1,9 +1,10 @@
 //! Snapshot tests: every pane and the main layout at several sizes, rendered on `TestBackend`
 //! from a scripted event sequence (no engine, fixed clock).
 
-use super::app::{App, Mode, Overlay, Pane, SampleEntry};
-use super::panes;
+use super::app::{App, Mode, Overlay, Pane};
+use super::prompt::{ActiveSample, SampleEntry};
 use super::theme::Theme;
+use super::{panes, run_view};
 use crate::config::UiConfig;
 use crate::protocol::{AlertKind, CheckpointSummary, Event, RunInfo, SampleParams, StepStats};
 use ratatui::backend::TestBackend;
@@ -137,14 +138,14 @@ fn pane_loss_linear_and_log() {
     let mut app = scripted_app();
     snap!(
         "pane_loss_linear",
-        render_pane(70, 16, &app, panes::loss::render)
+        render_pane(70, 16, &app, run_view::loss::render)
     );
-    app.log_scale = true;
-    app.smoothing = 0.5;
-    app.full_history = false;
+    app.run_view.log_scale = true;
+    app.run_view.smoothing = 0.5;
+    app.run_view.full_history = false;
     snap!(
         "pane_loss_log",
-        render_pane(70, 16, &app, panes::loss::render)
+        render_pane(70, 16, &app, run_view::loss::render)
     );
 }
 
@@ -153,13 +154,13 @@ fn pane_throughput_with_and_without_peak() {
     let mut app = scripted_app();
     snap!(
         "pane_throughput_no_peak",
-        render_pane(44, 9, &app, panes::throughput::render)
+        render_pane(44, 9, &app, run_view::throughput::render)
     );
     app.peak_tflops = 0.5;
     app.focus = Pane::Throughput;
     snap!(
         "pane_throughput_peak",
-        render_pane(44, 9, &app, panes::throughput::render)
+        render_pane(44, 9, &app, run_view::throughput::render)
     );
 }
 
@@ -167,7 +168,7 @@ fn pane_throughput_with_and_without_peak() {
 fn pane_lrgrad() {
     snap!(
         "pane_lrgrad",
-        render_pane(44, 10, &scripted_app(), panes::lrgrad::render)
+        render_pane(44, 10, &scripted_app(), run_view::lrgrad::render)
     );
 }
 
@@ -176,7 +177,7 @@ fn pane_status_running_saving_sampling() {
     let mut app = scripted_app();
     app.on_event(Event::Resumed { step: 50 });
     app.saving = true;
-    app.prompt.active = Some((1, "x".into(), String::new()));
+    app.prompt.active = Some(active(1, "x", ""));
     snap!(
         "pane_status",
         render_pane(100, 1, &app, panes::status::render)
@@ -195,7 +196,7 @@ pub fn prompt_app() -> App {
         tokens: 14,
         tokens_per_s: 212.0,
     });
-    app.prompt.active = Some((2, "JULIET:".into(), String::new()));
+    app.prompt.active = Some(active(2, "JULIET:", ""));
     for tok in [" O", " Romeo,", " Romeo!", " wherefore"] {
         app.on_event(Event::SampleToken {
             step: 50,
@@ -223,15 +224,15 @@ fn pane_prompt_pins_the_newest_header_when_text_overflows() {
         tokens: 96,
         tokens_per_s: 8000.0,
     });
-    let screen = render_pane(70, 10, &app, panes::prompt::render);
+    let screen = render_pane(70, 10, &app, super::prompt::render);
     assert!(
         screen.contains("step 40 · 96 tok · 8000 tok/s · ROMEO:"),
         "{screen}"
     );
     assert!(screen.contains("line 29"), "{screen}");
     assert!(!screen.contains("line 0 "), "{screen}");
-    app.prompt.active = Some((2, "JULIET:".into(), "x\n".repeat(30)));
-    let screen = render_pane(70, 10, &app, panes::prompt::render);
+    app.prompt.active = Some(active(2, "JULIET:", &"x\n".repeat(30)));
+    let screen = render_pane(70, 10, &app, super::prompt::render);
     assert!(screen.contains("generating… · JULIET:"), "{screen}");
     assert!(!screen.contains("96 tok"), "{screen}");
 }
@@ -241,7 +242,7 @@ fn pane_prompt_streaming() {
     let app = prompt_app();
     snap!(
         "pane_prompt",
-        render_pane(70, 10, &app, panes::prompt::render)
+        render_pane(70, 10, &app, super::prompt::render)
     );
     snap!("layout_prompt_100x30", render_full(&app, 100, 30));
 }
@@ -306,7 +307,7 @@ fn watch_mode_read_only_notice() {
     for e in scripted_events() {
         app.on_event(e);
     }
-    app.alerts_seen = app.alerts.len();
+    app.run_view.alerts_seen = app.run_view.alerts.len();
     app.on_event(Event::Resumed { step: 50 });
     app.on_key(crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Char('p'),
@@ -319,4 +320,13 @@ fn engine_error_banner() {
     let mut app = scripted_app();
     app.on_engine_lost();
     snap!("layout_engine_lost_80x24", render_full(&app, 80, 24));
+}
+
+/// A live generation streaming `text` so far.
+fn active(id: u64, prompt: &str, text: &str) -> ActiveSample {
+    ActiveSample {
+        id,
+        prompt: prompt.into(),
+        text: text.into(),
+    }
 }

@@ -188,6 +188,7 @@ impl App {
     pub(super) fn open_rewind(&mut self, checkpoint: PathBuf, step: u64) {
         let configured = self.controls.config.as_ref().map(|c| c.train.rewind_skip);
         let spike = self
+            .run_view
             .alerts
             .iter()
             .rev()

@@ -131,7 +131,7 @@ fn rewind_from_the_browser_defaults_the_skip_to_the_spike_and_asks_first() {
         skip_batches: 8,
         run_dir: "/runs/tiny-demo-branch-30".into(),
     });
-    assert_eq!(app.steps.last().map(|s| s.step), Some(30));
+    assert_eq!(app.run_view.last_step(), Some(30));
     assert_eq!(
         app.info.as_ref().map(|i| i.run_dir.as_str()),
         Some("/runs/tiny-demo-branch-30")

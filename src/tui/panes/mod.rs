@@ -1,15 +1,11 @@
-//! Layout and drawing. Each pane is a small module with `render(frame, area, &App, &Theme)`;
-//! this module only decides where they go for the current terminal size.
+//! Layout and drawing. Each pane is a small module with `render(frame, area, &App, &Theme)`,
+//! or a component's own `draw` (run_view/, prompt/, browser/, runs_view/, chronicle/); this
+//! module only decides where they go for the current terminal size, plus the shared helpers.
 
-pub mod checkpoints;
 pub mod dialogs;
-pub mod loss;
-pub mod lrgrad;
-pub mod prompt;
 pub mod status;
 pub mod steer;
 pub mod system;
-pub mod throughput;
 
 use super::app::{App, Overlay, Pane};
 use super::theme::Theme;
@@ -23,8 +19,6 @@ use ratatui::Frame;
 pub const MIN_WIDTH: u16 = 50;
 /// See [`MIN_WIDTH`].
 pub const MIN_HEIGHT: u16 = 15;
-/// From this width the charts go side by side instead of stacked.
-const WIDE: u16 = 100;
 
 /// Draw the whole cockpit for the current frame.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
@@ -60,51 +54,25 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         let prompt_h = (main.height / 2).max(8).min(main.height.saturating_sub(8));
         let [charts, prompt_area] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(prompt_h)]).areas(main);
-        prompt::render(frame, prompt_area, app, theme);
+        crate::tui::prompt::render(frame, prompt_area, app, theme);
         charts
     } else {
         main
     };
     if app.chronicle.is_open() {
         crate::tui::chronicle::draw(frame, charts, &app.chronicle, theme);
-    } else if charts.width >= WIDE {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
-                .areas(charts);
-        let [tp, lg] =
-            Layout::vertical([Constraint::Length(throughput::HEIGHT), Constraint::Min(0)])
-                .areas(right);
-        loss::render(frame, left, app, theme);
-        throughput::render(frame, tp, app, theme);
-        lrgrad_or_system(frame, lg, app, theme);
     } else {
-        let bottom_h = throughput::HEIGHT.min(charts.height / 2);
-        let [top, bottom] =
-            Layout::vertical([Constraint::Min(0), Constraint::Length(bottom_h)]).areas(charts);
-        let [tp, lg] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(bottom);
-        loss::render(frame, top, app, theme);
-        throughput::render(frame, tp, app, theme);
-        lrgrad_or_system(frame, lg, app, theme);
+        crate::tui::run_view::draw(frame, charts, app, theme);
     }
 
     match app.overlay {
         Overlay::None => {}
         Overlay::Help => dialogs::render_help(frame, area, app, theme),
         Overlay::QuitConfirm => dialogs::render_quit(frame, area, app, theme),
-        Overlay::Checkpoints => checkpoints::render(frame, area, app, theme),
+        Overlay::Checkpoints => crate::tui::browser::render(frame, area, app, theme),
         Overlay::Controls => steer::render_controls(frame, area, app, theme),
         Overlay::Rewind => steer::render_rewind(frame, area, app, theme),
         Overlay::Runs => super::runs_view::draw(frame, area, &app.runs, theme, app.now_unix),
-    }
-}
-
-/// The system pane (`m`) takes the LR/grad chart's place while shown.
-fn lrgrad_or_system(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    if app.system.shown {
-        system::render(frame, area, app, theme);
-    } else {
-        lrgrad::render(frame, area, app, theme);
     }
 }
 

@@ -93,7 +93,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     spans.push(sep());
     spans.push(Span::raw(device.to_string()));
-    if let Some(peers) = app.steps.last().and_then(peer_times) {
+    if let Some(peers) = app.run_view.steps.last().and_then(peer_times) {
         spans.push(Span::styled(peers, Style::new().fg(theme.dim)));
     }
     if let Some(info) = &app.info {

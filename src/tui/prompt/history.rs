@@ -1,10 +1,7 @@
 //! The prompt pane's history: every finished (or cancelled) generation is kept, up to a bound,
 //! and can be scrolled back through a sample at a time; the newest prompt can be run again.
 
-use super::app::{Action, App, Mode, SampleEntry};
-use super::keys::READ_ONLY;
-use crate::protocol::Command;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use super::SampleEntry;
 use std::collections::VecDeque;
 
 /// Generations kept; the oldest go first (each is at most `max_tokens` of text).
@@ -28,10 +25,12 @@ impl SampleHistory {
         self.scroll = 0;
     }
 
+    /// Generations kept.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether nothing finished yet.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -75,54 +74,6 @@ impl<'a> IntoIterator for &'a SampleHistory {
     }
 }
 
-impl App {
-    /// The prompt pane's history keys: Ctrl-P / Ctrl-N (or Ctrl-Up / Ctrl-Down) scroll, and
-    /// Ctrl-R runs the newest prompt again with the current knobs, keeping the line being
-    /// typed. `None` for any other key.
-    pub(super) fn prompt_history_key(&mut self, key: KeyEvent) -> Option<Vec<Action>> {
-        if !key.modifiers.contains(KeyModifiers::CONTROL) {
-            return None;
-        }
-        let h = &mut self.prompt.history;
-        match key.code {
-            KeyCode::Char('p') | KeyCode::Up => h.scroll_back(),
-            KeyCode::Char('n') | KeyCode::Down => h.scroll_forward(),
-            KeyCode::Char('r') => {
-                let Some(prompt) = h.last_prompt().map(str::to_string) else {
-                    self.notify("nothing to run again yet");
-                    return Some(vec![]);
-                };
-                return Some(self.submit_prompt(prompt));
-            }
-            _ => return None,
-        }
-        Some(vec![])
-    }
-
-    /// Send `prompt` to the engine (or the steered run) unless it is empty, a generation is
-    /// still streaming, or nothing can sample now (then a notice says why).
-    pub(super) fn submit_prompt(&mut self, prompt: String) -> Vec<Action> {
-        if prompt.trim().is_empty() || self.prompt.active.is_some() {
-            return vec![];
-        }
-        let steerable = self.mode == Mode::Watch && self.steer.available;
-        if self.mode == Mode::Watch && !steerable {
-            self.warn(READ_ONLY);
-            return vec![];
-        }
-        if !self.engine_alive && !steerable {
-            self.warn("engine is not running: open a checkpoint (c, i)");
-            return vec![];
-        }
-        let p = &mut self.prompt;
-        let id = p.next_id;
-        p.next_id += 1;
-        p.active = Some((id, prompt.clone(), String::new()));
-        let params = p.params.clone();
-        vec![Action::Send(Command::Sample { id, prompt, params })]
-    }
-}
-
 #[cfg(test)]
-#[path = "prompt_history_tests.rs"]
+#[path = "history_tests.rs"]
 mod tests;

@@ -1,8 +1,11 @@
-//! Prompt pane: sampling knobs, the input line, and finished (scrollable, `prompt_history.rs`)
-//! plus streaming generations.
+//! Drawing the prompt pane: sampling knobs, the input line, and the finished (scrollable,
+//! `history.rs`) plus streaming generations, of the live weights or of the side engine's
+//! checkpoint (`side.rs`), both through one list of [`Shown`] generations.
 
-use super::{focused, pane_block, wrap_text};
+use super::PromptState;
 use crate::tui::app::{App, Mode, Pane};
+use crate::tui::panes::{focused, pane_block, wrap_text};
+use crate::tui::side::SideState;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Modifier, Style};
@@ -10,17 +13,37 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-/// Draw the pane (and place the terminal cursor in the input when focused).
+/// What the pane shows of the rest of the cockpit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptFrame<'a> {
+    /// Where samples come from ("current weights, step 40", "checkpoint", ...).
+    pub source: String,
+    /// The pane has focus: thick border, terminal cursor in the input.
+    pub focused: bool,
+    /// The side engine's target and generations; shown instead of the live ones when set.
+    pub side: &'a SideState,
+}
+
+/// Draw the pane from the App (the layout's entry point).
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let p = &app.prompt;
     let source = match (&app.side.target, app.mode) {
         (Some(t), _) => format!("{} step {} · side engine", t.run_name, t.step),
         (None, Mode::Inspect) => "checkpoint".to_string(),
         (None, Mode::Watch) => "read-only".to_string(),
         (None, Mode::Live) => format!("current weights, step {}", app.step()),
     };
-    let is_focused = focused(app, Pane::Prompt);
-    let mut title = format!(" prompt · {source} ");
+    let ctx = PromptFrame {
+        source,
+        focused: focused(app, Pane::Prompt),
+        side: &app.side,
+    };
+    draw(frame, area, &app.prompt, &ctx, theme);
+}
+
+/// Draw the pane (and place the terminal cursor in the input when focused).
+pub fn draw(frame: &mut Frame, area: Rect, p: &PromptState, ctx: &PromptFrame, theme: &Theme) {
+    let is_focused = ctx.focused;
+    let mut title = format!(" prompt · {} ", ctx.source);
     if p.history.scroll() > 0 {
         // Scrolled back (Ctrl-P): say how much newer text is hidden and how to return.
         title.push_str(&format!("· {} newer below (^N) ", p.history.scroll()));
@@ -96,36 +119,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines: Vec<Line> = Vec::new();
     // The newest generation's header line and prompt, kept in view when its text overflows.
     let (mut newest_header, mut newest_prompt) = (0, "");
-    if app.side.target.is_some() {
-        // Side samples are shown apart from live-weight ones (side_lines).
-        (newest_header, newest_prompt) = side_lines(app, theme, w, &mut lines);
-    }
-    let live_history: Vec<_> = if app.side.target.is_some() {
-        Vec::new()
-    } else {
-        p.history.visible().collect()
-    };
-    for e in live_history {
-        (newest_header, newest_prompt) = (lines.len(), e.prompt.as_str());
-        lines.push(Line::styled(
-            format!(
-                "─ step {} · {} tok · {:.0} tok/s",
-                e.step, e.tokens, e.tokens_per_s
-            ),
-            Style::new().fg(theme.dim),
-        ));
-        for l in wrap_text(&format!("{}{}", e.prompt, e.text), w) {
-            lines.push(Line::raw(l));
-        }
-    }
-    if let Some((_, prompt, text)) = p
-        .active
-        .as_ref()
-        .filter(|_| app.side.target.is_none() && p.history.scroll() == 0)
-    {
-        (newest_header, newest_prompt) = (lines.len(), prompt.as_str());
-        lines.push(Line::styled("─ generating…", Style::new().fg(theme.accent)));
-        for l in wrap_text(&format!("{prompt}{text}▌"), w) {
+    for g in generations(p, ctx.side) {
+        (newest_header, newest_prompt) = (lines.len(), g.prompt);
+        let style = Style::new().fg(if g.streaming { theme.accent } else { theme.dim });
+        lines.push(Line::styled(g.header, style));
+        let cursor = if g.streaming { "▌" } else { "" };
+        for l in wrap_text(&format!("{}{}{cursor}", g.prompt, g.text), w) {
             lines.push(Line::raw(l));
         }
     }
@@ -146,43 +145,70 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(shown), output);
 }
 
-/// The side engine's generations (header line index and prompt of the newest, as above).
-fn side_lines<'a>(
-    app: &'a App,
-    theme: &Theme,
-    w: usize,
-    lines: &mut Vec<Line<'a>>,
-) -> (usize, &'a str) {
-    let mut newest = (0, "");
-    for e in &app.side.history {
-        newest = (lines.len(), e.prompt.as_str());
-        let note = if e.note.is_empty() {
-            String::new()
-        } else {
-            format!(" · {}", e.note)
-        };
-        lines.push(Line::styled(
-            format!(
-                "─ checkpoint step {} · {} tok · {:.0} tok/s{note}",
+/// One generation as the pane lists it: a header line over its prompt and text.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown<'a> {
+    header: String,
+    prompt: &'a str,
+    text: &'a str,
+    /// Still streaming: accent header and a cursor after the text.
+    streaming: bool,
+}
+
+/// The generations shown, oldest first: the side engine's while a side target is set, else
+/// the live weights' (the one streaming only while the newest is in view).
+fn generations<'a>(p: &'a PromptState, side: &'a SideState) -> Vec<Shown<'a>> {
+    let mut out = Vec::new();
+    if side.target.is_some() {
+        for e in &side.history {
+            let note = if e.note.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", e.note)
+            };
+            out.push(Shown {
+                header: format!(
+                    "─ checkpoint step {} · {} tok · {:.0} tok/s{note}",
+                    e.step, e.tokens, e.tokens_per_s
+                ),
+                prompt: &e.prompt,
+                text: &e.text,
+                streaming: false,
+            });
+        }
+        if let Some(a) = &side.active {
+            let what = if a.started {
+                "─ generating on the side…"
+            } else {
+                "─ loading the checkpoint…"
+            };
+            out.push(Shown {
+                header: what.into(),
+                prompt: &a.prompt,
+                text: &a.text,
+                streaming: true,
+            });
+        }
+        return out;
+    }
+    for e in p.history.visible() {
+        out.push(Shown {
+            header: format!(
+                "─ step {} · {} tok · {:.0} tok/s",
                 e.step, e.tokens, e.tokens_per_s
             ),
-            Style::new().fg(theme.dim),
-        ));
-        for l in wrap_text(&format!("{}{}", e.prompt, e.text), w) {
-            lines.push(Line::raw(l));
-        }
+            prompt: &e.prompt,
+            text: &e.text,
+            streaming: false,
+        });
     }
-    if let Some(a) = &app.side.active {
-        newest = (lines.len(), a.prompt.as_str());
-        let what = if a.started {
-            "─ generating on the side…"
-        } else {
-            "─ loading the checkpoint…"
-        };
-        lines.push(Line::styled(what, Style::new().fg(theme.accent)));
-        for l in wrap_text(&format!("{}{}▌", a.prompt, a.text), w) {
-            lines.push(Line::raw(l));
-        }
+    if let Some(a) = p.active.as_ref().filter(|_| p.history.scroll() == 0) {
+        out.push(Shown {
+            header: "─ generating…".into(),
+            prompt: &a.prompt,
+            text: &a.text,
+            streaming: true,
+        });
     }
-    newest
+    out
 }

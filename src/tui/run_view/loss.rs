@@ -1,8 +1,8 @@
 //! Loss chart: raw train loss (dim), its EMA (bright) and validation loss, on a linear or
 //! log axis, over the full history or the recent window.
 
-use super::{focused, pane_block};
 use crate::tui::app::{ema, scale_y, App, Pane};
+use crate::tui::panes::{focused, pane_block};
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -23,30 +23,31 @@ pub struct LossSeries {
 
 /// Build the plotted series, thinned to about `max_points` so a 100k-step run stays cheap.
 pub fn series(app: &App, max_points: usize) -> LossSeries {
-    let steps = app.visible_steps();
+    let view = &app.run_view;
+    let steps = view.visible_steps();
     let losses: Vec<f64> = steps.iter().map(|s| s.loss).collect();
-    let smoothed = ema(&losses, app.smoothing);
+    let smoothed = ema(&losses, view.smoothing);
     let pick = |vals: &[f64]| -> Vec<(f64, f64)> {
         steps
             .iter()
             .zip(vals)
-            .filter_map(|(s, &v)| scale_y(v, app.log_scale).map(|y| (s.step as f64, y)))
+            .filter_map(|(s, &v)| scale_y(v, view.log_scale).map(|y| (s.step as f64, y)))
             .collect()
     };
     let raw = thin(pick(&losses), max_points);
     let smooth = thin(pick(&smoothed), max_points);
     let first = steps.first().map(|s| s.step).unwrap_or(0);
-    let val: Vec<(f64, f64)> = app
+    let val: Vec<(f64, f64)> = view
         .evals
         .iter()
-        .filter(|(s, _)| steps.is_empty() || *s >= first)
-        .filter_map(|&(s, v)| scale_y(v, app.log_scale).map(|y| (s as f64, y)))
+        .filter(|e| steps.is_empty() || e.step >= first)
+        .filter_map(|e| scale_y(e.val_loss, view.log_scale).map(|y| (e.step as f64, y)))
         .collect();
     let xs = raw.iter().chain(&val).map(|p| p.0);
     let (x0, x1) = bounds(xs);
     let ys = raw.iter().chain(&smooth).chain(&val).map(|p| p.1);
     let (y0, y1) = bounds(ys);
-    let pad = ((y1 - y0) * 0.05).max(if app.log_scale { 0.01 } else { 0.05 });
+    let pad = ((y1 - y0) * 0.05).max(if view.log_scale { 0.01 } else { 0.05 });
     LossSeries {
         raw,
         smooth,
@@ -94,27 +95,28 @@ fn y_label(v: f64, log: bool) -> String {
 
 /// Draw the chart into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let last = app.steps.last();
+    let view = &app.run_view;
+    let last = view.steps.last();
     let mut title = format!(
         " loss {} ",
         last.map(|s| format!("{:.4}", s.loss)).unwrap_or_default()
     );
-    if let Some((_, v)) = app.evals.last() {
-        title.push_str(&format!("· val {v:.4} "));
+    if let Some(e) = view.evals.last() {
+        title.push_str(&format!("· val {:.4} ", e.val_loss));
     }
     let flags = format!(
         " ema {:.2} · {} · {} ",
-        app.smoothing,
-        if app.log_scale { "log" } else { "linear" },
-        if app.full_history {
+        view.smoothing,
+        if view.log_scale { "log" } else { "linear" },
+        if view.full_history {
             "full".to_string()
         } else {
-            format!("last {}", crate::tui::app::RECENT_WINDOW)
+            format!("last {}", super::RECENT_WINDOW)
         }
     );
     let block = pane_block(title, focused(app, Pane::Loss), theme)
         .title_bottom(Line::styled(flags, Style::new().fg(theme.dim)).right_aligned());
-    if app.steps.is_empty() {
+    if view.steps.is_empty() {
         let p = Paragraph::new("waiting for the first step…")
             .style(Style::new().fg(theme.dim))
             .block(block);
@@ -130,7 +132,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .style(Style::new().fg(theme.train_raw))
             .data(&s.raw),
         Dataset::default()
-            .name(format!("ema {:.2}", app.smoothing))
+            .name(format!("ema {:.2}", view.smoothing))
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(Style::new().fg(theme.train_loss))
@@ -151,9 +153,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .style(Style::new().fg(theme.dim))
         .bounds(s.y)
         .labels([
-            y_label(s.y[0], app.log_scale),
-            y_label((s.y[0] + s.y[1]) / 2.0, app.log_scale),
-            y_label(s.y[1], app.log_scale),
+            y_label(s.y[0], view.log_scale),
+            y_label((s.y[0] + s.y[1]) / 2.0, view.log_scale),
+            y_label(s.y[1], view.log_scale),
         ]);
     let chart = Chart::new(datasets)
         .block(block)

@@ -43,7 +43,7 @@ fn done(app: &mut App, id: u64, prompt: &str, text: &str) {
 
 fn render(app: &App) -> String {
     let mut t = Terminal::new(TestBackend::new(60, 9)).unwrap();
-    t.draw(|f| crate::tui::panes::prompt::render(f, f.area(), app, &Theme::default()))
+    t.draw(|f| crate::tui::prompt::render(f, f.area(), app, &Theme::default()))
         .unwrap();
     t.backend().to_string()
 }
@@ -119,7 +119,8 @@ fn ctrl_p_and_ctrl_n_scroll_the_pane_through_earlier_samples() {
     app.on_key(KeyEvent::new(KeyCode::Up, KeyModifiers::CONTROL));
     assert_eq!(app.prompt.history.scroll(), 2);
     let back = render(&app);
-    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+    // The cockpit's snapshots live together in src/tui/snapshots.
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true, snapshot_path => "../snapshots" }, {
         insta::assert_snapshot!("pane_prompt_scrolled_back", back);
     });
     assert!(back.contains("ROMEO: the first answer"), "{back}");

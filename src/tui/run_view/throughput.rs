@@ -1,7 +1,7 @@
 //! Throughput pane: tokens/s, ms/step, MFU, ETA, tokens seen, last checkpoint, alert count.
 
-use super::{focused, pane_block};
 use crate::tui::app::{fmt_count, fmt_duration, App, Pane};
+use crate::tui::panes::{focused, pane_block};
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -16,17 +16,18 @@ pub const HEIGHT: u16 = 9;
 /// Label/value rows, kept separate from drawing so tests can check the numbers.
 pub fn rows(app: &App) -> Vec<(&'static str, String)> {
     let na = || "—".to_string();
-    let tps = app.recent_tokens_per_s();
+    let view = &app.run_view;
+    let tps = view.recent_tokens_per_s();
     let mfu = match (app.peak(), app.mfu()) {
         (None, _) => "n/a (set ui.peak_tflops)".to_string(),
         (Some(p), Some(m)) => format!("{:.1}% of {}", m * 100.0, p.label()),
         (Some(_), None) => na(),
     };
-    let tokens = app.steps.last().map(|s| s.tokens).unwrap_or(0);
-    let ckpt = app
+    let tokens = view.steps.last().map(|s| s.tokens).unwrap_or(0);
+    let ckpt = view
         .last_checkpoint
         .as_ref()
-        .map(|(s, _)| format!("step {s}"))
+        .map(|c| format!("step {}", c.step))
         .unwrap_or_else(|| "none yet".into());
     let mut rows = vec![
         (
@@ -36,7 +37,7 @@ pub fn rows(app: &App) -> Vec<(&'static str, String)> {
         ),
         (
             "ms/step",
-            app.recent_step_ms()
+            view.recent_step_ms()
                 .map(|m| format!("{m:.1}"))
                 .unwrap_or_else(na),
         ),
@@ -44,10 +45,13 @@ pub fn rows(app: &App) -> Vec<(&'static str, String)> {
         ("ETA", app.eta_secs().map(fmt_duration).unwrap_or_else(na)),
         ("tokens", fmt_count(tokens as f64)),
         ("checkpoint", ckpt),
-        ("alerts", app.alerts.len().to_string()),
+        ("alerts", view.alerts.len().to_string()),
     ];
-    if let Some((step, task, summary)) = app.task_evals.last() {
-        rows.push(("task eval", format!("{task} @{step}: {summary}")));
+    if let Some(e) = view.task_evals.last() {
+        rows.push((
+            "task eval",
+            format!("{} @{}: {}", e.task, e.step, e.summary),
+        ));
     }
     rows
 }

@@ -1,29 +1,52 @@
-//! Checkpoint browser overlay: every checkpoint under the runs directory with its age, size
-//! and validity, plus the small dialogs its actions open.
+//! Drawing the checkpoint browser overlay: every checkpoint under the runs directory with its
+//! age, size and validity, plus the small dialogs its actions open.
 
-use super::{centered, pane_block, truncate, wrap_text};
-use crate::tui::app::{fmt_count, fmt_duration, App, BrowserPrompt};
+use super::{BrowserPrompt, BrowserState};
+use crate::tui::app::{fmt_count, fmt_duration, App};
+use crate::tui::panes::{centered, pane_block, selection_table, truncate, wrap_text};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Row, TableState, Wrap};
 use ratatui::Frame;
+use std::path::Path;
 
 /// Human byte sizes in binary units ("12.3 MiB"), the same as `ckpt ls` prints.
 pub fn fmt_bytes(b: u64) -> String {
     crate::units::format_bytes(b)
 }
 
-/// Draw the browser over `area`.
+/// What the browser shows of the rest of the cockpit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BrowserFrame<'a> {
+    /// Where the checkpoints are looked for (the title).
+    pub runs_dir: &'a Path,
+    /// Seconds since the Unix epoch, for ages.
+    pub now_unix: u64,
+    /// The run this cockpit shows, whose checkpoints get a `*`.
+    pub current_run: Option<&'a str>,
+}
+
+/// Draw the browser from the App (the layout's entry point).
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ctx = BrowserFrame {
+        runs_dir: &app.runs_dir,
+        now_unix: app.now_unix,
+        current_run: app.info.as_ref().map(|i| i.run_dir.as_str()),
+    };
+    draw(frame, area, &app.browser, &ctx, theme);
+}
+
+/// Draw the browser over `area`.
+pub fn draw(frame: &mut Frame, area: Rect, b: &BrowserState, ctx: &BrowserFrame, theme: &Theme) {
     let popup = centered(
         area,
         area.width.saturating_sub(4),
         area.height.saturating_sub(2),
     );
     frame.render_widget(Clear, popup);
-    let title = format!(" checkpoints · {} ", app.runs_dir.display());
+    let title = format!(" checkpoints · {} ", ctx.runs_dir.display());
     let block = pane_block(title, true, theme);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -32,13 +55,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     let header = Row::new(["run", "step", "tokens", "val loss", "size", "age", "status"])
         .style(Style::new().fg(theme.accent).add_modifier(Modifier::BOLD));
-    let rows = app.browser.entries.iter().map(|c| {
+    let rows = b.entries.iter().map(|c| {
         let age = if c.written_unix == 0 {
             "?".to_string()
         } else {
             format!(
                 "{} ago",
-                fmt_duration(app.now_unix.saturating_sub(c.written_unix) as f64)
+                fmt_duration(ctx.now_unix.saturating_sub(c.written_unix) as f64)
             )
         };
         let (status, style) = match &c.error {
@@ -46,10 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             None => ("ok".to_string(), Style::new().fg(theme.ok)),
             Some(e) => (format!("INVALID: {e}"), Style::new().fg(theme.error)),
         };
-        let current = app
-            .info
-            .as_ref()
-            .is_some_and(|i| c.path.starts_with(&i.run_dir));
+        let current = ctx.current_run.is_some_and(|r| c.path.starts_with(r));
         let run = if current {
             format!("{} *", c.run_name)
         } else {
@@ -79,10 +99,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(10),
         Constraint::Fill(3),
     ];
-    let table = super::selection_table(rows, &widths, header, theme);
-    let mut state = TableState::default()
-        .with_selected((!app.browser.entries.is_empty()).then_some(app.browser.selected));
-    if app.browser.entries.is_empty() {
+    let table = selection_table(rows, &widths, header, theme);
+    let mut state =
+        TableState::default().with_selected((!b.entries.is_empty()).then_some(b.selected));
+    if b.entries.is_empty() {
         let msg = Paragraph::new("no checkpoints yet (press s in the cockpit to save one)")
             .style(Style::new().fg(theme.dim));
         frame.render_widget(msg, table_area);
@@ -90,7 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         frame.render_stateful_widget(table, table_area, &mut state);
     }
 
-    let detail_text = match app.selected_checkpoint() {
+    let detail_text = match b.selected_entry() {
         Some(c) => match &c.error {
             Some(e) => format!("{}\ninvalid: {e}", c.path),
             None => c.path.clone(),
@@ -109,7 +129,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         detail,
     );
 
-    if let Some(prompt) = &app.browser.prompt {
+    if let Some(prompt) = &b.prompt {
         render_prompt(frame, popup, prompt, theme);
     }
 }

@@ -1,7 +1,7 @@
 //! Learning rate and gradient norm as sparklines over the visible steps.
 
-use super::{focused, pane_block};
 use crate::tui::app::{App, Pane};
+use crate::tui::panes::{focused, pane_block};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -51,7 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if inner.height < 2 {
         return;
     }
-    let steps = app.visible_steps();
+    let steps = app.run_view.visible_steps();
     let lrs: Vec<f64> = steps.iter().map(|s| s.lr).collect();
     let gns: Vec<f64> = steps.iter().map(|s| s.grad_norm).collect();
     let half = inner.height / 2;
