@@ -3,7 +3,8 @@
 
 use super::reference::{self, TorchMode};
 use super::training::{
-    cpu_seconds, peak_rss_bytes, reset_peak_rss, train_step_ms, StepLoss, StepTimes,
+    cpu_seconds, peak_rss_bytes, reset_peak_rss, sft_vs_pretraining, train_step_ms, StepLoss,
+    StepTimes,
 };
 use super::{bench_threads, cases, roofline};
 use crate::model::stats::{format_bytes, param_count, train_flops_per_token};
@@ -113,7 +114,7 @@ pub(super) fn train_table(
             _ => f64::NAN,
         };
         let rss = peak_rss_bytes();
-        let sft = train_step_ms(&case, steps, StepLoss::Masked);
+        let (sft, sft_ratio) = sft_vs_pretraining(&case, steps);
         let references: Vec<(TorchMode, Option<Result<reference::TrainResult, String>>)> =
             [TorchMode::Eager, TorchMode::Compile]
                 .into_iter()
@@ -162,7 +163,13 @@ pub(super) fn train_table(
                 format!("llite sft {}", sft.spread()),
                 &sft,
                 String::new(),
-                format!("{} {:.2}x pt", versus(sft.median), ours.median / sft.median),
+                format!(
+                    "{} {:.2}x pt [{:.2}-{:.2}]",
+                    versus(sft.median),
+                    sft_ratio.median,
+                    sft_ratio.min,
+                    sft_ratio.max
+                ),
                 String::new(),
             ),
             roof,

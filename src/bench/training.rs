@@ -77,47 +77,98 @@ pub fn bench_adamw<B: burn::tensor::backend::Backend>() -> AdamW<B> {
     })
 }
 
-/// Step times (fwd + bwd + AdamW) over `steps` timed steps after one warm-up.
-pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTimes {
-    let device = Default::default();
-    let mut model = Llama::<Train>::new(&case.model, 1, &device);
-    let mut optim = bench_adamw();
-    let mask: Vec<f32> = (0..case.batch * case.seq)
-        .map(|i| {
-            if (i % case.seq) < case.seq / 2 {
-                0.0
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let mut times = Vec::new();
-    for i in 0..=steps {
-        let rows = random_rows(case.batch, case.seq + 1, case.model.vocab_size, i as u64);
+/// One benchmarked model and its optimizer, stepping on fresh random rows each time.
+struct Stepper {
+    model: Option<Llama<Train>>,
+    optim: AdamW<burn::backend::Flex>,
+    mask: Vec<f32>,
+    kind: StepLoss,
+    case: BenchCase,
+    next_seed: u64,
+}
+
+impl Stepper {
+    fn new(case: &BenchCase, kind: StepLoss) -> Self {
+        // SFT's mask: the first half of every row is prompt (masked), the rest response.
+        let mask = (0..case.batch * case.seq)
+            .map(|i| {
+                if (i % case.seq) < case.seq / 2 {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self {
+            model: Some(Llama::<Train>::new(&case.model, 1, &Default::default())),
+            optim: bench_adamw(),
+            mask,
+            kind,
+            case: case.clone(),
+            next_seed: 0,
+        }
+    }
+
+    /// One forward + backward + AdamW step; milliseconds, with the update finished.
+    fn step(&mut self) -> f64 {
+        let case = &self.case;
+        let rows = random_rows(
+            case.batch,
+            case.seq + 1,
+            case.model.vocab_size,
+            self.next_seed,
+        );
+        self.next_seed += 1;
+        let model = self.model.take().expect("a stepper always holds its model");
         let start = Instant::now();
-        let loss = match kind {
+        let loss = match self.kind {
             StepLoss::Full => model.loss(rows),
             StepLoss::Masked => {
-                let mask = Tensor::from_data(TensorData::new(mask.clone(), [mask.len()]), &device);
+                let mask = TensorData::new(self.mask.clone(), [self.mask.len()]);
+                let mask = Tensor::from_data(mask, &Default::default());
                 crate::train::backward::MicroBatch::from_rows(rows, Some(mask)).loss(&model)
             }
         };
         let mut buffer = GradBuffer::default();
         buffer.accumulate::<Train, _>(&model, loss.backward());
-        let (m, _) = optim.update(model, buffer, 1e-4);
-        model = m;
+        let (model, _) = self.optim.update(model, buffer, 1e-4);
         // Force the update to finish before stopping the clock.
         let _ = crate::model::params::tensor_to_vec(model.norm.val().sum());
-        if i > 0 {
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
-        }
+        self.model = Some(model);
+        start.elapsed().as_secs_f64() * 1000.0
     }
-    times.sort_by(f64::total_cmp);
+}
+
+/// Median and range of a set of measurements.
+fn summarize(mut values: Vec<f64>) -> StepTimes {
+    values.sort_by(f64::total_cmp);
     StepTimes {
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
+        median: values[values.len() / 2],
+        min: values[0],
+        max: values[values.len() - 1],
     }
+}
+
+/// Step times (fwd + bwd + AdamW) over `steps` timed steps after one warm-up.
+pub fn train_step_ms(case: &BenchCase, steps: usize, kind: StepLoss) -> StepTimes {
+    let mut stepper = Stepper::new(case, kind);
+    stepper.step();
+    summarize((0..steps).map(|_| stepper.step()).collect())
+}
+
+/// SFT's step against pretraining's, measured in alternation (pretraining step, SFT step,
+/// repeat) so both see the same machine state: a busy neighbour slows both sides of a pair,
+/// not one row. Returns the SFT step times and the per-pair speed ratio (pretraining ms / SFT
+/// ms; 1.0 = as fast), each as median and range.
+pub fn sft_vs_pretraining(case: &BenchCase, steps: usize) -> (StepTimes, StepTimes) {
+    let mut full = Stepper::new(case, StepLoss::Full);
+    let mut masked = Stepper::new(case, StepLoss::Masked);
+    full.step();
+    masked.step();
+    let pairs: Vec<(f64, f64)> = (0..steps).map(|_| (full.step(), masked.step())).collect();
+    let sft = summarize(pairs.iter().map(|p| p.1).collect());
+    let ratio = summarize(pairs.iter().map(|p| p.0 / p.1).collect());
+    (sft, ratio)
 }
 
 /// CPU time (user + system) of this process so far, in seconds, from /proc (Linux only).
