@@ -47,11 +47,7 @@ impl Runtime {
     /// One event of engine `generation`: the current engine's is folded in full; a retiring
     /// one's only reports its last saves. True when anything changed.
     pub(super) fn engine_event(&mut self, generation: Generation, ev: Event) -> bool {
-        if self
-            .retiring
-            .as_ref()
-            .is_some_and(|r| r.engine.generation == generation)
-        {
+        if self.retiring.as_ref().map(|r| r.engine.generation) == Some(generation) {
             let Event::CheckpointSaved { step, path } = ev else {
                 return false;
             };
@@ -85,22 +81,14 @@ impl Runtime {
     /// Engine `generation` is gone: the current one is reported lost (with a panic's
     /// message); a retiring one makes way for the engine it was replaced by.
     pub(super) fn engine_closed(&mut self, generation: Generation) -> bool {
-        if self
-            .retiring
-            .as_ref()
-            .is_some_and(|r| r.engine.generation == generation)
-        {
+        if self.retiring.as_ref().map(|r| r.engine.generation) == Some(generation) {
             if let Some(Retiring { mut engine, then }) = self.retiring.take() {
                 self.zombies.extend(engine.join.take());
                 self.launch(then);
             }
             return true;
         }
-        if !self
-            .engine
-            .as_ref()
-            .is_some_and(|e| e.generation == generation)
-        {
+        if self.engine.as_ref().map(|e| e.generation) != Some(generation) {
             return false;
         }
         self.host.close();

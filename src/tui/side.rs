@@ -1,6 +1,7 @@
 //! Sampling a stored checkpoint from the prompt pane through the side engine (browser `i`):
 //! training keeps running, and the side's output is kept apart from live-weight samples.
-//! State and its event folding live here; `SideHost` owns the engine link for the runtime.
+//! State and its event folding live here; `SideHost` owns the engine for the runtime (its
+//! events reach the loop through the `UiEvent` channel).
 
 use super::app::{Action, App, Overlay, Pane};
 use super::producers::{Feed, Stop};
