@@ -11,6 +11,7 @@ pub mod farewell;
 mod host;
 pub mod keys;
 pub mod panes;
+pub mod producers;
 pub mod prompt;
 pub mod remote;
 pub mod run_view;
@@ -19,11 +20,14 @@ pub mod runtime;
 pub mod side;
 pub mod steer;
 pub mod theme;
+pub mod ui_event;
 pub mod watch;
 pub mod watch_steer;
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod runtime_tests;
 #[cfg(test)]
 mod side_tests;
 #[cfg(test)]

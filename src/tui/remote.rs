@@ -1,11 +1,12 @@
 //! Watch mode's link to the followed run's control socket: turns the cockpit's `Command`s
 //! into control requests, each on its own short-lived thread (the UI never waits on a
-//! socket), and hands the replies back to the loop as notices.
+//! socket), and hands the replies back to the loop as `UiEvent::Control`.
 
+use super::producers::Feed;
+use super::ui_event::UiEvent;
 use crate::control::{client, wire};
 use crate::protocol::Command;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
 
 /// Requests in flight at once; more are refused until one answers.
 const MAX_IN_FLIGHT: usize = 4;
@@ -21,19 +22,17 @@ pub struct RemoteResult {
 /// The followed run's control socket, as the watching cockpit uses it.
 pub struct Remote {
     run_dir: PathBuf,
-    tx: Sender<RemoteResult>,
-    rx: Receiver<RemoteResult>,
+    feed: Feed,
     in_flight: usize,
 }
 
 impl Remote {
-    /// Steer `run_dir` (whether it serves a socket is checked with [`Remote::available`]).
-    pub fn new(run_dir: PathBuf) -> Self {
-        let (tx, rx) = channel();
+    /// Steer `run_dir` (whether it serves a socket is checked with [`Remote::available`]);
+    /// replies go into the loop's channel through `feed`.
+    pub fn new(run_dir: PathBuf, feed: Feed) -> Self {
         Self {
             run_dir,
-            tx,
-            rx,
+            feed,
             in_flight: 0,
         }
     }
@@ -71,7 +70,7 @@ impl Remote {
             return Err("busy: earlier requests to the run have not answered yet".into());
         }
         self.in_flight += 1;
-        let (run_dir, tx) = (self.run_dir.clone(), self.tx.clone());
+        let (run_dir, feed) = (self.run_dir.clone(), self.feed.clone());
         std::thread::spawn(move || {
             let result = match client::request(&run_dir, &wire::Request::new(action)) {
                 Ok(r) => RemoteResult {
@@ -85,15 +84,13 @@ impl Remote {
                     sample_for,
                 },
             };
-            let _ = tx.send(result);
+            feed.send(UiEvent::Control(result));
         });
         Ok(())
     }
 
-    /// Replies that arrived since the last call.
-    pub fn poll(&mut self) -> Vec<RemoteResult> {
-        let got: Vec<_> = self.rx.try_iter().collect();
-        self.in_flight = self.in_flight.saturating_sub(got.len());
-        got
+    /// The loop received a reply: one more request may go.
+    pub fn answered(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 }

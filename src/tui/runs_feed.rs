@@ -4,10 +4,8 @@
 
 use super::super::app::{Mode, Overlay};
 use super::super::runs_view::{loader, RunsRequest};
-use super::super::watch::{ChangeWatch, MetricsTail};
-use super::Runtime;
+use super::{Followed, Runtime};
 use std::path::PathBuf;
-use std::time::Duration;
 
 impl Runtime {
     /// Carry out one request of the runs pane.
@@ -47,14 +45,10 @@ impl Runtime {
             self.app.notify(super::super::keys::READ_ONLY);
             return;
         }
-        let watch = ChangeWatch::new(&dir, true, Duration::from_millis(500));
-        self.tail = Some((
-            MetricsTail::new(crate::store::layout::metrics_path(&dir)),
-            watch,
-            dir.clone(),
-        ));
+        self.tail = Some(Followed::new(&dir, &self.producers));
         if self.remote.is_some() {
-            self.remote = Some(super::super::remote::Remote::new(dir.clone()));
+            let feed = self.producers.feed().clone();
+            self.remote = Some(super::super::remote::Remote::new(dir.clone(), feed));
         }
         self.app.info = None;
         self.app.run_view.clear();

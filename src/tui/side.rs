@@ -1,13 +1,14 @@
 //! Sampling a stored checkpoint from the prompt pane through the side engine (browser `i`):
 //! training keeps running, and the side's output is kept apart from live-weight samples.
-//! State and its event folding live here; `SideHost` owns the engine link for the runtime.
+//! State and its event folding live here; `SideHost` owns the engine for the runtime (its
+//! events reach the loop through the `UiEvent` channel).
 
 use super::app::{Action, App, Overlay, Pane};
-use crate::protocol::{
-    CheckpointSummary, SideCommand, SideEvent, SideLink, SideRequest, SideSpawn,
-};
+use super::producers::{Feed, Stop};
+use super::ui_event::Generation;
+use crate::protocol::{CheckpointSummary, SideCommand, SideEvent, SideRequest, SideSpawn};
 use std::path::PathBuf;
-use std::sync::mpsc::TryRecvError;
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 /// Seconds without a request after which the side engine drops its model.
@@ -182,61 +183,98 @@ impl App {
     }
 }
 
-/// The runtime's end of the side engine: started on first use, restarted if it died.
+/// The runtime's end of the side engine: started on first use, restarted if it died. Its
+/// events reach the loop through the `UiEvent` channel, tagged with the engine's generation.
 #[derive(Default)]
 pub struct SideHost {
     spawn: Option<SideSpawn>,
-    link: Option<SideLink>,
+    feed: Option<Feed>,
+    conn: Option<SideConn>,
+    generation: Generation,
+}
+
+/// A running side engine: its commands, thread and event forwarder.
+struct SideConn {
+    generation: Generation,
+    commands: Sender<SideCommand>,
+    join: Option<std::thread::JoinHandle<()>>,
+    forwarder: Stop,
+}
+
+impl Drop for SideConn {
+    fn drop(&mut self) {
+        self.forwarder.set();
+    }
 }
 
 impl SideHost {
-    /// A host that starts engines with `spawn` (None: side sampling is unavailable).
-    pub fn new(spawn: Option<SideSpawn>) -> Self {
-        Self { spawn, link: None }
+    /// A host that starts engines with `spawn` (None: side sampling is unavailable) and
+    /// forwards their events into the loop's channel through `feed`.
+    pub fn new(spawn: Option<SideSpawn>, feed: Feed) -> Self {
+        Self {
+            spawn,
+            feed: Some(feed),
+            conn: None,
+            generation: Generation::default(),
+        }
     }
 
     /// Send a command, starting the engine first when needed.
     pub fn send(&mut self, cmd: SideCommand) -> Result<(), String> {
-        let Some(spawn) = self.spawn else {
+        if self.spawn.is_none() || self.feed.is_none() {
             return Err("not available here".into());
-        };
+        }
         if let SideCommand::Cancel { .. } = cmd {
-            if self.link.is_none() {
+            if self.conn.is_none() {
                 return Ok(());
             }
         }
-        let link = self.link.get_or_insert_with(|| spawn(SIDE_IDLE));
-        if link.commands.send(cmd.clone()).is_ok() {
-            return Ok(());
+        if let Some(conn) = &self.conn {
+            if conn.commands.send(cmd.clone()).is_ok() {
+                return Ok(());
+            }
         }
-        // The thread ended (it panicked): one fresh start.
-        let fresh = self.link.insert(spawn(SIDE_IDLE));
+        // Not started, or the thread ended (it panicked): one fresh start.
+        let fresh = self.start()?;
         fresh
             .commands
             .send(cmd)
             .map_err(|_| "the side engine did not start".to_string())
     }
 
-    /// Events so far, and why the engine thread is gone if it ended since the last poll.
-    pub fn poll(&mut self) -> (Vec<SideEvent>, Option<String>) {
-        let Some(link) = &self.link else {
-            return (vec![], None);
+    fn start(&mut self) -> Result<&SideConn, String> {
+        let (Some(spawn), Some(feed)) = (self.spawn, &self.feed) else {
+            return Err("not available here".into());
         };
-        let mut out = Vec::new();
-        loop {
-            match link.events.try_recv() {
-                Ok(e) => out.push(e),
-                Err(TryRecvError::Empty) => return (out, None),
-                Err(TryRecvError::Disconnected) => {
-                    self.link = None;
-                    return (out, Some("the side engine stopped".into()));
-                }
-            }
+        self.generation = self.generation.next();
+        let link = spawn(SIDE_IDLE);
+        let forwarder = feed.forward_side(link.events, self.generation)?;
+        Ok(self.conn.insert(SideConn {
+            generation: self.generation,
+            commands: link.commands,
+            join: link.join,
+            forwarder,
+        }))
+    }
+
+    /// Whether events of `generation` come from the engine in use (else they are stale).
+    pub fn is_current(&self, generation: Generation) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+    }
+
+    /// The engine of `generation` ended: true when it was the one in use (now forgotten).
+    pub fn lost(&mut self, generation: Generation) -> bool {
+        if !self.is_current(generation) {
+            return false;
         }
+        self.conn = None;
+        true
     }
 
     /// End the engine (a generation in flight is cancelled) and return its thread to join.
     pub fn close(&mut self) -> Option<std::thread::JoinHandle<()>> {
-        self.link.take().and_then(|mut l| l.join.take())
+        self.conn.take().and_then(|mut c| c.join.take())
     }
 }

@@ -1,13 +1,17 @@
 //! Following files another process writes: a `metrics.jsonl` tail that only ever yields
-//! complete lines, and a notify watcher that turns filesystem changes into a cheap "dirty" flag
-//! (with polling as the fallback, since notify can miss events on network filesystems).
+//! complete lines, and a notify watcher that turns filesystem changes into one `UiEvent` at a
+//! time (with polling as the fallback, since notify can miss events on network filesystems).
 
+use super::producers::Feed;
+use super::ui_event::UiEvent;
 use crate::protocol::Event;
 use crate::store::metrics_log::parse_metrics_line;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Incremental reader of an append-only JSONL file.
@@ -72,26 +76,43 @@ impl MetricsTail {
     }
 }
 
-/// A recursive notify watch plus a polling fallback, answering "should I re-read now?".
-pub struct ChangeWatch {
-    dirty: Arc<AtomicBool>,
-    _watcher: Option<notify::RecommendedWatcher>,
-    last_check: Instant,
-    poll_every: Duration,
-    debounce: Duration,
-    last_fire: Instant,
+/// What the watch thread hears: a change notify reported, or its owner going away.
+enum Wake {
+    Changed,
+    Stop,
 }
 
-impl ChangeWatch {
-    /// Watch `path` (recursively when `recursive`); a path that cannot be watched (missing,
-    /// out of inotify handles) silently degrades to polling every `poll_every`.
-    pub fn new(path: &Path, recursive: bool, poll_every: Duration) -> Self {
+/// How long a burst of changes is gathered into one event.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// A recursive notify watch plus a polling fallback that sends `event()` into the UI channel
+/// when something changed (debounced) or the polling interval passed. At most one such event
+/// waits in the channel at a time: the loop calls [`WatchFeed::ack`] when it takes it, so a
+/// file written every step never floods the channel. Its thread ends when this drops.
+pub struct WatchFeed {
+    wake: Sender<Wake>,
+    pending: Arc<AtomicBool>,
+    watcher: Option<notify::RecommendedWatcher>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WatchFeed {
+    /// Watch `path` (recursively when `recursive`) and send at once, then on change; a path
+    /// that cannot be watched (missing, out of inotify handles) silently degrades to polling
+    /// every `poll_every`.
+    pub fn start(
+        path: &Path,
+        recursive: bool,
+        poll_every: Duration,
+        feed: &Feed,
+        event: fn() -> UiEvent,
+    ) -> Self {
         use notify::Watcher;
-        let dirty = Arc::new(AtomicBool::new(true));
-        let flag = dirty.clone();
+        let (wake, heard) = channel();
+        let notify_wake = wake.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if res.is_ok_and(|e| !e.kind.is_access()) {
-                flag.store(true, Ordering::Relaxed);
+                let _ = notify_wake.send(Wake::Changed);
             }
         })
         .ok()
@@ -103,34 +124,72 @@ impl ChangeWatch {
             };
             w.watch(path, mode).ok().map(|_| w)
         });
-        let past = Instant::now() - Duration::from_secs(3600);
+        let pending = Arc::new(AtomicBool::new(false));
+        let (flag, feed) = (pending.clone(), feed.clone());
+        let thread = std::thread::Builder::new()
+            .name("llite-watch".into())
+            .spawn(move || watch_loop(&heard, poll_every, &flag, &feed, event))
+            .ok();
         Self {
-            dirty,
-            _watcher: watcher,
-            last_check: past,
-            poll_every,
-            debounce: Duration::from_millis(200),
-            last_fire: past,
+            wake,
+            pending,
+            watcher,
+            thread,
         }
     }
 
-    /// True when something changed (debounced) or the polling interval elapsed.
-    pub fn due(&mut self) -> bool {
-        let now = Instant::now();
-        let notified = self.dirty.load(Ordering::Relaxed)
-            && now.duration_since(self.last_fire) >= self.debounce;
-        if notified || now.duration_since(self.last_check) >= self.poll_every {
-            self.dirty.store(false, Ordering::Relaxed);
-            self.last_fire = now;
-            self.last_check = now;
-            return true;
-        }
-        false
+    /// The loop took this watch's event: the next change may send another.
+    pub fn ack(&self) {
+        self.pending.store(false, Ordering::Relaxed);
     }
 
     /// Whether notify is active (false means polling only).
     pub fn is_notifying(&self) -> bool {
-        self._watcher.is_some()
+        self.watcher.is_some()
+    }
+}
+
+impl Drop for WatchFeed {
+    fn drop(&mut self) {
+        self.watcher = None;
+        let _ = self.wake.send(Wake::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send when changed (and `DEBOUNCE` passed since the last send) or `poll_every` passed;
+/// ends on `Wake::Stop` or when the loop is gone.
+fn watch_loop(
+    heard: &Receiver<Wake>,
+    poll_every: Duration,
+    pending: &AtomicBool,
+    feed: &Feed,
+    event: fn() -> UiEvent,
+) {
+    let mut dirty = true;
+    let now = Instant::now();
+    let mut last_fire = now.checked_sub(poll_every.max(DEBOUNCE)).unwrap_or(now);
+    loop {
+        let since = last_fire.elapsed();
+        if (dirty && since >= DEBOUNCE) || since >= poll_every {
+            dirty = false;
+            last_fire = Instant::now();
+            if !pending.swap(true, Ordering::Relaxed) && !feed.send(event()) {
+                return;
+            }
+        }
+        let since = last_fire.elapsed();
+        let wait = match dirty {
+            true => DEBOUNCE.saturating_sub(since),
+            false => poll_every.saturating_sub(since),
+        };
+        match heard.recv_timeout(wait.max(Duration::from_millis(1))) {
+            Ok(Wake::Changed) => dirty = true,
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 
@@ -178,21 +237,48 @@ mod tests {
     }
 
     #[test]
-    fn change_watch_fires_first_then_on_change() {
+    fn watch_feed_sends_first_then_once_per_change_until_acked() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ChangeWatch::new(dir.path(), true, Duration::from_secs(3600));
-        assert!(w.due(), "first check always reads");
-        assert!(!w.due());
+        let mut producers = crate::tui::producers::Producers::new();
+        let w = WatchFeed::start(
+            dir.path(),
+            true,
+            Duration::from_secs(3600),
+            producers.feed(),
+            || UiEvent::ThemeChanged,
+        );
+        let first = producers.recv_timeout(Duration::from_secs(5));
+        assert!(matches!(first, Some(UiEvent::ThemeChanged)), "{first:?}");
         if w.is_notifying() {
+            // Not acked yet: changes do not queue a second event.
             std::fs::write(dir.path().join("x"), "1").unwrap();
-            let start = Instant::now();
-            while !w.due() {
-                assert!(
-                    start.elapsed() < Duration::from_secs(5),
-                    "notify never fired"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let early = producers.recv_timeout(Duration::from_millis(600));
+            assert!(early.is_none(), "{early:?}");
+            w.ack();
+            std::fs::write(dir.path().join("x"), "2").unwrap();
+            let next = producers.recv_timeout(Duration::from_secs(5));
+            assert!(matches!(next, Some(UiEvent::ThemeChanged)), "{next:?}");
+        }
+        let start = Instant::now();
+        drop(w);
+        assert!(start.elapsed() < Duration::from_secs(1), "its thread ends");
+    }
+
+    #[test]
+    fn watch_feed_polls_without_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut producers = crate::tui::producers::Producers::new();
+        let w = WatchFeed::start(
+            &dir.path().join("missing"),
+            false,
+            Duration::from_millis(100),
+            producers.feed(),
+            || UiEvent::CheckpointsChanged,
+        );
+        for _ in 0..2 {
+            let got = producers.recv_timeout(Duration::from_secs(5));
+            assert!(matches!(got, Some(UiEvent::CheckpointsChanged)), "{got:?}");
+            w.ack();
         }
     }
 }
