@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// just emitted `Finished` drops its lock a moment later, and a new engine (the cockpit
 /// switching runs) must not be refused because of that.
 const OWN_PROCESS_WAIT: Duration = Duration::from_secs(5);
+/// How long any lock is waited for before refusing: a watcher checking whether the run is
+/// alive (`holder`, e.g. `watch`'s system pane each second) holds it for a moment.
+const PROBE_WAIT: Duration = Duration::from_millis(250);
 
 /// Who holds a run's lock, as written into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +40,13 @@ impl LockHolder {
 
     /// True when the holder is this process (on this host).
     pub fn is_this_process(&self) -> bool {
-        self.pid == std::process::id() && self.host == gethostname::gethostname().to_string_lossy()
+        self.pid == std::process::id() && self.on_this_host()
+    }
+
+    /// True when the holder runs on this machine, so its PID can be looked up here (the
+    /// system pane of `watch` samples it).
+    pub fn on_this_host(&self) -> bool {
+        self.host == gethostname::gethostname().to_string_lossy()
     }
 
     /// The one-line refusal for a second writer of `run_dir`.
@@ -77,8 +86,9 @@ impl RunLock {
                 Err(TryLockError::WouldBlock) => {
                     let holder = read_holder(&path);
                     let ours = holder.as_ref().is_some_and(LockHolder::is_this_process);
-                    if ours && start.elapsed() < OWN_PROCESS_WAIT {
-                        std::thread::sleep(Duration::from_millis(50));
+                    let waited = start.elapsed();
+                    if waited < PROBE_WAIT || (ours && waited < OWN_PROCESS_WAIT) {
+                        std::thread::sleep(Duration::from_millis(if ours { 50 } else { 10 }));
                         continue;
                     }
                     match holder {

@@ -23,6 +23,8 @@ pub mod watch_steer;
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
+mod help_tests;
+#[cfg(test)]
 mod side_tests;
 #[cfg(test)]
 mod small_fixes_tests;

@@ -262,7 +262,9 @@ impl Runtime {
         if Instant::now() >= self.sys.1 {
             let every = Duration::from_secs(panes::system::INTERVAL_SECS);
             self.sys.1 = Instant::now() + every;
-            self.app.system.update(self.sys.0.sample());
+            // In watch mode, the watched run's writer (its lock names it), not this process.
+            let watched = self.tail.as_ref().map(|t| t.2.as_path());
+            self.app.system.read(&mut self.sys.0, watched);
             changed |= self.app.system.shown;
         }
         if let Some((tail, watch, run)) = &mut self.tail {

@@ -9,6 +9,7 @@ pub mod prompt;
 pub mod status;
 pub mod steer;
 pub mod system;
+pub mod system_watch;
 pub mod throughput;
 
 use super::app::{App, Overlay, Pane};
