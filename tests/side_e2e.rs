@@ -1,8 +1,9 @@
 //! End to end, in tmux: sampling a stored checkpoint from the browser while the live run keeps
 //! training. The cockpit trains a tiny model, saves a checkpoint (`s`), opens the browser
-//! (`c`), samples it in the side engine (`i`, a prompt, Enter); the side sample's text is the
-//! one `llite-tui sample` gives for that checkpoint and knobs, and the status bar stays
-//! RUNNING with its step counter advancing while the sample runs and after it.
+//! (`c`), samples it in the side engine (`i`, a prompt, Enter); the side sample is the one
+//! `llite-tui sample` gives for that checkpoint and knobs (same token count, same text), and
+//! the status bar stays RUNNING with its step counter advancing while the sample runs and
+//! after it.
 //!
 //! Needs `tmux` (as `tui_e2e.rs`); `LLITE_SKIP_TMUX=1` skips it.
 
@@ -14,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PROMPT: &str = "KING";
-const MAX_TOKENS: &str = "24";
+/// Tokens of the side sample: few enough that even all newlines fit the prompt pane of a
+/// 40-row terminal (a longer text scrolls, its start out of view).
+const MAX_TOKENS: &str = "12";
 
 /// The newest complete checkpoint directory of `run` (its `trainer.json` is written last).
 fn saved_checkpoint(run: &Path) -> Option<PathBuf> {
@@ -47,22 +50,49 @@ fn pane_width(screen: &str) -> usize {
     row.chars().count() - 2
 }
 
+/// A row's printable ASCII, trailing blanks dropped. An undertrained model emits control
+/// characters, combining marks and invalid UTF-8 (shown as U+FFFD) that a terminal draws its
+/// own way; the exact check is the token count.
+fn printable_ascii(row: &str) -> String {
+    let kept: String = row
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    kept.trim_end().to_string()
+}
+
+/// Trailing blank rows dropped: the pane's empty rows below the text, a text's last newlines.
+fn trim_blank_tail(mut rows: Vec<String>) -> String {
+    while rows.last().is_some_and(|r| r.is_empty()) {
+        rows.pop();
+    }
+    rows.join("\n")
+}
+
 /// The side sample's text as the prompt pane shows it: the rows under its `─ checkpoint
-/// step` header, up to the first blank row.
+/// step` header down to the pane's bottom border.
 fn side_sample_shown(screen: &str) -> Option<String> {
     let rows: Vec<&str> = screen.lines().collect();
     let at = rows.iter().position(|l| l.contains("─ checkpoint step "))?;
-    let body: Vec<&str> = rows[at + 1..]
+    let body = rows[at + 1..]
         .iter()
         .map_while(|r| inside_borders(r))
-        .take_while(|r| !r.is_empty())
+        .map(printable_ascii)
         .collect();
-    Some(body.join("\n"))
+    Some(trim_blank_tail(body))
 }
 
-/// `llite-tui sample` of `ckpt` with the cockpit's knobs: prompt and text hard-wrapped at
-/// `width` as the pane wraps it, up to the first blank line (what the pane shows above).
-fn cli_sample(ckpt: &Path, width: usize) -> String {
+/// What `llite-tui sample` gives for a checkpoint.
+struct CliSample {
+    /// Prompt and text hard-wrapped at the pane's width as the pane wraps them, each row
+    /// reduced to its printable ASCII (see [`printable_ascii`]).
+    shown: String,
+    tokens: u64,
+}
+
+/// `llite-tui sample` of `ckpt` with the cockpit's knobs, as a pane `width` columns wide
+/// shows it.
+fn cli_sample(ckpt: &Path, width: usize) -> CliSample {
     let args = [
         "sample",
         "--checkpoint",
@@ -82,8 +112,9 @@ fn cli_sample(ckpt: &Path, width: usize) -> String {
     ];
     let out = common::run_within(&args, 120);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out.stdout
-        .lines()
+    let rows = out
+        .stdout
+        .split('\n')
         .flat_map(|l| {
             let chars: Vec<char> = l.chars().collect();
             let rows: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
@@ -93,10 +124,18 @@ fn cli_sample(ckpt: &Path, width: usize) -> String {
                 rows
             }
         })
-        .map(|l| l.trim_end().to_string())
-        .take_while(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+        .map(|l| printable_ascii(&l))
+        .collect();
+    // The summary line on stderr: `[<n> tokens, <r> tokens/s, stop: ...]`.
+    let tokens = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix('[')?.split(" tokens,").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no token count in: {}", out.stderr));
+    CliSample {
+        shown: trim_blank_tail(rows),
+        tokens,
+    }
 }
 
 #[test]
@@ -204,11 +243,20 @@ fn browser_side_sample_while_training_continues() {
         done.contains(&format!("─ checkpoint step {ckpt_step} · ")),
         "the sample is of the chosen checkpoint:\n{done}"
     );
+    let header = done
+        .lines()
+        .find(|l| l.contains("─ checkpoint step "))
+        .unwrap();
+    assert!(
+        !header.contains(&format!("· {PROMPT}")),
+        "the sample overflowed the pane (its start scrolled out):\n{done}"
+    );
     let shown = side_sample_shown(&done).expect("the side sample's rows");
     assert!(shown.starts_with(PROMPT), "{shown:?}\n{done}");
+    let cli = cli_sample(&ckpt, pane_width(&done));
     assert_eq!(
-        shown,
-        cli_sample(&ckpt, pane_width(&done)),
+        (shown, sample_tokens(&done)),
+        (cli.shown, Some(cli.tokens)),
         "the side sample is `llite-tui sample` of that checkpoint:\n{done}"
     );
 
@@ -239,11 +287,12 @@ fn side_sample_rows_are_read_from_the_pane() {
 ┃KING RICHARD III:                                              ┃
 ┃Come, come.                                                    ┃
 ┃                                                               ┃
-┃late line                                                      ┃
+┃Exeunt                                                         ┃
+┃                                                               ┃
 ┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛";
     assert_eq!(
         side_sample_shown(screen).as_deref(),
-        Some("KING RICHARD III:\nCome, come.")
+        Some("KING RICHARD III:\nCome, come.\n\nExeunt")
     );
     assert_eq!(sample_tokens(screen), Some(24));
     assert_eq!(inside_borders("┗━━━┛"), None);
