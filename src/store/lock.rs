@@ -238,4 +238,35 @@ mod tests {
         let e = RunLock::acquire(&run2).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
     }
+
+    /// `watch` checks every second whether its run's writer is alive (`holder`, which holds
+    /// the lock for a moment when it is free): a writer starting right then must not be
+    /// refused in the name of the previous, long-gone holder.
+    #[test]
+    fn a_watchers_probe_never_makes_a_writer_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = r#"{"pid":1,"host":"elsewhere","since":"2026-01-01T00:00:00Z"}"#;
+        std::fs::write(lock_path(dir.path()), gone).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = {
+            let (dir, stop) = (dir.path().to_path_buf(), stop.clone());
+            std::thread::spawn(move || {
+                let mut probes = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = holder(&dir);
+                    probes += 1;
+                }
+                probes
+            })
+        };
+        for i in 0..200 {
+            let lock = RunLock::acquire(dir.path())
+                .unwrap_or_else(|e| panic!("acquire {i} refused during a probe: {e}"));
+            drop(lock);
+            // As a writer of another process would leave it.
+            std::fs::write(lock_path(dir.path()), gone).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(probe.join().unwrap() > 200, "the probe ran throughout");
+    }
 }

@@ -95,7 +95,8 @@ pub fn split_groups(columns: usize) -> Vec<std::ops::Range<usize>> {
     let n = HELP.len();
     // Smallest height H such that a greedy fill of columns of height H uses few enough.
     let fill = |h: usize| {
-        let mut cols = vec![0..0];
+        let mut cols: Vec<std::ops::Range<usize>> = Vec::new();
+        cols.push(0..0);
         let mut used = 0;
         for g in 0..n {
             let rows = group_rows(g);
