@@ -92,6 +92,8 @@ fn a_fresh_run_started_like_every_test_caches_under_target_not_home() {
         std::fs::read(dir.path().join("runs/guarded/tokenizer.json")).unwrap(),
         "the entry is this run's"
     );
+    // This test's own corpus: its entry would never be hit again.
+    std::fs::remove_dir_all(&new[0]).unwrap();
     assert!(
         common::snapshot(&home).is_empty(),
         "nothing written under HOME"
