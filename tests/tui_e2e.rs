@@ -5,130 +5,16 @@
 //! checks the terminal was restored (exit code 0 and the alternate screen off).
 //!
 //! Needs `tmux` (CI installs it). Set `LLITE_SKIP_TMUX=1` to skip where tmux cannot be had.
-//! Screen text this test relies on (status bar): `step <n>/<max>`, `RUNNING`, `PAUSED`; prompt
-//! pane history header: `─ step <n> · <k> tok · <r> tok/s`.
+//! The screen text relied on is listed in `common/tmux.rs`.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-/// A private tmux server (own socket), killed on drop even when the test fails.
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running tmux")
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.session];
-        args.extend_from_slice(keys);
-        let out = self.cmd(&args);
-        assert!(out.status.success(), "tmux send-keys failed: {out:?}");
-    }
-
-    fn type_text(&self, text: &str) {
-        let out = self.cmd(&["send-keys", "-t", &self.session, "-l", text]);
-        assert!(out.status.success(), "tmux send-keys -l failed: {out:?}");
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .cmd(&["capture-pane", "-p", "-t", &self.session])
-                .stdout,
-        )
-        .into_owned()
-    }
-
-    /// Poll the screen until `pred` holds; panic with the last screen after `timeout`.
-    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if start.elapsed() > timeout {
-                panic!("timed out after {timeout:?} waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-/// The `<n>` of the status bar's `step <n>/<max>`.
-fn status_step(screen: &str) -> Option<u64> {
-    let line = screen.lines().next()?;
-    let rest = &line[line.find("step ")? + 5..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    rest[digits.len()..]
-        .starts_with('/')
-        .then(|| digits.parse().ok())?
-}
-
-/// Tokens of the newest finished generation, from its `· <k> tok ·` header.
-fn sample_tokens(screen: &str) -> Option<u64> {
-    screen
-        .lines()
-        .filter_map(|l| {
-            let i = l.find(" tok · ")?;
-            let head = &l[..i];
-            let n: String = head
-                .chars()
-                .rev()
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            n.chars().rev().collect::<String>().parse().ok()
-        })
-        .next_back()
-}
-
-/// The learning rate shown in the LR pane's `│lr <value>` line.
-fn pane_lr(screen: &str) -> Option<f64> {
-    let at = screen.find("│lr ")? + "│lr ".len();
-    let token: String = screen[at..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '│')
-        .collect();
-    token.parse().ok()
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+use common::tmux::{pane_lr, sample_tokens, shell_line, status_step, Tmux};
+use std::time::Duration;
 
 #[test]
 fn cockpit_in_tmux_pause_resume_sample_quit() {
-    if std::env::var("LLITE_SKIP_TMUX").as_deref() == Ok("1") {
-        eprintln!("LLITE_SKIP_TMUX=1: skipping the tmux end-to-end test");
-        return;
-    }
-    if !Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        panic!(
-            "tmux is not installed: the cockpit end-to-end test needs it \
-             (e.g. `apt-get install tmux`); set LLITE_SKIP_TMUX=1 to skip this test"
-        );
-    }
     let runs = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_llite-tui");
     let args = [
         "--runs-dir",
         runs.path().to_str().unwrap(),
@@ -151,31 +37,9 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
         "--set",
         "chronicle.max_new_tokens=4",
     ];
-    let mut line = shell_quote(bin);
-    for a in args {
-        line.push(' ');
-        line.push_str(&shell_quote(a));
-    }
-    // Keep the pane alive after exit so the exit code and screen state can be read.
-    let script = format!("{line}; echo EXITED-$?; sleep 600");
-    let tmux = Tmux {
-        socket: format!("llite-e2e-{}", std::process::id()),
-        session: "cockpit".into(),
+    let Some(tmux) = Tmux::start("e2e", &shell_line(common::BIN, &args), 120, 40) else {
+        return;
     };
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        &tmux.session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(out.status.success(), "tmux new-session failed: {out:?}");
 
     // 1. Steps advance.
     let s = tmux.wait_for("the step count to reach 2", Duration::from_secs(120), |s| {
@@ -268,27 +132,7 @@ fn cockpit_in_tmux_pause_resume_sample_quit() {
     // 5. Close the prompt pane (Esc), quit without saving (q, q), terminal restored.
     tmux.send(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
-    tmux.send(&["q"]);
-    tmux.wait_for("the quit dialog", Duration::from_secs(10), |s| {
-        s.contains("Quit the cockpit?")
-    });
-    tmux.send(&["q"]);
-    let s = tmux.wait_for("the process to exit", Duration::from_secs(60), |s| {
-        s.contains("EXITED-")
-    });
-    assert!(s.contains("EXITED-0"), "cockpit exited with an error:\n{s}");
-    let alt = tmux.cmd(&[
-        "display-message",
-        "-p",
-        "-t",
-        &tmux.session,
-        "#{alternate_on}",
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&alt.stdout).trim(),
-        "0",
-        "alternate screen still on: terminal not restored"
-    );
+    tmux.quit_and_check_restored();
 }
 
 #[test]

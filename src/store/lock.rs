@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// just emitted `Finished` drops its lock a moment later, and a new engine (the cockpit
 /// switching runs) must not be refused because of that.
 const OWN_PROCESS_WAIT: Duration = Duration::from_secs(5);
+/// How long any lock is waited for before refusing: a watcher checking whether the run is
+/// alive (`holder`, e.g. `watch`'s system pane each second) holds it for a moment.
+const PROBE_WAIT: Duration = Duration::from_millis(250);
 
 /// Who holds a run's lock, as written into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +40,13 @@ impl LockHolder {
 
     /// True when the holder is this process (on this host).
     pub fn is_this_process(&self) -> bool {
-        self.pid == std::process::id() && self.host == gethostname::gethostname().to_string_lossy()
+        self.pid == std::process::id() && self.on_this_host()
+    }
+
+    /// True when the holder runs on this machine, so its PID can be looked up here (the
+    /// system pane of `watch` samples it).
+    pub fn on_this_host(&self) -> bool {
+        self.host == gethostname::gethostname().to_string_lossy()
     }
 
     /// The one-line refusal for a second writer of `run_dir`.
@@ -77,8 +86,9 @@ impl RunLock {
                 Err(TryLockError::WouldBlock) => {
                     let holder = read_holder(&path);
                     let ours = holder.as_ref().is_some_and(LockHolder::is_this_process);
-                    if ours && start.elapsed() < OWN_PROCESS_WAIT {
-                        std::thread::sleep(Duration::from_millis(50));
+                    let waited = start.elapsed();
+                    if waited < PROBE_WAIT || (ours && waited < OWN_PROCESS_WAIT) {
+                        std::thread::sleep(Duration::from_millis(if ours { 50 } else { 10 }));
                         continue;
                     }
                     match holder {
@@ -227,5 +237,36 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         let e = RunLock::acquire(&run2).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    /// `watch` checks every second whether its run's writer is alive (`holder`, which holds
+    /// the lock for a moment when it is free): a writer starting right then must not be
+    /// refused in the name of the previous, long-gone holder.
+    #[test]
+    fn a_watchers_probe_never_makes_a_writer_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = r#"{"pid":1,"host":"elsewhere","since":"2026-01-01T00:00:00Z"}"#;
+        std::fs::write(lock_path(dir.path()), gone).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = {
+            let (dir, stop) = (dir.path().to_path_buf(), stop.clone());
+            std::thread::spawn(move || {
+                let mut probes = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = holder(&dir);
+                    probes += 1;
+                }
+                probes
+            })
+        };
+        for i in 0..200 {
+            let lock = RunLock::acquire(dir.path())
+                .unwrap_or_else(|e| panic!("acquire {i} refused during a probe: {e}"));
+            drop(lock);
+            // As a writer of another process would leave it.
+            std::fs::write(lock_path(dir.path()), gone).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(probe.join().unwrap() > 200, "the probe ran throughout");
     }
 }

@@ -27,6 +27,8 @@ pub mod watch_steer;
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
+mod help_tests;
+#[cfg(test)]
 mod runtime_tests;
 #[cfg(test)]
 mod side_tests;

@@ -204,15 +204,26 @@ impl Feed {
         Ok(stop)
     }
 
-    /// Take a system reading now and every `every` after, for the system pane.
-    pub fn start_sampler(&self, every: Duration) -> Result<(), String> {
+    /// Take a system reading now and every `every` after, for the system pane: of this
+    /// process, or of the writer of the run `watched` names (watch mode; it may change).
+    pub fn start_sampler(&self, every: Duration, watched: WatchedDir) -> Result<(), String> {
         let (feed, stop) = (self.clone(), self.child_stop());
         self.spawn("llite-sys", move || {
+            use crate::tui::panes::system::Reading;
             let mut sampler = crate::sys::SysSampler::new();
-            while feed.send(UiEvent::System(sampler.sample())) && !stop.sleep(every) {}
+            loop {
+                let dir = watched.lock().map(|d| d.clone()).unwrap_or_default();
+                let reading = Reading::take(&mut sampler, dir.as_deref());
+                if !feed.send(UiEvent::System(Box::new(reading))) || stop.sleep(every) {
+                    break;
+                }
+            }
         })
     }
 }
+
+/// The run directory watch mode follows, shared with the system sampler (None: live mode).
+pub type WatchedDir = Arc<Mutex<Option<std::path::PathBuf>>>;
 
 /// The runtime's end of one engine: its commands and thread (its events are forwarded into
 /// the channel); dropping it stops the forwarding, which lets go of the engine's events.

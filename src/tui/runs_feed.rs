@@ -45,7 +45,7 @@ impl Runtime {
             self.app.notify(super::super::keys::READ_ONLY);
             return;
         }
-        self.tail = Some(Followed::new(&dir, &self.producers));
+        self.tail = Some(Followed::new(&dir, &self.producers, &self.watched));
         if self.remote.is_some() {
             let feed = self.producers.feed().clone();
             self.remote = Some(super::super::remote::Remote::new(dir.clone(), feed));

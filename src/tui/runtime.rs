@@ -5,7 +5,7 @@
 
 use super::app::App;
 use super::panes;
-use super::producers::{EngineConn, KeyReader, Producers};
+use super::producers::{EngineConn, KeyReader, Producers, WatchedDir};
 use super::theme::Theme;
 use super::ui_event::{Generation, UiEvent};
 use super::watch::{MetricsTail, WatchFeed};
@@ -48,7 +48,11 @@ struct Followed {
 }
 
 impl Followed {
-    fn new(dir: &Path, producers: &Producers) -> Self {
+    /// Follow `dir`, and point the system sampler at its writer.
+    fn new(dir: &Path, producers: &Producers, watched: &WatchedDir) -> Self {
+        if let Ok(mut w) = watched.lock() {
+            *w = Some(dir.into());
+        }
         let watch = WatchFeed::start(
             dir,
             true,
@@ -84,6 +88,8 @@ pub struct Runtime {
     /// Threads to join once finished (never joined while still running).
     zombies: Vec<std::thread::JoinHandle<()>>,
     tail: Option<Followed>,
+    /// The followed run's directory, shared with the system sampler (its writer's figures).
+    watched: WatchedDir,
     /// Watch mode: the followed run's control socket, unless `--read-only`.
     remote: Option<super::remote::Remote>,
     /// Live mode: the control socket this cockpit serves for its engine's run.
@@ -120,7 +126,8 @@ impl Runtime {
         app.runs_dir = opts.runs_dir.clone();
         let feed = producers.feed().clone();
         let every = Duration::from_secs(panes::system::INTERVAL_SECS);
-        if let Err(why) = feed.start_sampler(every) {
+        let watched = super::producers::WatchedDir::default();
+        if let Err(why) = feed.start_sampler(every, watched.clone()) {
             app.warn(why);
         }
         let poll = Duration::from_secs(2);
@@ -143,6 +150,7 @@ impl Runtime {
             retiring: None,
             zombies: Vec::new(),
             tail: None,
+            watched,
             remote: None,
             host: Default::default(),
             signals: None,
@@ -176,7 +184,7 @@ impl Runtime {
 
     /// Follow `run_dir/metrics.jsonl` instead of an engine.
     pub fn with_tail(mut self, run_dir: &Path) -> Self {
-        self.tail = Some(Followed::new(run_dir, &self.producers));
+        self.tail = Some(Followed::new(run_dir, &self.producers, &self.watched));
         self
     }
 
@@ -235,7 +243,7 @@ impl Runtime {
                 self.app.on_side_lost("the side engine stopped");
             }
             UiEvent::System(reading) => {
-                self.app.system.update(reading);
+                self.app.system.update_from(*reading);
                 return self.app.system.shown;
             }
             UiEvent::WatchedChanged => return self.follow(),

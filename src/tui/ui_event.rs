@@ -5,7 +5,6 @@
 
 use super::remote::RemoteResult;
 use crate::protocol::{Event, FinishReason, SideEvent};
-use crate::sys::SysSnapshot;
 use crossterm::event::KeyEvent;
 
 /// Which engine (or side engine) an event came from. Each launch takes the next number, so
@@ -48,7 +47,7 @@ pub enum UiEvent {
     /// That side engine's thread ended.
     SideLost { generation: Generation },
     /// A new reading for the system pane.
-    System(SysSnapshot),
+    System(Box<crate::tui::panes::system::Reading>),
     /// The followed run's directory changed (or its polling interval passed): read its
     /// `metrics.jsonl` on.
     WatchedChanged,

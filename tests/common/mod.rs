@@ -337,3 +337,27 @@ pub use background::BackgroundRun;
 pub use engine_events::{
     alert_details, engine_error, events_until_finished, send_stop, wait_for_event, wait_step,
 };
+
+pub mod tmux;
+
+/// The prepared-data cache (`LLITE_CACHE_DIR`) of every test and every process a test starts:
+/// under the target directory (shared between test runs, removed by `cargo clean`), never the
+/// user's own cache.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("llite-cache")
+}
+
+/// `XDG_CACHE_HOME` of every test process and its children, so even a launch that loses
+/// `LLITE_CACHE_DIR` caches under the target directory (`tests/cache_isolation.rs` checks).
+pub fn test_xdg_cache_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache")
+}
+
+/// Point the caches into the target directory before `main`, while the process has one
+/// thread, so every `Command` of every test (and tmux's server, and the cockpit it runs)
+/// inherits it: tests spawn the binary in many places, and none may write the user's cache.
+#[ctor::ctor(unsafe)]
+fn keep_tests_out_of_the_user_cache() {
+    std::env::set_var(llite_tui::data::prep_cache::CACHE_ENV, test_cache_dir());
+    std::env::set_var("XDG_CACHE_HOME", test_xdg_cache_home());
+}

@@ -6,6 +6,7 @@ pub mod dialogs;
 pub mod status;
 pub mod steer;
 pub mod system;
+pub mod system_watch;
 
 use super::app::{App, Overlay, Pane};
 use super::theme::Theme;

@@ -1,9 +1,11 @@
 //! System pane (`m`, in place of the LR/grad chart): process RSS, CPU use and threads, GPU
 //! utilisation and memory (NVML, `cuda` builds), and the peak MFU is measured against. A
 //! self-contained component: its state (the last reading from `crate::sys`), rows and drawing.
+//! The process is the cockpit's own, or in `watch` the watched run's writer (`system_watch`).
 
 use super::pane_block;
-use crate::sys::{peaks, GpuReading, SysSnapshot};
+use super::system_watch::{writer_of, WatchedWriter};
+use crate::sys::{peaks, GpuReading, ProcessTarget, SysSampler, SysSnapshot};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::units::format_bytes;
@@ -12,6 +14,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use std::path::Path;
 
 /// Seconds between readings (CPU use is averaged over this interval).
 pub const INTERVAL_SECS: u64 = 1;
@@ -21,12 +24,50 @@ pub const INTERVAL_SECS: u64 = 1;
 pub struct SystemPane {
     pub shown: bool,
     pub last: Option<SysSnapshot>,
+    /// Watch mode: the watched run's writer, whose process the reading is (None: the
+    /// cockpit's own process, which trains in it).
+    pub writer: Option<WatchedWriter>,
 }
 
 impl SystemPane {
-    /// Fold in a new reading (taken by the runtime every `INTERVAL_SECS`).
+    /// Fold in a new reading of this process.
     pub fn update(&mut self, snapshot: SysSnapshot) {
         self.last = Some(snapshot);
+    }
+
+    /// Fold in a reading taken by [`Reading::take`] (the sampler thread's, or a test's).
+    pub fn update_from(&mut self, reading: Reading) {
+        self.writer = reading.writer;
+        self.last = Some(reading.snapshot);
+    }
+
+    /// Take the next reading now (see [`Reading::take`]) and fold it in.
+    pub fn read(&mut self, sampler: &mut SysSampler, watched: Option<&Path>) {
+        self.update_from(Reading::take(sampler, watched));
+    }
+}
+
+/// One system reading and, in watch mode, whose process it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub snapshot: SysSnapshot,
+    /// The watched run's writer (None: the cockpit's own process).
+    pub writer: Option<WatchedWriter>,
+}
+
+impl Reading {
+    /// Of this process, or, when watching `watched` (a run directory), of that run's writer
+    /// if it runs on this machine (no process figures otherwise; GPUs are always this
+    /// machine's).
+    pub fn take(sampler: &mut SysSampler, watched: Option<&Path>) -> Self {
+        let writer = watched.map(writer_of);
+        let target = writer
+            .as_ref()
+            .map_or(ProcessTarget::This, WatchedWriter::target);
+        Self {
+            snapshot: sampler.sample_of(target),
+            writer,
+        }
     }
 }
 
@@ -111,32 +152,48 @@ pub fn rows(app: &App) -> Vec<(String, String)> {
     let Some(s) = &app.system.last else {
         return vec![("system".into(), "reading…".into())];
     };
-    let mut rows = vec![
-        (
-            "RSS".into(),
-            s.rss_bytes.map(format_bytes).unwrap_or_else(na),
-        ),
-        (
-            "CPU".into(),
-            s.cpu_percent
-                .map(|c| format!("{c:.0}% of {} cores", s.cores))
-                .unwrap_or_else(na),
-        ),
-        (
-            "threads".into(),
-            s.threads.map(|t| t.to_string()).unwrap_or_else(na),
-        ),
-    ];
-    match &s.gpus {
-        GpuReading::NotBuilt => rows.push(("GPU".into(), "none (CPU build, no NVML)".into())),
-        GpuReading::NoNvml(why) => rows.push(("GPU".into(), format!("no NVML: {why}"))),
-        GpuReading::Devices(gpus) if gpus.is_empty() => {
-            rows.push(("GPU".into(), "NVML sees no GPU".into()))
+    let mut rows: Vec<(String, String)> = Vec::new();
+    // In watch mode, whose figures these are first, and none at all rather than the watcher's.
+    let figures = match &app.system.writer {
+        None => true,
+        Some(w) => {
+            rows.push(("process".into(), w.describe(s)));
+            w.has_figures(s)
         }
+    };
+    if figures {
+        rows.extend([
+            (
+                "RSS".into(),
+                s.rss_bytes.map(format_bytes).unwrap_or_else(na),
+            ),
+            (
+                "CPU".into(),
+                s.cpu_percent
+                    .map(|c| format!("{c:.0}% of {} cores", s.cores))
+                    .unwrap_or_else(na),
+            ),
+            (
+                "threads".into(),
+                s.threads.map(|t| t.to_string()).unwrap_or_else(na),
+            ),
+        ]);
+    }
+    // GPUs are this machine's, which a watched run need not be on.
+    let here = if app.system.writer.is_some() {
+        " here"
+    } else {
+        ""
+    };
+    let gpu = format!("GPU{here}");
+    match &s.gpus {
+        GpuReading::NotBuilt => rows.push((gpu, "none (CPU build, no NVML)".into())),
+        GpuReading::NoNvml(why) => rows.push((gpu, format!("no NVML: {why}"))),
+        GpuReading::Devices(gpus) if gpus.is_empty() => rows.push((gpu, "NVML sees no GPU".into())),
         GpuReading::Devices(gpus) => {
             for g in gpus {
                 rows.push((
-                    format!("GPU {}", g.index),
+                    format!("GPU {}{here}", g.index),
                     format!(
                         "{}% · {} / {} · {}",
                         g.util_percent,
@@ -159,11 +216,16 @@ pub fn rows(app: &App) -> Vec<(String, String)> {
 /// Draw the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let block = pane_block(" system ", false, theme);
-    let lines: Vec<Line> = rows(app)
+    let rows = rows(app);
+    let label = rows
+        .iter()
+        .map(|(k, _)| k.chars().count() + 1)
+        .fold(10, usize::max);
+    let lines: Vec<Line> = rows
         .into_iter()
         .map(|(k, v)| {
             Line::from(vec![
-                Span::styled(format!("{k:<10}"), Style::new().fg(theme.dim)),
+                Span::styled(format!("{k:<label$}"), Style::new().fg(theme.dim)),
                 Span::styled(v, Style::new().fg(theme.text)),
             ])
         })
@@ -181,6 +243,7 @@ mod tests {
 
     fn reading(gpus: GpuReading) -> SysSnapshot {
         SysSnapshot {
+            target: crate::sys::ProcessTarget::This,
             rss_bytes: Some(734_003_200),
             cpu_percent: Some(187.4 / 2.0),
             threads: Some(23),

@@ -1,4 +1,5 @@
-//! `/proc/self/stat` (Linux): CPU time, threads and RSS in one read; `proc(5)` gives the fields.
+//! `/proc/<pid>/stat` (Linux): CPU time, threads and RSS of a process in one read, this one
+//! (`self`) or another on this machine (a watched run's writer); `proc(5)` gives the fields.
 
 /// The fields of `/proc/<pid>/stat` the system pane uses, in the kernel's units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +44,17 @@ pub fn parse_stat(line: &str) -> Option<ProcStat> {
     })
 }
 
-/// This process's stat, or None where there is no `/proc` (not Linux).
-pub(super) fn read_self() -> Option<ProcStat> {
+/// The stat of this process (`pid` None) or of process `pid`; None where there is no `/proc`
+/// (not Linux) or no such process is visible (it exited, or lives in another PID namespace).
+pub fn read_stat(pid: Option<u32>) -> Option<ProcStat> {
     if !cfg!(target_os = "linux") {
         return None;
     }
-    parse_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+    let path = match pid {
+        None => "/proc/self/stat".to_string(),
+        Some(pid) => format!("/proc/{pid}/stat"),
+    };
+    parse_stat(&std::fs::read_to_string(path).ok()?)
 }
 
 enum SysconfKey {
