@@ -7,23 +7,10 @@
 
 mod common;
 
-use common::{small_corpus, test_cache_dir, test_xdg_cache_home, tiny_flags, BIN};
+use common::{cache_entries, small_corpus, test_cache_dir, test_xdg_cache_home, tiny_flags, BIN};
 use llite_tui::data::prep_cache::{self, CACHE_ENV};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Entry directories of a cache root (names not starting with a dot).
-fn entries(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-        .map(|d| {
-            d.map(|e| e.unwrap().path())
-                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
 
 #[test]
 fn the_guard_points_every_cache_into_the_target_directory() {
@@ -76,9 +63,9 @@ fn a_fresh_run_started_like_every_test_caches_under_target_not_home() {
     let home = dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
 
-    let before = entries(&test_cache_dir());
+    let before = cache_entries(&test_cache_dir());
     fresh_run(dir.path(), &corpus, &home, "guarded", |_| {});
-    let new: Vec<_> = entries(&test_cache_dir())
+    let new: Vec<_> = cache_entries(&test_cache_dir())
         .into_iter()
         .filter(|e| !before.contains(e))
         .collect();
@@ -106,7 +93,7 @@ fn a_fresh_run_started_like_every_test_caches_under_target_not_home() {
         cmd.env_remove(CACHE_ENV).env("XDG_CACHE_HOME", &xdg);
     });
     assert_eq!(
-        entries(&xdg.join("llite-tui/prepared")).len(),
+        cache_entries(&xdg.join("llite-tui/prepared")).len(),
         1,
         "the default cache: {:?}",
         common::snapshot(&xdg).keys().collect::<Vec<_>>()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{request, small_corpus, tiny_config};
+use common::{cache_entries, request, small_corpus, tiny_config};
 use llite_tui::protocol::StartFrom;
 use llite_tui::train::session::prepare;
 use std::collections::BTreeMap;
@@ -35,19 +35,6 @@ fn fresh(corpus: &Path, runs: &Path, name: &str, cache: Option<&Path>) -> (PathB
     (run.run_dir.clone(), run.warnings.clone())
 }
 
-/// The cache's entries (directories not starting with a dot).
-fn entries(cache: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(cache)
-        .map(|d| {
-            d.map(|e| e.unwrap().path())
-                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn cached_and_uncached_preparation_give_identical_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,14 +54,14 @@ fn cached_and_uncached_preparation_give_identical_tokens() {
     let (cold, w) = fresh(&corpus, &runs, "cold", Some(&cache));
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(prepared_files(&cold), reference);
-    let stored = entries(&cache);
+    let stored = cache_entries(&cache);
     assert_eq!(stored.len(), 1, "one entry per corpus and settings");
     // Warm: copied from the entry (the corruption test shows the entry is what is read),
     // same bytes.
     let (warm, w) = fresh(&corpus, &runs, "warm", Some(&cache));
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(prepared_files(&warm), reference);
-    assert_eq!(entries(&cache), stored, "a hit stores nothing new");
+    assert_eq!(cache_entries(&cache), stored, "a hit stores nothing new");
 
     // Other settings are another entry, never the first one's tokens.
     let mut req = request(tiny_config(&corpus, 1), &runs, "other", StartFrom::Fresh);
@@ -82,7 +69,7 @@ fn cached_and_uncached_preparation_give_identical_tokens() {
     req.prep_cache = Some(cache.clone());
     let other = prepare(&req).unwrap();
     assert_ne!(prepared_files(&other.run_dir), reference);
-    assert_eq!(entries(&cache).len(), 2);
+    assert_eq!(cache_entries(&cache).len(), 2);
 }
 
 #[test]
@@ -94,7 +81,7 @@ fn a_corrupt_entry_is_detected_reported_and_rebuilt() {
     let (plain, _) = fresh(&corpus, &runs, "plain", None);
     let reference = prepared_files(&plain);
     fresh(&corpus, &runs, "cold", Some(&cache));
-    let entry = entries(&cache).pop().unwrap();
+    let entry = cache_entries(&cache).pop().unwrap();
 
     // One flipped byte in a cached shard (same size): caught by its digest.
     let shard = std::fs::read_dir(entry.join("data"))
@@ -131,7 +118,7 @@ fn a_corrupt_entry_is_detected_reported_and_rebuilt() {
         assert!(w.iter().any(|m| m.contains("corrupt")), "{victim}: {w:?}");
         assert_eq!(prepared_files(&run), reference, "{victim}");
         assert_eq!(
-            entries(&cache),
+            cache_entries(&cache),
             vec![entry.clone()],
             "{victim}: rebuilt in place"
         );

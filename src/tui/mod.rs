@@ -177,7 +177,12 @@ fn drive(mut rt: runtime::Runtime) -> anyhow::Result<()> {
         // Never panics on a closed stdout (after SIGHUP the terminal is gone).
         let _ = writeln!(std::io::stdout(), "{lines}");
     }
-    result.and(signal_exit(&app))
+    // A stop signal (or a lost terminal, handled as SIGHUP) says more than the loop's error
+    // about how the run ended and where its newest checkpoint is.
+    match app.stop_signal {
+        Some(_) => signal_exit(&app),
+        None => result,
+    }
 }
 
 type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;

@@ -3,7 +3,9 @@
 //! system sampler. Hand-written over std channels rather than crossbeam's `select!`: the
 //! links are std receivers, and each source only needs "forward until told to stop".
 //! Every thread here ends within [`SLICE`] of its stop flag being set, and dropping
-//! [`Producers`] sets them all and joins them, so quitting never hangs on one.
+//! [`Producers`] sets them all and joins them, so quitting never hangs on one. The key reader
+//! is the exception: on a terminal that has gone away it may block in `read`, so it is left
+//! behind after a short grace rather than joined.
 
 use super::ui_event::{Generation, UiEvent};
 use crate::protocol::{Command, EngineLink, Event, SideEvent};
@@ -367,10 +369,21 @@ impl KeyReader {
     }
 }
 
+/// How long dropping a [`KeyReader`] waits for its thread before leaving it behind.
+const KEY_READER_GRACE: Duration = Duration::from_millis(500);
+
 impl Drop for KeyReader {
+    /// Stop the reader and join it, but never wait on a terminal that has gone away: crossterm
+    /// can block in `read` on a hung-up tty, so after a short grace the thread is left to end
+    /// with the process (it holds nothing that needs flushing).
     fn drop(&mut self) {
         self.stop.set();
-        if let Some(t) = self.thread.take() {
+        let Some(t) = self.thread.take() else { return };
+        let deadline = std::time::Instant::now() + KEY_READER_GRACE;
+        while !t.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
             let _ = t.join();
         }
     }

@@ -9,7 +9,7 @@ use super::producers::{EngineConn, KeyReader, Producers, WatchedDir};
 use super::theme::Theme;
 use super::ui_event::{Generation, UiEvent};
 use super::watch::{MetricsTail, WatchFeed};
-use crate::protocol::{EngineLauncher, StartFrom};
+use crate::protocol::{EngineLauncher, FinishReason, StartFrom};
 use crate::signals::{SignalForwarder, StopSignals};
 use crate::store::layout;
 use std::path::{Path, PathBuf};
@@ -332,7 +332,7 @@ impl Runtime {
             self.app.tick(layout::unix_now());
             dirty |= self.pump();
             if let Some(why) = self.input_error.take() {
-                anyhow::bail!("cannot read the terminal: {why}");
+                return self.terminal_lost(format!("cannot read the terminal: {why}"));
             }
             if self.app.should_quit {
                 return Ok(());
@@ -340,7 +340,9 @@ impl Runtime {
             let since = last_draw.elapsed();
             if (dirty && since >= FRAME) || since >= STALE {
                 self.app.tick(layout::unix_now());
-                terminal.draw(|f| panes::draw(f, &self.app, &self.theme))?;
+                if let Err(e) = terminal.draw(|f| panes::draw(f, &self.app, &self.theme)) {
+                    return self.terminal_lost(format!("cannot draw on the terminal: {e}"));
+                }
                 last_draw = Instant::now();
                 dirty = false;
             }
@@ -354,6 +356,18 @@ impl Runtime {
                 dirty |= self.fold(event);
             }
         }
+    }
+
+    /// The terminal went away (its window closed, the ssh session dropped) before the hang-up
+    /// signal was handled: do what SIGHUP does, without drawing. A live engine is told to save
+    /// and stop, and [`Runtime::shutdown`] waits (bounded) for that save.
+    fn terminal_lost(&mut self, why: String) -> anyhow::Result<()> {
+        self.app.stop_signal.get_or_insert(FinishReason::HangUp);
+        if !self.app.quit_after_stop {
+            let actions = self.app.interrupt(FinishReason::HangUp);
+            self.perform(actions);
+        }
+        anyhow::bail!(why)
     }
 
     /// After the terminal is restored: give a stopping engine a moment to flush, never hang.

@@ -361,3 +361,16 @@ fn keep_tests_out_of_the_user_cache() {
     std::env::set_var(llite_tui::data::prep_cache::CACHE_ENV, test_cache_dir());
     std::env::set_var("XDG_CACHE_HOME", test_xdg_cache_home());
 }
+
+/// The entries of a prepared-data cache root (directories not starting with a dot), sorted.
+pub fn cache_entries(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
