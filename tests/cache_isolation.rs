@@ -9,7 +9,7 @@ mod common;
 
 use common::{cache_entries, small_corpus, test_cache_dir, test_xdg_cache_home, tiny_flags, BIN};
 use llite_tui::data::prep_cache::{self, CACHE_ENV};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[test]
