@@ -7,9 +7,8 @@
 
 use super::corpus::Document;
 use super::tokenizer::TextTokenizer;
-use crate::store::fsio::{self, open_regular, read_bounded, read_bounded_string};
+use crate::store::fsio::{self, read_bounded, read_bounded_string};
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the cache directory (`off` disables the cache), so tests and
@@ -101,29 +100,10 @@ fn allowed(name: &str) -> bool {
 
 /// Copy `src` to a new file `dst` (never replacing one), hashing what passes; fsynced.
 fn copy_hashed(src: &Path, dst: &Path) -> Result<(u64, String)> {
-    let mut from = open_regular(src)?;
-    let mut to = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dst)
-        .with_context(|| format!("cannot create {}", dst.display()))?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = from
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", src.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        to.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {} (disk full?)", dst.display()))?;
-        total += n as u64;
-    }
-    to.sync_all()
-        .with_context(|| format!("cannot write {} (disk full?)", dst.display()))?;
+    let total = fsio::copy_synced_seeing(src, dst, |chunk| {
+        h.update(chunk);
+    })?;
     Ok((total, h.finalize().to_hex().to_string()))
 }
 

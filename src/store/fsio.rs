@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// Create (or replace) `path` with `bytes` and fsync it.
@@ -38,7 +38,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// [`open_regular`], so a FIFO or device named as a source is refused instead of hanging the
 /// copy; an existing `dst` is never replaced.
 pub fn copy_synced(src: &Path, dst: &Path) -> Result<u64> {
-    let mut from = open_regular(src)?;
+    copy_synced_seeing(src, dst, |_| {})
+}
+
+/// [`copy_synced`], showing every chunk copied to `seen` on the way (a hash of what was
+/// actually written, without reading the file a second time).
+pub fn copy_synced_seeing(src: &Path, dst: &Path, seen: impl FnMut(&[u8])) -> Result<u64> {
+    /// A reader that shows what passes through it.
+    struct Seeing<R, F> {
+        inner: R,
+        seen: F,
+    }
+    impl<R: Read, F: FnMut(&[u8])> Read for Seeing<R, F> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            (self.seen)(&buf[..n]);
+            Ok(n)
+        }
+    }
+    let mut from = Seeing {
+        inner: open_regular(src)?,
+        seen,
+    };
     let mut to = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

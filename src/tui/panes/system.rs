@@ -234,7 +234,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::sys::GpuStat;
     use crate::tui::snapshot_tests::scripted_app;
@@ -252,15 +252,16 @@ mod tests {
         }
     }
 
-    fn draw(app: &App, w: u16, h: u16) -> String {
+    /// The system pane alone, drawn at `w`x`h` (also used by `system_watch`'s tests).
+    pub(in crate::tui::panes) fn draw(app: &App, w: u16, h: u16) -> String {
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| render(f, f.area(), app, &Theme::default()))
             .unwrap();
         t.backend().to_string()
     }
 
-    fn snap(name: &str, value: String) {
-        // Beside every other cockpit snapshot, in `tui/snapshots/`.
+    /// Compare with a snapshot beside every other cockpit snapshot, in `tui/snapshots/`.
+    pub(in crate::tui::panes) fn snap(name: &str, value: String) {
         insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true, snapshot_path => "../snapshots" }, {
             insta::assert_snapshot!(name, value);
         });

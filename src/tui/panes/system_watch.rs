@@ -128,27 +128,12 @@ mod tests {
 
 #[cfg(test)]
 mod pane_tests {
-    use super::super::system::{render, rows};
+    use super::super::system::rows;
+    use super::super::system::tests::{draw, snap};
     use super::*;
     use crate::sys::{GpuReading, SysSampler};
     use crate::tui::app::App;
     use crate::tui::snapshot_tests::scripted_app;
-    use crate::tui::theme::Theme;
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
-
-    fn draw(app: &App, w: u16, h: u16) -> String {
-        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        t.draw(|f| render(f, f.area(), app, &Theme::default()))
-            .unwrap();
-        t.backend().to_string()
-    }
-
-    fn snap(name: &str, value: String) {
-        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true, snapshot_path => "../snapshots" }, {
-            insta::assert_snapshot!(name, value);
-        });
-    }
 
     /// A watching cockpit's app with a fixed reading of `target`.
     fn watching(writer: WatchedWriter, target: ProcessTarget, figures: bool) -> App {
